@@ -1,0 +1,178 @@
+//! The sign-in conversation with a user pool: `USER_SRP_AUTH` (the SRP exchange and its
+//! `PASSWORD_VERIFIER` answer) and `USER_PASSWORD_AUTH`, ending in verified tokens or in a
+//! challenge for the user.
+
+use std::collections::BTreeMap;
+
+use cognitod_proto::{AuthFlowType, Secret};
+use time::OffsetDateTime;
+
+use super::jwt::{Claims, TokenUse, Verifier};
+use super::srp::{self, PasswordVerifierChallenge, SrpClient};
+use super::wire::SecretParameters;
+use super::{
+    AuthResponse, AuthenticationResult, CognitoError, InitiateAuthRequest,
+    RespondToAuthChallengeRequest, UserPool,
+};
+
+/// Tokens that passed verification, with their claims.
+#[derive(Debug, Clone)]
+pub struct VerifiedTokens {
+    pub id_token: Secret,
+    pub access_token: Secret,
+    pub refresh_token: Option<Secret>,
+    pub id_claims: Claims,
+    pub access_claims: Claims,
+}
+
+/// A challenge Cognito asks the user to answer.
+#[derive(Debug, Clone)]
+pub struct Challenge {
+    pub name: String,
+    pub session: Option<Secret>,
+    pub parameters: BTreeMap<String, String>,
+}
+
+/// Where a sign-in call left things.
+#[derive(Debug)]
+pub enum AuthOutcome {
+    SignedIn(VerifiedTokens),
+    Challenge(Challenge),
+}
+
+/// Signs `username` in with `password` by `flow`.
+pub async fn sign_in<P: UserPool>(
+    pool: &P,
+    verifier: &Verifier,
+    user_pool_id: &str,
+    username: &str,
+    password: &Secret,
+    flow: AuthFlowType,
+) -> Result<AuthOutcome, CognitoError> {
+    let mut parameters = SecretParameters::new();
+    parameters.insert("USERNAME", Secret::new(username));
+    if let Some(hash) = pool.secret_hash(username) {
+        parameters.insert("SECRET_HASH", hash);
+    }
+    let response = match flow {
+        AuthFlowType::UserPasswordAuth => {
+            parameters.insert("PASSWORD", password.clone());
+            pool.initiate_auth(InitiateAuthRequest {
+                auth_flow: "USER_PASSWORD_AUTH",
+                client_id: pool.client_id().to_owned(),
+                auth_parameters: parameters,
+            })
+            .await?
+        }
+        AuthFlowType::UserSrpAuth => {
+            let srp = SrpClient::new().map_err(|e| {
+                CognitoError::Protocol(format!("no randomness for SRP from the OS: {e}"))
+            })?;
+            parameters.insert("SRP_A", Secret::new(srp.public_hex()));
+            let response = pool
+                .initiate_auth(InitiateAuthRequest {
+                    auth_flow: "USER_SRP_AUTH",
+                    client_id: pool.client_id().to_owned(),
+                    auth_parameters: parameters,
+                })
+                .await?;
+            if response.challenge_name.as_deref() == Some("PASSWORD_VERIFIER") {
+                let answer = password_verifier(pool, &srp, user_pool_id, username, password, response)?;
+                pool.respond_to_auth_challenge(answer).await?
+            } else {
+                response
+            }
+        }
+    };
+    outcome(verifier, response).await
+}
+
+/// The answer to `PASSWORD_VERIFIER`: the SRP proof, for the challenge's `USERNAME` (for alias
+/// sign-in that is the canonical username, not what was typed), with `SECRET_HASH` over it.
+fn password_verifier<P: UserPool>(
+    pool: &P,
+    srp: &SrpClient,
+    user_pool_id: &str,
+    typed_username: &str,
+    password: &Secret,
+    response: AuthResponse,
+) -> Result<RespondToAuthChallengeRequest, CognitoError> {
+    let params = &response.challenge_parameters;
+    let param = |name: &'static str| {
+        params.get(name).map(String::as_str).ok_or_else(|| {
+            CognitoError::Protocol(format!("PASSWORD_VERIFIER challenge without {name}"))
+        })
+    };
+    let username = params
+        .get("USERNAME")
+        .map_or(typed_username, String::as_str);
+    let user_id_for_srp = params
+        .get("USER_ID_FOR_SRP")
+        .map_or(username, String::as_str);
+    let secret_block = param("SECRET_BLOCK")?;
+    let challenge = PasswordVerifierChallenge {
+        pool_name: srp::pool_name(user_pool_id),
+        user_id_for_srp,
+        salt_hex: param("SALT")?,
+        srp_b_hex: param("SRP_B")?,
+        secret_block,
+    };
+    let timestamp = srp::timestamp(OffsetDateTime::now_utc());
+    let signature = srp.password_signature(&challenge, password.expose(), &timestamp)?;
+
+    let mut responses = SecretParameters::new();
+    responses.insert("USERNAME", Secret::new(username));
+    responses.insert("PASSWORD_CLAIM_SECRET_BLOCK", Secret::new(secret_block));
+    responses.insert("PASSWORD_CLAIM_SIGNATURE", Secret::new(signature));
+    responses.insert("TIMESTAMP", Secret::new(timestamp));
+    if let Some(hash) = pool.secret_hash(username) {
+        responses.insert("SECRET_HASH", hash);
+    }
+    Ok(RespondToAuthChallengeRequest {
+        challenge_name: "PASSWORD_VERIFIER".to_owned(),
+        client_id: pool.client_id().to_owned(),
+        challenge_responses: responses,
+        session: response.session,
+    })
+}
+
+/// Tokens (verified) or the next challenge.
+pub async fn outcome(verifier: &Verifier, response: AuthResponse) -> Result<AuthOutcome, CognitoError> {
+    if let Some(result) = response.authentication_result {
+        return verify(verifier, result).await.map(AuthOutcome::SignedIn);
+    }
+    match response.challenge_name {
+        Some(name) => Ok(AuthOutcome::Challenge(Challenge {
+            name,
+            session: response.session,
+            parameters: response.challenge_parameters,
+        })),
+        None => Err(CognitoError::Protocol(
+            "answer has neither tokens nor a challenge".to_owned(),
+        )),
+    }
+}
+
+/// Verifies both tokens of an authentication result; neither is used before this passes.
+pub async fn verify(
+    verifier: &Verifier,
+    result: AuthenticationResult,
+) -> Result<VerifiedTokens, CognitoError> {
+    let id_token = result
+        .id_token
+        .ok_or_else(|| CognitoError::Protocol("authentication result without IdToken".to_owned()))?;
+    let id_claims = verifier.verify(&id_token, TokenUse::Id).await?;
+    let access_claims = verifier.verify(&result.access_token, TokenUse::Access).await?;
+    if id_claims.sub != access_claims.sub {
+        return Err(CognitoError::InvalidToken(
+            "id and access tokens name different users".to_owned(),
+        ));
+    }
+    Ok(VerifiedTokens {
+        id_token,
+        access_token: result.access_token,
+        refresh_token: result.refresh_token,
+        id_claims,
+        access_claims,
+    })
+}

@@ -1,0 +1,226 @@
+//! [`UserPool`] over HTTPS: `POST /` with `X-Amz-Target`, JSON 1.1 bodies, unsigned.
+
+use std::path::Path;
+use std::time::Duration;
+
+use cognitod_proto::Secret;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::wire::{ErrorResponse, GlobalSignOutRequest, RevokeTokenRequest};
+use super::{
+    AuthResponse, CognitoError, InitiateAuthRequest, RespondToAuthChallengeRequest, UserPool,
+};
+use crate::config::Config;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+/// Cognito's answers are a few KiB; anything far larger is not Cognito.
+const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+
+/// The HTTP client every upstream call uses: rustls with the system roots plus `ca_file`, no
+/// redirects, connect and request timeouts.
+pub fn http_client(ca_file: Option<&Path>) -> Result<reqwest::Client, String> {
+    let mut builder = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(REQUEST_TIMEOUT)
+        .user_agent(concat!("cognitod/", env!("CARGO_PKG_VERSION")));
+    if let Some(path) = ca_file {
+        let pem = std::fs::read(path)
+            .map_err(|e| format!("cannot read ca_file {}: {e}", path.display()))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| format!("ca_file {} holds no PEM certificate: {e}", path.display()))?;
+        for cert in certs {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    builder
+        .build()
+        .map_err(|e| format!("cannot set up the HTTP client: {}", error_chain(&e)))
+}
+
+/// The user pool at `user_pool_endpoint`, for one app client.
+#[derive(Debug, Clone)]
+pub struct HttpUserPool {
+    http: reqwest::Client,
+    endpoint: String,
+    client_id: String,
+    client_secret: Option<Secret>,
+}
+
+impl HttpUserPool {
+    pub fn new(http: reqwest::Client, config: &Config) -> Self {
+        Self {
+            http,
+            endpoint: format!("{}/", config.user_pool_endpoint),
+            client_id: config.user_pool_client_id.clone(),
+            client_secret: config.client_secret.clone(),
+        }
+    }
+
+    async fn call<Req: Serialize + Sync, Resp: DeserializeOwned>(
+        &self,
+        action: &str,
+        body: &Req,
+    ) -> Result<Resp, CognitoError> {
+        let body = serde_json::to_vec(body).map_err(|e| CognitoError::Protocol(e.to_string()))?;
+        let unreachable = |e: reqwest::Error| CognitoError::Unreachable {
+            endpoint: self.endpoint.clone(),
+            reason: error_chain(&e),
+        };
+        let mut response = self
+            .http
+            .post(&self.endpoint)
+            .header("content-type", "application/x-amz-json-1.1")
+            .header(
+                "x-amz-target",
+                format!("AWSCognitoIdentityProviderService.{action}"),
+            )
+            .body(body)
+            .send()
+            .await
+            .map_err(unreachable)?;
+        let status = response.status();
+        let header_kind = response
+            .headers()
+            .get("x-amzn-errortype")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(unreachable)? {
+            if bytes.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                return Err(CognitoError::Protocol(format!(
+                    "{action} answer is larger than {MAX_RESPONSE_BYTES} bytes"
+                )));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        if status.is_success() {
+            let bytes = if bytes.iter().all(u8::is_ascii_whitespace) {
+                &b"{}"[..]
+            } else {
+                &bytes[..]
+            };
+            return serde_json::from_slice(bytes).map_err(|e| {
+                CognitoError::Protocol(format!("{action} answer does not parse: {e}"))
+            });
+        }
+        Err(service_error(action, status.as_u16(), &bytes, header_kind))
+    }
+}
+
+/// Reads an error answer: the type from the body's `__type` (any `namespace#` prefix dropped),
+/// else from `X-Amzn-ErrorType`.
+fn service_error(action: &str, status: u16, body: &[u8], header: Option<String>) -> CognitoError {
+    let parsed: Option<ErrorResponse> = serde_json::from_slice(body).ok();
+    let (kind, message) = match parsed {
+        Some(e) => (e.kind, e.message),
+        None => (None, None),
+    };
+    let kind = kind
+        .or_else(|| header.map(|h| h.split(':').next().unwrap_or_default().to_owned()))
+        .map(|k| k.rsplit('#').next().unwrap_or_default().to_owned())
+        .filter(|k| !k.is_empty());
+    match kind {
+        Some(kind) => CognitoError::Service {
+            kind,
+            message: message.unwrap_or_default(),
+            status,
+        },
+        None if status >= 500 => CognitoError::Service {
+            kind: "InternalErrorException".to_owned(),
+            message: format!("{action} failed with HTTP {status}"),
+            status,
+        },
+        None => CognitoError::Protocol(format!("{action} failed with HTTP {status} and no error type")),
+    }
+}
+
+/// `error: cause: cause`, since reqwest's own message hides the cause.
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+impl UserPool for HttpUserPool {
+    async fn initiate_auth(&self, request: InitiateAuthRequest) -> Result<AuthResponse, CognitoError> {
+        self.call("InitiateAuth", &request).await
+    }
+
+    async fn respond_to_auth_challenge(
+        &self,
+        request: RespondToAuthChallengeRequest,
+    ) -> Result<AuthResponse, CognitoError> {
+        self.call("RespondToAuthChallenge", &request).await
+    }
+
+    async fn revoke_token(&self, refresh_token: &Secret) -> Result<(), CognitoError> {
+        let request = RevokeTokenRequest {
+            token: refresh_token,
+            client_id: &self.client_id,
+            client_secret: self.client_secret.as_ref(),
+        };
+        self.call::<_, serde_json::Value>("RevokeToken", &request)
+            .await
+            .map(drop)
+    }
+
+    async fn global_sign_out(&self, access_token: &Secret) -> Result<(), CognitoError> {
+        self.call::<_, serde_json::Value>("GlobalSignOut", &GlobalSignOutRequest { access_token })
+            .await
+            .map(drop)
+    }
+
+    fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    fn secret_hash(&self, username: &str) -> Option<Secret> {
+        self.client_secret
+            .as_ref()
+            .map(|secret| super::secret_hash(secret, username, &self.client_id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_type_comes_from_the_body_without_namespace() {
+        let body = br#"{"__type": "com.amazonaws.cognito#NotAuthorizedException", "message": "Incorrect username or password."}"#;
+        match service_error("InitiateAuth", 400, body, None) {
+            CognitoError::Service { kind, message, status } => {
+                assert_eq!(kind, "NotAuthorizedException");
+                assert_eq!(message, "Incorrect username or password.");
+                assert_eq!(status, 400);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn error_type_falls_back_to_the_header_then_the_status() {
+        let err = service_error(
+            "X",
+            400,
+            b"<html>",
+            Some("TooManyRequestsException:http://internal".into()),
+        );
+        assert_eq!(err.service_kind(), Some("TooManyRequestsException"));
+        let err = service_error("RevokeToken", 500, b"", None);
+        assert!(err.is_transient());
+        let err = service_error("X", 400, b"", None);
+        assert!(matches!(err, CognitoError::Protocol(_)), "{err:?}");
+    }
+}

@@ -1,0 +1,324 @@
+//! JWT verification as aws-jwt-verify does it: the key by `kid` from the pool's JWKS
+//! (refetched on an unknown `kid` at most every 10 s), RS256 only, the signature, `exp`, `iss`,
+//! `token_use`, and the app client (`aud` in id tokens, `client_id` in access tokens).
+
+use std::time::{Duration, Instant};
+
+use cognitod_proto::Secret;
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+use tokio::sync::Mutex;
+
+use super::CognitoError;
+use super::http::error_chain;
+
+/// The shortest time between two JWKS fetches caused by unknown key ids.
+const REFETCH_INTERVAL: Duration = Duration::from_secs(10);
+/// Tolerated clock difference for `exp`.
+const LEEWAY_SECONDS: u64 = 5;
+
+/// Which token a JWT must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenUse {
+    Id,
+    Access,
+}
+
+impl TokenUse {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Id => "id",
+            Self::Access => "access",
+        }
+    }
+}
+
+/// The claims cognitod reads from Cognito's tokens.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub exp: i64,
+    #[serde(default)]
+    pub iat: Option<i64>,
+    pub token_use: String,
+    /// Access tokens: the app client.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// Id tokens: the canonical username.
+    #[serde(rename = "cognito:username", default)]
+    pub cognito_username: Option<String>,
+    /// Access tokens: the canonical username.
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+/// A pure check of one token against a key set; no I/O.
+#[derive(Debug, Clone)]
+pub struct Rules {
+    pub issuer: String,
+    pub client_id: String,
+}
+
+/// Why a token was refused, or that its key is not in the set.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refusal {
+    UnknownKey(String),
+    Invalid(String),
+}
+
+impl Rules {
+    pub fn check(&self, keys: &JwkSet, token: &str, expected: TokenUse) -> Result<Claims, Refusal> {
+        let invalid = |what: String| Refusal::Invalid(format!("{} token {what}", expected.as_str()));
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|e| invalid(format!("is not a JWT ({e})")))?;
+        if header.alg != Algorithm::RS256 {
+            return Err(invalid(format!("uses {:?}, not RS256", header.alg)));
+        }
+        let kid = header.kid.ok_or_else(|| invalid("has no kid".to_owned()))?;
+        let jwk = keys.find(&kid).ok_or_else(|| Refusal::UnknownKey(kid.clone()))?;
+        let key = DecodingKey::from_jwk(jwk)
+            .map_err(|e| invalid(format!("key {kid:?} is unusable ({e})")))?;
+
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.leeway = LEEWAY_SECONDS;
+        validation.set_issuer(&[&self.issuer]);
+        match expected {
+            TokenUse::Id => {
+                validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
+                validation.set_audience(&[&self.client_id]);
+            }
+            TokenUse::Access => {
+                validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+                validation.validate_aud = false;
+            }
+        }
+        let claims = jsonwebtoken::decode::<Claims>(token, &key, &validation)
+            .map_err(|e| invalid(format!("failed verification ({e})")))?
+            .claims;
+        if claims.token_use != expected.as_str() {
+            return Err(invalid(format!("has token_use {:?}", claims.token_use)));
+        }
+        if expected == TokenUse::Access && claims.client_id.as_deref() != Some(&self.client_id) {
+            return Err(invalid("was issued to another app client".to_owned()));
+        }
+        Ok(claims)
+    }
+}
+
+/// Verifies tokens against the pool's JWKS, fetched over HTTP and cached.
+#[derive(Debug)]
+pub struct Verifier {
+    http: reqwest::Client,
+    jwks_url: String,
+    rules: Rules,
+    cache: Mutex<KeyCache>,
+}
+
+#[derive(Debug, Default)]
+struct KeyCache {
+    keys: Option<JwkSet>,
+    fetched_at: Option<Instant>,
+}
+
+impl Verifier {
+    pub fn new(http: reqwest::Client, jwks_url: String, rules: Rules) -> Self {
+        Self {
+            http,
+            jwks_url,
+            rules,
+            cache: Mutex::new(KeyCache::default()),
+        }
+    }
+
+    /// Verifies `token` as the `expected` kind and returns its claims.
+    pub async fn verify(&self, token: &Secret, expected: TokenUse) -> Result<Claims, CognitoError> {
+        let mut cache = self.cache.lock().await;
+        if let Some(keys) = &cache.keys {
+            match self.rules.check(keys, token.expose(), expected) {
+                Ok(claims) => return Ok(claims),
+                Err(Refusal::Invalid(why)) => return Err(CognitoError::InvalidToken(why)),
+                Err(Refusal::UnknownKey(kid)) => {
+                    let recently = cache
+                        .fetched_at
+                        .is_some_and(|at| at.elapsed() < REFETCH_INTERVAL);
+                    if recently {
+                        return Err(CognitoError::InvalidToken(format!(
+                            "{} token is signed by unknown key {kid:?}",
+                            expected.as_str()
+                        )));
+                    }
+                }
+            }
+        }
+        cache.keys = Some(self.fetch().await?);
+        cache.fetched_at = Some(Instant::now());
+        let keys = cache.keys.as_ref().expect("just fetched");
+        self.rules
+            .check(keys, token.expose(), expected)
+            .map_err(|refusal| match refusal {
+                Refusal::Invalid(why) => CognitoError::InvalidToken(why),
+                Refusal::UnknownKey(kid) => CognitoError::InvalidToken(format!(
+                    "{} token is signed by key {kid:?}, which the pool's JWKS does not have",
+                    expected.as_str()
+                )),
+            })
+    }
+
+    async fn fetch(&self) -> Result<JwkSet, CognitoError> {
+        let unreachable = |e: reqwest::Error| CognitoError::Unreachable {
+            endpoint: self.jwks_url.clone(),
+            reason: error_chain(&e),
+        };
+        let response = self
+            .http
+            .get(&self.jwks_url)
+            .send()
+            .await
+            .map_err(unreachable)?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(if status.is_server_error() {
+                CognitoError::Unreachable {
+                    endpoint: self.jwks_url.clone(),
+                    reason: format!("HTTP {status}"),
+                }
+            } else {
+                CognitoError::Protocol(format!("JWKS at {} answered HTTP {status}", self.jwks_url))
+            });
+        }
+        let body = response.bytes().await.map_err(unreachable)?;
+        serde_json::from_slice(&body).map_err(|e| {
+            CognitoError::Protocol(format!("JWKS at {} does not parse: {e}", self.jwks_url))
+        })
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use jsonwebtoken::jwk::Jwk;
+    use jsonwebtoken::{EncodingKey, Header};
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    pub(crate) const ISSUER: &str = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Test";
+    pub(crate) const CLIENT: &str = "client-1";
+
+    fn key(n: u8) -> EncodingKey {
+        let pem: &[u8] = match n {
+            1 => include_bytes!("../../testdata/jwt-key-1.pem"),
+            _ => include_bytes!("../../testdata/jwt-key-2.pem"),
+        };
+        EncodingKey::from_rsa_pem(pem).unwrap()
+    }
+
+    pub(crate) fn jwks() -> JwkSet {
+        let keys = [(1, "kid-1"), (2, "kid-2")]
+            .into_iter()
+            .map(|(n, kid)| {
+                let mut jwk = Jwk::from_encoding_key(&key(n), Algorithm::RS256).unwrap();
+                jwk.common.key_id = Some(kid.to_owned());
+                jwk
+            })
+            .collect();
+        JwkSet { keys }
+    }
+
+    pub(crate) fn sign(kid: &str, claims: &Value) -> String {
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(kid.to_owned());
+        let n = if kid == "kid-1" { 1 } else { 2 };
+        jsonwebtoken::encode(&header, claims, &key(n)).unwrap()
+    }
+
+    fn now() -> i64 {
+        cognitod_proto::Timestamp::now().unix()
+    }
+
+    pub(crate) fn id_claims() -> Value {
+        json!({"sub": "sub-1", "iss": ISSUER, "aud": CLIENT, "token_use": "id",
+               "cognito:username": "alice", "iat": now(), "exp": now() + 3600})
+    }
+
+    pub(crate) fn access_claims() -> Value {
+        json!({"sub": "sub-1", "iss": ISSUER, "client_id": CLIENT, "token_use": "access",
+               "username": "alice", "iat": now(), "exp": now() + 3600})
+    }
+
+    fn rules() -> Rules {
+        Rules {
+            issuer: ISSUER.into(),
+            client_id: CLIENT.into(),
+        }
+    }
+
+    fn refused(token: &str, expected: TokenUse) -> String {
+        match rules().check(&jwks(), token, expected) {
+            Err(Refusal::Invalid(why)) => why,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn valid_tokens_pass_with_either_key() {
+        let claims = rules()
+            .check(&jwks(), &sign("kid-1", &id_claims()), TokenUse::Id)
+            .unwrap();
+        assert_eq!(claims.cognito_username.as_deref(), Some("alice"));
+        let claims = rules()
+            .check(&jwks(), &sign("kid-2", &access_claims()), TokenUse::Access)
+            .unwrap();
+        assert_eq!(claims.client_id.as_deref(), Some(CLIENT));
+    }
+
+    #[test]
+    fn wrong_claims_are_refused() {
+        let with = |base: Value, key: &str, value: Value| {
+            let mut claims = base;
+            claims[key] = value;
+            claims
+        };
+        let cases = [
+            (with(id_claims(), "iss", json!("https://evil")), TokenUse::Id, "InvalidIssuer"),
+            (with(id_claims(), "aud", json!("other")), TokenUse::Id, "InvalidAudience"),
+            (with(id_claims(), "exp", json!(now() - 60)), TokenUse::Id, "ExpiredSignature"),
+            (with(id_claims(), "token_use", json!("access")), TokenUse::Id, "token_use"),
+            (access_claims(), TokenUse::Id, "aud"),
+            (with(access_claims(), "client_id", json!("other")), TokenUse::Access, "another app client"),
+            (id_claims(), TokenUse::Access, "token_use"),
+        ];
+        for (claims, expected, why) in cases {
+            let reason = refused(&sign("kid-1", &claims), expected);
+            assert!(reason.contains(why), "{claims} as {expected:?}: {reason}");
+        }
+    }
+
+    #[test]
+    fn a_token_signed_by_another_key_under_a_known_kid_is_refused() {
+        let forged = {
+            let mut header = Header::new(Algorithm::RS256);
+            header.kid = Some("kid-1".into());
+            jsonwebtoken::encode(&header, &id_claims(), &key(2)).unwrap()
+        };
+        assert!(refused(&forged, TokenUse::Id).contains("InvalidSignature"));
+    }
+
+    #[test]
+    fn other_algorithms_and_unknown_keys_are_refused() {
+        let hs = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &id_claims(),
+            &EncodingKey::from_secret(b"k"),
+        )
+        .unwrap();
+        assert!(refused(&hs, TokenUse::Id).contains("HS256"));
+        assert!(refused("not.a.jwt", TokenUse::Id).contains("not a JWT"));
+        assert_eq!(
+            rules().check(&jwks(), &sign("kid-3", &id_claims()), TokenUse::Id),
+            Err(Refusal::UnknownKey("kid-3".into()))
+        );
+    }
+}

@@ -1,0 +1,147 @@
+//! The upstream: Cognito user pools over the JSON 1.1 protocol, SRP, SECRET_HASH and JWT
+//! verification.
+//!
+//! [`UserPool`] is the seam: the daemon talks to Cognito through it, and tests may put another
+//! implementation in its place. [`HttpUserPool`] is the real one.
+
+pub mod auth;
+mod http;
+pub mod jwt;
+pub mod srp;
+pub mod wire;
+
+use std::future::Future;
+
+use base64::Engine as _;
+use cognitod_proto::Secret;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+pub use http::HttpUserPool;
+pub use wire::{AuthResponse, AuthenticationResult, InitiateAuthRequest, RespondToAuthChallengeRequest};
+
+/// An error from talking to Cognito.
+#[derive(Debug, thiserror::Error)]
+pub enum CognitoError {
+    /// Cognito answered with an error (`__type` without any `namespace#` prefix).
+    #[error("{kind}: {message}")]
+    Service {
+        kind: String,
+        message: String,
+        status: u16,
+    },
+    /// No answer: connection refused, DNS, TLS, timeout.
+    #[error("cannot reach Cognito at {endpoint}: {reason}")]
+    Unreachable { endpoint: String, reason: String },
+    /// An answer that does not follow the protocol.
+    #[error("unexpected answer from Cognito: {0}")]
+    Protocol(String),
+    /// A token that failed verification.
+    #[error("token rejected: {0}")]
+    InvalidToken(String),
+    /// The SRP challenge could not be answered.
+    #[error(transparent)]
+    Srp(#[from] srp::SrpError),
+}
+
+impl CognitoError {
+    /// Cognito's exception name, when Cognito sent one.
+    pub fn service_kind(&self) -> Option<&str> {
+        match self {
+            Self::Service { kind, .. } => Some(kind),
+            _ => None,
+        }
+    }
+
+    /// Whether trying again later may succeed (network, 5xx, throttling).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Unreachable { .. } => true,
+            Self::Service { kind, status, .. } => {
+                *status >= 500
+                    || matches!(
+                        kind.as_str(),
+                        "TooManyRequestsException"
+                            | "ThrottlingException"
+                            | "LimitExceededException"
+                            | "InternalErrorException"
+                            | "ServiceUnavailable"
+                    )
+            }
+            Self::Protocol(_) | Self::InvalidToken(_) | Self::Srp(_) => false,
+        }
+    }
+}
+
+/// The user pool calls cognitod makes. Implemented over HTTP by [`HttpUserPool`].
+pub trait UserPool: Send + Sync + 'static {
+    fn initiate_auth(
+        &self,
+        request: InitiateAuthRequest,
+    ) -> impl Future<Output = Result<AuthResponse, CognitoError>> + Send;
+
+    fn respond_to_auth_challenge(
+        &self,
+        request: RespondToAuthChallengeRequest,
+    ) -> impl Future<Output = Result<AuthResponse, CognitoError>> + Send;
+
+    /// Revokes one refresh token (and the tokens issued from it).
+    fn revoke_token(
+        &self,
+        refresh_token: &Secret,
+    ) -> impl Future<Output = Result<(), CognitoError>> + Send;
+
+    /// Invalidates every refresh token of the user the access token belongs to.
+    fn global_sign_out(
+        &self,
+        access_token: &Secret,
+    ) -> impl Future<Output = Result<(), CognitoError>> + Send;
+
+    /// The app client id the pool is used with.
+    fn client_id(&self) -> &str;
+
+    /// `SECRET_HASH` for `username`, when the app client has a secret.
+    fn secret_hash(&self, username: &str) -> Option<Secret>;
+}
+
+/// `SECRET_HASH = Base64(HMAC-SHA256(key = client secret, username | client id))`.
+pub fn secret_hash(client_secret: &Secret, username: &str, client_id: &str) -> Secret {
+    let mut mac = Hmac::<Sha256>::new_from_slice(client_secret.expose().as_bytes())
+        .expect("HMAC takes any key");
+    mac.update(username.as_bytes());
+    mac.update(client_id.as_bytes());
+    Secret::new(base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_hash_matches_a_known_value() {
+        // HMAC-SHA256(key="secret", "alice" + "client") computed with Python's hmac module.
+        let hash = secret_hash(&Secret::new("secret"), "alice", "client");
+        assert_eq!(hash.expose(), "RTsve+FQ659UKyESgvLg9GYmZEL+QjzQsW/OjL77/b0=");
+    }
+
+    #[test]
+    fn transient_errors_are_classified_by_type_and_status() {
+        let service = |kind: &str, status| CognitoError::Service {
+            kind: kind.into(),
+            message: String::new(),
+            status,
+        };
+        assert!(service("TooManyRequestsException", 400).is_transient());
+        assert!(service("InternalErrorException", 500).is_transient());
+        assert!(service("Whatever", 503).is_transient());
+        assert!(!service("NotAuthorizedException", 400).is_transient());
+        assert!(
+            CognitoError::Unreachable {
+                endpoint: "x".into(),
+                reason: "refused".into()
+            }
+            .is_transient()
+        );
+        assert!(!CognitoError::Protocol("x".into()).is_transient());
+    }
+}

@@ -1,0 +1,80 @@
+//! Request and response bodies of the Cognito user pool actions cognitod calls, in the JSON 1.1
+//! protocol's PascalCase. Optional fields are optional: emulators and Cognito differ.
+
+use std::collections::BTreeMap;
+
+use cognitod_proto::Secret;
+use serde::{Deserialize, Serialize};
+
+/// Parameters whose values may be secret (`PASSWORD`, `SECRET_HASH`, `REFRESH_TOKEN`, ...).
+pub type SecretParameters = BTreeMap<&'static str, Secret>;
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct InitiateAuthRequest {
+    pub auth_flow: &'static str,
+    pub client_id: String,
+    pub auth_parameters: SecretParameters,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RespondToAuthChallengeRequest {
+    pub challenge_name: String,
+    pub client_id: String,
+    pub challenge_responses: SecretParameters,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session: Option<Secret>,
+}
+
+/// The answer to InitiateAuth and RespondToAuthChallenge: tokens, or another challenge.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AuthResponse {
+    #[serde(default)]
+    pub challenge_name: Option<String>,
+    #[serde(default)]
+    pub session: Option<Secret>,
+    #[serde(default)]
+    pub challenge_parameters: BTreeMap<String, String>,
+    #[serde(default)]
+    pub authentication_result: Option<AuthenticationResult>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AuthenticationResult {
+    pub access_token: Secret,
+    #[serde(default)]
+    pub id_token: Option<Secret>,
+    #[serde(default)]
+    pub refresh_token: Option<Secret>,
+    #[serde(default)]
+    pub expires_in: Option<i64>,
+    #[serde(default)]
+    pub token_type: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RevokeTokenRequest<'a> {
+    pub token: &'a Secret,
+    pub client_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<&'a Secret>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GlobalSignOutRequest<'a> {
+    pub access_token: &'a Secret,
+}
+
+/// An error body: `{"__type": "NotAuthorizedException", "message": "..."}`.
+#[derive(Debug, Deserialize)]
+pub struct ErrorResponse {
+    #[serde(rename = "__type", default)]
+    pub kind: Option<String>,
+    #[serde(alias = "Message", default)]
+    pub message: Option<String>,
+}

@@ -1,0 +1,184 @@
+use std::path::Path;
+
+use super::*;
+
+fn env() -> Environment {
+    Environment {
+        xdg_runtime_dir: Some("/run/user/1000".into()),
+        home: Some("/home/alice".into()),
+        uid: 1000,
+        ..Environment::default()
+    }
+}
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(text, Path::new("/etc/cognitod/config.toml"), &env())
+}
+
+const MINIMAL: &str = r#"
+user_pool_id = "eu-west-1_AbCdEf123"
+user_pool_client_id = "1example23456789"
+"#;
+
+#[test]
+fn minimal_config_gets_aws_defaults() {
+    let config = parse(MINIMAL).unwrap();
+    assert_eq!(config.aws_region, "eu-west-1");
+    assert_eq!(
+        config.user_pool_endpoint,
+        "https://cognito-idp.eu-west-1.amazonaws.com"
+    );
+    assert_eq!(
+        config.issuer,
+        "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123"
+    );
+    assert_eq!(
+        config.jwks_url,
+        "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123/.well-known/jwks.json"
+    );
+    assert_eq!(config.daemon.socket, Path::new("/run/user/1000/cognitod/socket"));
+    assert_eq!(
+        config.daemon.state_dir,
+        Path::new("/home/alice/.local/state/cognitod")
+    );
+    assert!(config.daemon.persist);
+    assert_eq!(config.daemon.max_connections, 2048);
+    assert!(!config.ecs.enabled);
+    assert!(config.client_secret.is_none());
+}
+
+#[test]
+fn endpoint_override_moves_jwks_but_not_the_issuer() {
+    let config = parse(&format!(
+        "{MINIMAL}user_pool_endpoint = \"http://127.0.0.1:5000/\"\n"
+    ))
+    .unwrap();
+    assert_eq!(config.user_pool_endpoint, "http://127.0.0.1:5000");
+    assert_eq!(
+        config.jwks_url,
+        "http://127.0.0.1:5000/eu-west-1_AbCdEf123/.well-known/jwks.json"
+    );
+    assert_eq!(
+        config.issuer,
+        "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123"
+    );
+    let config = parse(&format!(
+        "{MINIMAL}user_pool_endpoint = \"http://127.0.0.1:5000\"\nissuer = \"http://127.0.0.1:5000/eu-west-1_AbCdEf123\"\n"
+    ))
+    .unwrap();
+    assert_eq!(config.issuer, "http://127.0.0.1:5000/eu-west-1_AbCdEf123");
+}
+
+#[test]
+fn unknown_keys_are_rejected_by_name() {
+    let err = parse(&format!("{MINIMAL}user_pool_clientid = \"x\"\n")).unwrap_err();
+    assert!(err.to_string().contains("user_pool_clientid"), "{err}");
+    let err = parse(&format!("{MINIMAL}[daemon]\nsockets = \"/x\"\n")).unwrap_err();
+    assert!(err.to_string().contains("sockets"), "{err}");
+    let err = parse(&format!("{MINIMAL}[ecs]\nport = 1\n")).unwrap_err();
+    assert!(err.to_string().contains("port"), "{err}");
+}
+
+#[test]
+fn invalid_values_name_their_key() {
+    let cases = [
+        ("user_pool_client_id = \"x\"\n", "user_pool_id"),
+        ("user_pool_id = \"eu-west-1_AbCdEf123\"\n", "user_pool_client_id"),
+        ("user_pool_id = \"nounderscore\"\nuser_pool_client_id = \"x\"\n", "user_pool_id"),
+        (
+            "aws_region = \"us-east-1\"\nuser_pool_id = \"eu-west-1_Ab\"\nuser_pool_client_id = \"x\"\n",
+            "user_pool_id",
+        ),
+        ("user_pool_endpoint = \"ftp://x\"\n", "user_pool_endpoint"),
+        ("user_pool_endpoint = \"not a url\"\n", "user_pool_endpoint"),
+        ("identity_pool_id = \"nocolon\"\n", "identity_pool_id"),
+        ("unauthenticated_identities_enabled = true\n", "unauthenticated_identities_enabled"),
+        ("[daemon]\nmax_connections = 0\n", "daemon.max_connections"),
+        ("[daemon]\nlog_level = \"loud[\"\n", "daemon.log_level"),
+        ("[ecs]\nlisten = \"0.0.0.0:80\"\n", "ecs.listen"),
+    ];
+    for (extra, key) in cases {
+        let text = if extra.contains("user_pool_id") || extra.contains("user_pool_client_id") {
+            extra.to_owned()
+        } else {
+            format!("{MINIMAL}{extra}")
+        };
+        let err = parse(&text).expect_err(extra);
+        assert!(err.to_string().starts_with(key), "{extra:?} gave {err}");
+    }
+}
+
+#[test]
+fn amplify_outputs_supply_auth_and_explicit_keys_win() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("amplify_outputs.json"),
+        r#"{"version": "1.3", "auth": {"aws_region": "us-east-1",
+            "user_pool_id": "us-east-1_Pool1", "user_pool_client_id": "client-from-file",
+            "identity_pool_id": "us-east-1:1234", "unauthenticated_identities_enabled": true,
+            "password_policy": {"min_length": 8}, "mfa_methods": []},
+           "data": {"url": "https://x"}}"#,
+    )
+    .unwrap();
+    let config_path = dir.path().join("config.toml");
+    let text = "amplify_outputs = \"amplify_outputs.json\"\nuser_pool_client_id = \"explicit\"\n";
+    let config = Config::parse(text, &config_path, &env()).unwrap();
+    assert_eq!(config.user_pool_id, "us-east-1_Pool1");
+    assert_eq!(config.user_pool_client_id, "explicit");
+    assert_eq!(config.identity_pool_id.as_deref(), Some("us-east-1:1234"));
+    assert!(config.unauthenticated_identities_enabled);
+
+    std::fs::write(
+        dir.path().join("amplify_outputs.json"),
+        r#"{"version": "2", "auth": {}}"#,
+    )
+    .unwrap();
+    let err = Config::parse(text, &config_path, &env()).unwrap_err();
+    assert!(err.to_string().contains("version"), "{err}");
+}
+
+#[test]
+fn client_secret_is_read_and_redacted() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("secret"), "s3cr3t-value\n").unwrap();
+    let text = format!("{MINIMAL}client_secret_file = \"secret\"\n");
+    let config = Config::parse(&text, &dir.path().join("config.toml"), &env()).unwrap();
+    assert_eq!(
+        config.client_secret.as_ref().map(Secret::expose),
+        Some("s3cr3t-value")
+    );
+    let shown = config.to_string();
+    assert!(!shown.contains("s3cr3t"), "{shown}");
+    assert!(shown.contains("<redacted>"), "{shown}");
+    assert!(!format!("{config:?}").contains("s3cr3t"));
+
+    let missing = format!("{MINIMAL}client_secret_file = \"nope\"\n");
+    let err = Config::parse(&missing, &dir.path().join("config.toml"), &env()).unwrap_err();
+    assert!(err.to_string().contains("nope"), "{err}");
+}
+
+#[test]
+fn effective_config_round_trips_through_toml() {
+    let shown = parse(MINIMAL).unwrap().to_string();
+    let table: toml::Table = toml::from_str(&shown).unwrap();
+    assert_eq!(table["user_pool_id"].as_str(), Some("eu-west-1_AbCdEf123"));
+    assert_eq!(table["daemon"]["persist"].as_bool(), Some(true));
+}
+
+#[test]
+fn default_paths_follow_xdg_and_systemd() {
+    let bare = Environment {
+        uid: 42,
+        ..Environment::default()
+    };
+    assert_eq!(bare.default_socket(), Path::new("/tmp/cognitod-42/socket"));
+    let systemd = Environment {
+        state_directory: Some("/var/lib/cognitod".into()),
+        ..env()
+    };
+    assert_eq!(systemd.default_state_dir(), Path::new("/var/lib/cognitod"));
+    assert_eq!(
+        env().config_file(),
+        Path::new("/home/alice/.config/cognitod/config.toml")
+    );
+}

@@ -1,0 +1,83 @@
+//! Where things live: the config file, the socket and the state directory, all derived from
+//! the process environment in one place.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+/// The environment variables that decide default paths, read once.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Environment {
+    pub cognitod_config: Option<PathBuf>,
+    pub xdg_config_home: Option<PathBuf>,
+    pub xdg_runtime_dir: Option<PathBuf>,
+    pub xdg_state_home: Option<PathBuf>,
+    /// systemd's `$STATE_DIRECTORY` (the first entry when it lists several).
+    pub state_directory: Option<PathBuf>,
+    pub home: Option<PathBuf>,
+    pub uid: u32,
+}
+
+impl Environment {
+    /// Reads this process's environment. Empty and relative values count as unset, as the XDG
+    /// base directory specification says.
+    pub fn from_process() -> Self {
+        let var = |name: &str| absolute(std::env::var_os(name));
+        Self {
+            cognitod_config: std::env::var_os("COGNITOD_CONFIG")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
+            xdg_config_home: var("XDG_CONFIG_HOME"),
+            xdg_runtime_dir: var("XDG_RUNTIME_DIR"),
+            xdg_state_home: var("XDG_STATE_HOME"),
+            state_directory: std::env::var("STATE_DIRECTORY")
+                .ok()
+                .and_then(|v| absolute(v.split(':').next().map(OsString::from))),
+            home: var("HOME"),
+            uid: rustix::process::getuid().as_raw(),
+        }
+    }
+
+    /// `$COGNITOD_CONFIG`, else `$XDG_CONFIG_HOME/cognitod/config.toml`
+    /// (`~/.config/cognitod/config.toml`).
+    pub fn config_file(&self) -> PathBuf {
+        if let Some(path) = &self.cognitod_config {
+            return path.clone();
+        }
+        self.xdg_config_home
+            .clone()
+            .or_else(|| self.home.as_ref().map(|h| h.join(".config")))
+            .unwrap_or_else(|| PathBuf::from("/etc"))
+            .join("cognitod/config.toml")
+    }
+
+    /// `$XDG_RUNTIME_DIR/cognitod/socket`, else `/tmp/cognitod-<uid>/socket`.
+    pub fn default_socket(&self) -> PathBuf {
+        default_socket(self.xdg_runtime_dir.as_deref(), self.uid)
+    }
+
+    /// `$STATE_DIRECTORY`, else `$XDG_STATE_HOME/cognitod` (`~/.local/state/cognitod`).
+    pub fn default_state_dir(&self) -> PathBuf {
+        if let Some(dir) = &self.state_directory {
+            return dir.clone();
+        }
+        self.xdg_state_home
+            .clone()
+            .or_else(|| self.home.as_ref().map(|h| h.join(".local/state")))
+            .unwrap_or_else(|| PathBuf::from("/var/lib"))
+            .join("cognitod")
+    }
+}
+
+/// The socket path clients and the daemon agree on when nothing is configured.
+pub fn default_socket(xdg_runtime_dir: Option<&Path>, uid: u32) -> PathBuf {
+    match xdg_runtime_dir {
+        Some(dir) => dir.join("cognitod/socket"),
+        None => PathBuf::from(format!("/tmp/cognitod-{uid}/socket")),
+    }
+}
+
+fn absolute(value: Option<OsString>) -> Option<PathBuf> {
+    value
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+}

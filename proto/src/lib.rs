@@ -1,0 +1,339 @@
+//! Wire types of the cognitod socket API, version 1.
+//!
+//! HTTP/1.1 with JSON bodies over a Unix stream socket. Field names are camelCase, as in
+//! Amplify Auth. Unknown request fields are ignored and clients must ignore unknown response
+//! fields: the API grows by adding fields. This crate does no I/O.
+
+mod secret;
+mod timestamp;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+pub use secret::Secret;
+pub use timestamp::Timestamp;
+
+/// The version of the socket API these types describe; `/v1/...` paths.
+pub const API_VERSION: u32 = 1;
+
+/// Response header carrying [`API_VERSION`] on every answer, so a client can check it for free.
+pub const API_VERSION_HEADER: &str = "cognitod-api-version";
+
+/// Largest request body the daemon accepts (larger ones get 413 `PayloadTooLarge`).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// `GET /v1/status`.
+///
+/// ```json
+/// {"version": "0.1.0", "apiVersion": 1, "state": "signedIn", "guest": false,
+///  "username": "alice", "tokensExpireAt": "2026-11-26T20:05:09Z",
+///  "consecutiveFailures": 0, "upstream": "ok"}
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Status {
+    pub version: String,
+    pub api_version: u32,
+    pub state: SessionState,
+    pub guest: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_expire_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_expire_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_refresh_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_refresh: Option<LastRefresh>,
+    pub consecutive_failures: u32,
+    pub upstream: UpstreamHealth,
+}
+
+/// Where the session is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum SessionState {
+    SignedOut,
+    SigningIn,
+    SignedIn,
+}
+
+/// How the last calls to Cognito went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum UpstreamHealth {
+    Ok,
+    Degraded,
+    Unreachable,
+}
+
+/// The outcome of the last token refresh.
+///
+/// ```json
+/// {"at": "2026-11-26T19:05:09Z", "ok": false, "error": "cognito-idp unreachable"}
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastRefresh {
+    pub at: Timestamp,
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// `GET /v1/user`: Amplify's `getCurrentUser()`.
+///
+/// ```json
+/// {"username": "alice", "userId": "7d1f0e2c-1111-2222-3333-444455556666",
+///  "signInDetails": {"loginId": "alice@example.com", "authFlowType": "USER_SRP_AUTH"}}
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    pub username: String,
+    pub user_id: String,
+    pub sign_in_details: SignInDetails,
+}
+
+/// How the user signed in, as recorded at sign-in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SignInDetails {
+    pub login_id: String,
+    pub auth_flow_type: AuthFlowType,
+}
+
+/// The Cognito authentication flow used to sign in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum AuthFlowType {
+    /// Secure Remote Password: the password never leaves the machine.
+    #[default]
+    #[serde(rename = "USER_SRP_AUTH")]
+    UserSrpAuth,
+    /// The password is sent to Cognito over TLS.
+    #[serde(rename = "USER_PASSWORD_AUTH")]
+    UserPasswordAuth,
+}
+
+impl AuthFlowType {
+    /// The name Cognito and Amplify use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UserSrpAuth => "USER_SRP_AUTH",
+            Self::UserPasswordAuth => "USER_PASSWORD_AUTH",
+        }
+    }
+}
+
+/// `GET /v1/session`: Amplify's `fetchAuthSession()`.
+///
+/// ```json
+/// {"isSignedIn": true, "userSub": "7d1f0e2c-...",
+///  "tokens": {"idToken": "eyJ...", "accessToken": "eyJ...", "expiresAt": "2026-11-26T20:05:09Z"}}
+/// ```
+/// Signed out (without guest access): `{"isSignedIn": false}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Session {
+    pub is_signed_in: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_sub: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<Tokens>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<Credentials>,
+}
+
+/// The session's JWTs. `expiresAt` is the earlier of the two tokens' `exp`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Tokens {
+    pub id_token: Secret,
+    pub access_token: Secret,
+    pub expires_at: Timestamp,
+}
+
+/// Temporary AWS credentials from the identity pool.
+///
+/// ```json
+/// {"accessKeyId": "ASIA...", "secretAccessKey": "...", "sessionToken": "...",
+///  "expiration": "2026-11-26T20:05:09Z"}
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Credentials {
+    pub access_key_id: String,
+    pub secret_access_key: Secret,
+    pub session_token: Secret,
+    pub expiration: Timestamp,
+}
+
+/// `POST /v1/sign-in`.
+///
+/// ```json
+/// {"username": "alice", "password": "...", "authFlowType": "USER_SRP_AUTH"}
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SignInRequest {
+    pub username: String,
+    pub password: Secret,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_flow_type: Option<AuthFlowType>,
+}
+
+/// `POST /v1/sign-in/confirm`: the answer to the pending sign-in step.
+///
+/// ```json
+/// {"challengeResponse": "123456"}
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfirmSignInRequest {
+    pub challenge_response: Secret,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_attributes: Option<BTreeMap<String, String>>,
+}
+
+/// The answer to `POST /v1/sign-in` and `POST /v1/sign-in/confirm`.
+///
+/// ```json
+/// {"isSignedIn": true, "nextStep": {"signInStep": "DONE"}}
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SignInResponse {
+    pub is_signed_in: bool,
+    pub next_step: NextStep,
+}
+
+/// What the user must do next to finish signing in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NextStep {
+    pub sign_in_step: SignInStep,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missing_attributes: Option<Vec<String>>,
+    #[serde(
+        default,
+        rename = "allowedMFATypes",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub allowed_mfa_types: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_delivery_details: Option<CodeDeliveryDetails>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub totp_setup_uri: Option<String>,
+}
+
+impl NextStep {
+    /// A step with no details.
+    pub fn new(sign_in_step: SignInStep) -> Self {
+        Self {
+            sign_in_step,
+            missing_attributes: None,
+            allowed_mfa_types: None,
+            code_delivery_details: None,
+            totp_setup_uri: None,
+        }
+    }
+}
+
+/// Where a one-time code was sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CodeDeliveryDetails {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery_medium: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination: Option<String>,
+}
+
+/// Amplify's sign-in steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SignInStep {
+    Done,
+    ConfirmSignInWithNewPasswordRequired,
+    ConfirmSignInWithTotpCode,
+    ConfirmSignInWithSmsCode,
+    ConfirmSignInWithEmailCode,
+    ContinueSignInWithMfaSelection,
+    ContinueSignInWithTotpSetup,
+}
+
+/// `POST /v1/sign-out`. An empty body means `{}`.
+///
+/// ```json
+/// {"global": true}
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignOutRequest {
+    #[serde(default)]
+    pub global: bool,
+}
+
+/// `GET /v1/session` and `GET /v1/credentials` query.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionQuery {
+    #[serde(default)]
+    pub force_refresh: bool,
+}
+
+/// Every error answer.
+///
+/// ```json
+/// {"error": {"code": "UserUnAuthenticatedException", "message": "not signed in",
+///            "recoverySuggestion": "sign in with `cognitoctl login`"}}
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: ApiError,
+}
+
+/// The error inside [`ErrorBody`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiError {
+    pub code: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery_suggestion: Option<String>,
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)?;
+        if let Some(suggestion) = &self.recovery_suggestion {
+            write!(f, "\n{suggestion}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+/// The daemon's own error codes. Cognito's exception names (`NotAuthorizedException`, ...) are
+/// passed through as they come.
+pub mod codes {
+    pub const INVALID_REQUEST: &str = "InvalidRequest";
+    pub const USER_UNAUTHENTICATED: &str = "UserUnAuthenticatedException";
+    pub const NOT_AUTHORIZED: &str = "NotAuthorizedException";
+    pub const FORBIDDEN: &str = "Forbidden";
+    pub const NOT_FOUND: &str = "NotFound";
+    pub const METHOD_NOT_ALLOWED: &str = "MethodNotAllowed";
+    pub const USER_ALREADY_AUTHENTICATED: &str = "UserAlreadyAuthenticatedException";
+    pub const NO_PENDING_SIGN_IN_STEP: &str = "NoPendingSignInStep";
+    pub const PAYLOAD_TOO_LARGE: &str = "PayloadTooLarge";
+    pub const UPSTREAM_UNAVAILABLE: &str = "UpstreamUnavailable";
+    pub const UNSUPPORTED_CHALLENGE: &str = "UnsupportedChallenge";
+    pub const INVALID_TOKEN: &str = "InvalidTokenException";
+    pub const INTERNAL_ERROR: &str = "InternalError";
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,122 @@
+use serde_json::json;
+
+use super::*;
+
+#[test]
+fn timestamps_are_rfc3339_utc_whole_seconds() {
+    let t = Timestamp::from_unix(1_795_719_909);
+    assert_eq!(t.to_string(), "2026-11-26T19:05:09Z");
+    assert_eq!(serde_json::to_value(t).unwrap(), json!("2026-11-26T19:05:09Z"));
+    assert_eq!(Timestamp::parse("2026-11-26T19:05:09Z").unwrap(), t);
+    assert_eq!(Timestamp::parse("2026-11-26T20:05:09.75+01:00").unwrap(), t);
+    assert!(Timestamp::parse("yesterday").is_err());
+}
+
+#[test]
+fn secrets_are_redacted_in_debug_but_sent_on_the_wire() {
+    let request = SignInRequest {
+        username: "alice".into(),
+        password: Secret::new("hunter2-Long-Pass"),
+        auth_flow_type: None,
+    };
+    let debug = format!("{request:?}");
+    assert!(!debug.contains("hunter2"), "{debug}");
+    assert!(debug.contains("<redacted>"));
+    assert_eq!(
+        serde_json::to_value(&request).unwrap(),
+        json!({"username": "alice", "password": "hunter2-Long-Pass"})
+    );
+}
+
+#[test]
+fn sign_in_request_accepts_unknown_fields_and_flow_names() {
+    let request: SignInRequest = serde_json::from_value(json!({
+        "username": "alice", "password": "pw", "authFlowType": "USER_PASSWORD_AUTH", "extra": 1
+    }))
+    .unwrap();
+    assert_eq!(request.auth_flow_type, Some(AuthFlowType::UserPasswordAuth));
+    assert!(
+        serde_json::from_value::<SignInRequest>(json!({"username": "alice"})).is_err(),
+        "password is required"
+    );
+}
+
+#[test]
+fn session_golden_json() {
+    let signed_in = Session {
+        is_signed_in: true,
+        user_sub: Some("sub-1".into()),
+        tokens: Some(Tokens {
+            id_token: Secret::new("id.jwt"),
+            access_token: Secret::new("access.jwt"),
+            expires_at: Timestamp::from_unix(0),
+        }),
+        identity_id: None,
+        credentials: None,
+    };
+    assert_eq!(
+        serde_json::to_value(&signed_in).unwrap(),
+        json!({"isSignedIn": true, "userSub": "sub-1", "tokens": {
+            "idToken": "id.jwt", "accessToken": "access.jwt", "expiresAt": "1970-01-01T00:00:00Z"}})
+    );
+    let signed_out = Session {
+        is_signed_in: false,
+        user_sub: None,
+        tokens: None,
+        identity_id: None,
+        credentials: None,
+    };
+    assert_eq!(serde_json::to_value(&signed_out).unwrap(), json!({"isSignedIn": false}));
+}
+
+#[test]
+fn status_golden_json_round_trips() {
+    let text = json!({
+        "version": "0.1.0", "apiVersion": 1, "state": "signedIn", "guest": false,
+        "username": "alice", "tokensExpireAt": "2026-11-26T19:05:09Z",
+        "lastRefresh": {"at": "2026-11-26T18:05:09Z", "ok": true},
+        "consecutiveFailures": 0, "upstream": "ok", "someFutureField": [1, 2]
+    });
+    let status: Status = serde_json::from_value(text.clone()).unwrap();
+    assert_eq!(status.state, SessionState::SignedIn);
+    let mut expected = text;
+    expected.as_object_mut().unwrap().remove("someFutureField");
+    assert_eq!(serde_json::to_value(&status).unwrap(), expected);
+}
+
+#[test]
+fn next_step_names_follow_amplify() {
+    let response = SignInResponse {
+        is_signed_in: false,
+        next_step: NextStep {
+            allowed_mfa_types: Some(vec!["TOTP".into()]),
+            ..NextStep::new(SignInStep::ContinueSignInWithMfaSelection)
+        },
+    };
+    assert_eq!(
+        serde_json::to_value(&response).unwrap(),
+        json!({"isSignedIn": false, "nextStep": {
+            "signInStep": "CONTINUE_SIGN_IN_WITH_MFA_SELECTION", "allowedMFATypes": ["TOTP"]}})
+    );
+    assert_eq!(
+        serde_json::to_value(SignInStep::ConfirmSignInWithTotpCode).unwrap(),
+        json!("CONFIRM_SIGN_IN_WITH_TOTP_CODE")
+    );
+}
+
+#[test]
+fn error_body_golden_json() {
+    let body = ErrorBody {
+        error: ApiError {
+            code: codes::USER_UNAUTHENTICATED.into(),
+            message: "not signed in".into(),
+            recovery_suggestion: None,
+        },
+    };
+    assert_eq!(
+        serde_json::to_value(&body).unwrap(),
+        json!({"error": {"code": "UserUnAuthenticatedException", "message": "not signed in"}})
+    );
+    let sign_out: SignOutRequest = serde_json::from_str("{}").unwrap();
+    assert!(!sign_out.global);
+}

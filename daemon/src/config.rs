@@ -181,11 +181,7 @@ impl Config {
         })?;
         let base_dir = path.parent().unwrap_or(Path::new("."));
         let resolve = |p: PathBuf| {
-            if p.is_absolute() {
-                p
-            } else {
-                base_dir.join(p)
-            }
+            if p.is_absolute() { p } else { base_dir.join(p) }
         };
 
         let explicit = AuthKeys {
@@ -409,7 +405,11 @@ impl fmt::Display for Config {
             "max_connections",
             Value::Integer(i64::try_from(self.daemon.max_connections).unwrap_or(i64::MAX)),
         );
-        put(&mut daemon, "log_level", self.daemon.log_level.clone().into());
+        put(
+            &mut daemon,
+            "log_level",
+            self.daemon.log_level.clone().into(),
+        );
         put(&mut top, "daemon", Value::Table(daemon));
         let mut ecs = toml::Table::new();
         put(&mut ecs, "enabled", self.ecs.enabled.into());
@@ -427,18 +427,14 @@ fn read_amplify_outputs(path: &Path) -> Result<AuthKeys, ConfigError> {
         path: path.to_path_buf(),
         source,
     })?;
-    let outputs: AmplifyOutputs =
-        serde_json::from_str(&text).map_err(|e| ConfigError::Syntax {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
+    let outputs: AmplifyOutputs = serde_json::from_str(&text).map_err(|e| ConfigError::Syntax {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
     if outputs.version.split('.').next() != Some("1") {
         return Err(ConfigError::Syntax {
             path: path.to_path_buf(),
-            message: format!(
-                "version {:?} is not supported (only 1.x)",
-                outputs.version
-            ),
+            message: format!("version {:?} is not supported (only 1.x)", outputs.version),
         });
     }
     outputs.auth.ok_or_else(|| ConfigError::Syntax {

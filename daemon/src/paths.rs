@@ -77,7 +77,5 @@ pub fn default_socket(xdg_runtime_dir: Option<&Path>, uid: u32) -> PathBuf {
 }
 
 fn absolute(value: Option<OsString>) -> Option<PathBuf> {
-    value
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
+    value.map(PathBuf::from).filter(|p| p.is_absolute())
 }

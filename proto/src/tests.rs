@@ -6,7 +6,10 @@ use super::*;
 fn timestamps_are_rfc3339_utc_whole_seconds() {
     let t = Timestamp::from_unix(1_795_719_909);
     assert_eq!(t.to_string(), "2026-11-26T19:05:09Z");
-    assert_eq!(serde_json::to_value(t).unwrap(), json!("2026-11-26T19:05:09Z"));
+    assert_eq!(
+        serde_json::to_value(t).unwrap(),
+        json!("2026-11-26T19:05:09Z")
+    );
     assert_eq!(Timestamp::parse("2026-11-26T19:05:09Z").unwrap(), t);
     assert_eq!(Timestamp::parse("2026-11-26T20:05:09.75+01:00").unwrap(), t);
     assert!(Timestamp::parse("yesterday").is_err());
@@ -66,7 +69,10 @@ fn session_golden_json() {
         identity_id: None,
         credentials: None,
     };
-    assert_eq!(serde_json::to_value(&signed_out).unwrap(), json!({"isSignedIn": false}));
+    assert_eq!(
+        serde_json::to_value(&signed_out).unwrap(),
+        json!({"isSignedIn": false})
+    );
 }
 
 #[test]

@@ -77,7 +77,8 @@ pub async fn sign_in<P: UserPool>(
                 })
                 .await?;
             if response.challenge_name.as_deref() == Some("PASSWORD_VERIFIER") {
-                let answer = password_verifier(pool, &srp, user_pool_id, username, password, response)?;
+                let answer =
+                    password_verifier(pool, &srp, user_pool_id, username, password, response)?;
                 pool.respond_to_auth_challenge(answer).await?
             } else {
                 response
@@ -137,7 +138,10 @@ fn password_verifier<P: UserPool>(
 }
 
 /// Tokens (verified) or the next challenge.
-pub async fn outcome(verifier: &Verifier, response: AuthResponse) -> Result<AuthOutcome, CognitoError> {
+pub async fn outcome(
+    verifier: &Verifier,
+    response: AuthResponse,
+) -> Result<AuthOutcome, CognitoError> {
     if let Some(result) = response.authentication_result {
         return verify(verifier, result).await.map(AuthOutcome::SignedIn);
     }
@@ -158,11 +162,13 @@ pub async fn verify(
     verifier: &Verifier,
     result: AuthenticationResult,
 ) -> Result<VerifiedTokens, CognitoError> {
-    let id_token = result
-        .id_token
-        .ok_or_else(|| CognitoError::Protocol("authentication result without IdToken".to_owned()))?;
+    let id_token = result.id_token.ok_or_else(|| {
+        CognitoError::Protocol("authentication result without IdToken".to_owned())
+    })?;
     let id_claims = verifier.verify(&id_token, TokenUse::Id).await?;
-    let access_claims = verifier.verify(&result.access_token, TokenUse::Access).await?;
+    let access_claims = verifier
+        .verify(&result.access_token, TokenUse::Access)
+        .await?;
     if id_claims.sub != access_claims.sub {
         return Err(CognitoError::InvalidToken(
             "id and access tokens name different users".to_owned(),

@@ -133,7 +133,9 @@ fn service_error(action: &str, status: u16, body: &[u8], header: Option<String>)
             message: format!("{action} failed with HTTP {status}"),
             status,
         },
-        None => CognitoError::Protocol(format!("{action} failed with HTTP {status} and no error type")),
+        None => CognitoError::Protocol(format!(
+            "{action} failed with HTTP {status} and no error type"
+        )),
     }
 }
 
@@ -153,7 +155,10 @@ pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
 }
 
 impl UserPool for HttpUserPool {
-    async fn initiate_auth(&self, request: InitiateAuthRequest) -> Result<AuthResponse, CognitoError> {
+    async fn initiate_auth(
+        &self,
+        request: InitiateAuthRequest,
+    ) -> Result<AuthResponse, CognitoError> {
         self.call("InitiateAuth", &request).await
     }
 
@@ -200,7 +205,11 @@ mod tests {
     fn error_type_comes_from_the_body_without_namespace() {
         let body = br#"{"__type": "com.amazonaws.cognito#NotAuthorizedException", "message": "Incorrect username or password."}"#;
         match service_error("InitiateAuth", 400, body, None) {
-            CognitoError::Service { kind, message, status } => {
+            CognitoError::Service {
+                kind,
+                message,
+                status,
+            } => {
                 assert_eq!(kind, "NotAuthorizedException");
                 assert_eq!(message, "Incorrect username or password.");
                 assert_eq!(status, 400);

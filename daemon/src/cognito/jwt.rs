@@ -71,14 +71,17 @@ pub enum Refusal {
 
 impl Rules {
     pub fn check(&self, keys: &JwkSet, token: &str, expected: TokenUse) -> Result<Claims, Refusal> {
-        let invalid = |what: String| Refusal::Invalid(format!("{} token {what}", expected.as_str()));
+        let invalid =
+            |what: String| Refusal::Invalid(format!("{} token {what}", expected.as_str()));
         let header = jsonwebtoken::decode_header(token)
             .map_err(|e| invalid(format!("is not a JWT ({e})")))?;
         if header.alg != Algorithm::RS256 {
             return Err(invalid(format!("uses {:?}, not RS256", header.alg)));
         }
         let kid = header.kid.ok_or_else(|| invalid("has no kid".to_owned()))?;
-        let jwk = keys.find(&kid).ok_or_else(|| Refusal::UnknownKey(kid.clone()))?;
+        let jwk = keys
+            .find(&kid)
+            .ok_or_else(|| Refusal::UnknownKey(kid.clone()))?;
         let key = DecodingKey::from_jwk(jwk)
             .map_err(|e| invalid(format!("key {kid:?} is unusable ({e})")))?;
 
@@ -282,12 +285,32 @@ pub(crate) mod tests {
             claims
         };
         let cases = [
-            (with(id_claims(), "iss", json!("https://evil")), TokenUse::Id, "InvalidIssuer"),
-            (with(id_claims(), "aud", json!("other")), TokenUse::Id, "InvalidAudience"),
-            (with(id_claims(), "exp", json!(now() - 60)), TokenUse::Id, "ExpiredSignature"),
-            (with(id_claims(), "token_use", json!("access")), TokenUse::Id, "token_use"),
+            (
+                with(id_claims(), "iss", json!("https://evil")),
+                TokenUse::Id,
+                "InvalidIssuer",
+            ),
+            (
+                with(id_claims(), "aud", json!("other")),
+                TokenUse::Id,
+                "InvalidAudience",
+            ),
+            (
+                with(id_claims(), "exp", json!(now() - 60)),
+                TokenUse::Id,
+                "ExpiredSignature",
+            ),
+            (
+                with(id_claims(), "token_use", json!("access")),
+                TokenUse::Id,
+                "token_use",
+            ),
             (access_claims(), TokenUse::Id, "aud"),
-            (with(access_claims(), "client_id", json!("other")), TokenUse::Access, "another app client"),
+            (
+                with(access_claims(), "client_id", json!("other")),
+                TokenUse::Access,
+                "another app client",
+            ),
             (id_claims(), TokenUse::Access, "token_use"),
         ];
         for (claims, expected, why) in cases {

@@ -17,8 +17,10 @@ use cognitod_proto::Secret;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-pub use http::HttpUserPool;
-pub use wire::{AuthResponse, AuthenticationResult, InitiateAuthRequest, RespondToAuthChallengeRequest};
+pub use http::{HttpUserPool, http_client};
+pub use wire::{
+    AuthResponse, AuthenticationResult, InitiateAuthRequest, RespondToAuthChallengeRequest,
+};
 
 /// An error from talking to Cognito.
 #[derive(Debug, thiserror::Error)]
@@ -121,7 +123,10 @@ mod tests {
     fn secret_hash_matches_a_known_value() {
         // HMAC-SHA256(key="secret", "alice" + "client") computed with Python's hmac module.
         let hash = secret_hash(&Secret::new("secret"), "alice", "client");
-        assert_eq!(hash.expose(), "RTsve+FQ659UKyESgvLg9GYmZEL+QjzQsW/OjL77/b0=");
+        assert_eq!(
+            hash.expose(),
+            "RTsve+FQ659UKyESgvLg9GYmZEL+QjzQsW/OjL77/b0="
+        );
     }
 
     #[test]

@@ -111,9 +111,7 @@ impl SrpClient {
         timestamp: &str,
     ) -> Result<String, SrpError> {
         let key = self.session_key(challenge, password)?;
-        let secret_block = BASE64
-            .decode(challenge.secret_block.trim())
-            .map_err(|_| SrpError::BadSecretBlock)?;
+        let secret_block = decode_secret_block(challenge.secret_block)?;
         let mut mac = Hmac::<Sha256>::new_from_slice(key.as_ref()).expect("HMAC takes any key");
         mac.update(challenge.pool_name.as_bytes());
         mac.update(challenge.user_id_for_srp.as_bytes());
@@ -152,6 +150,24 @@ impl SrpClient {
         Ok(key)
     }
 }
+
+/// `SECRET_BLOCK`'s bytes. Characters outside the base64 alphabet are skipped, as Python's
+/// and Amplify's decoders do (emulators send a UUID with dashes); what remains must decode.
+fn decode_secret_block(text: &str) -> Result<Vec<u8>, SrpError> {
+    let filtered: String = text
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/'))
+        .collect();
+    LENIENT_BASE64
+        .decode(filtered)
+        .map_err(|_| SrpError::BadSecretBlock)
+}
+
+const LENIENT_BASE64: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    base64::engine::GeneralPurposeConfig::new()
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+);
 
 /// `x = H(pad(salt) | H(poolName | userIdForSrp | ":" | password))`.
 fn password_hash(
@@ -276,7 +292,12 @@ mod tests {
         assert_eq!(file.vectors.len(), 3);
         for v in &file.vectors {
             let client = SrpClient::with_secret(hex(&v.small_a_hex));
-            assert_eq!(client.public_hex(), v.SRP_A.to_lowercase(), "A for {}", v.pool_id);
+            assert_eq!(
+                client.public_hex(),
+                v.SRP_A.to_lowercase(),
+                "A for {}",
+                v.pool_id
+            );
             let challenge = PasswordVerifierChallenge {
                 pool_name: pool_name(&v.pool_id),
                 user_id_for_srp: &v.user_id_for_srp,
@@ -302,7 +323,11 @@ mod tests {
             let signature = client
                 .password_signature(&challenge, &v.password, &v.TIMESTAMP)
                 .unwrap();
-            assert_eq!(signature, v.PASSWORD_CLAIM_SIGNATURE, "signature for {}", v.pool_id);
+            assert_eq!(
+                signature, v.PASSWORD_CLAIM_SIGNATURE,
+                "signature for {}",
+                v.pool_id
+            );
         }
     }
 
@@ -357,6 +382,20 @@ mod tests {
     }
 
     #[test]
+    fn secret_block_decoding_skips_what_is_not_base64() {
+        assert_eq!(decode_secret_block("AAEC").unwrap(), vec![0, 1, 2]);
+        assert_eq!(decode_secret_block("AAE=").unwrap(), vec![0, 1]);
+        assert_eq!(decode_secret_block("AAE").unwrap(), vec![0, 1]);
+        assert_eq!(
+            decode_secret_block("379a5633-88c8-4d82-ab41-c9029a08b64e")
+                .unwrap()
+                .len(),
+            24
+        );
+        assert_eq!(decode_secret_block("A"), Err(SrpError::BadSecretBlock));
+    }
+
+    #[test]
     fn random_clients_differ() {
         let one = SrpClient::new().unwrap();
         let two = SrpClient::new().unwrap();
@@ -365,8 +404,14 @@ mod tests {
 
     #[test]
     fn timestamp_day_is_not_zero_padded() {
-        assert_eq!(timestamp(datetime!(2024-01-01 00:00:00 UTC)), "Mon Jan 1 00:00:00 UTC 2024");
-        assert_eq!(timestamp(datetime!(2026-11-26 19:05:09 UTC)), "Thu Nov 26 19:05:09 UTC 2026");
+        assert_eq!(
+            timestamp(datetime!(2024-01-01 00:00:00 UTC)),
+            "Mon Jan 1 00:00:00 UTC 2024"
+        );
+        assert_eq!(
+            timestamp(datetime!(2026-11-26 19:05:09 UTC)),
+            "Thu Nov 26 19:05:09 UTC 2026"
+        );
         assert_eq!(
             timestamp(datetime!(2028-02-29 23:59:59 -01:00)),
             "Wed Mar 1 00:59:59 UTC 2028"

@@ -36,7 +36,10 @@ fn minimal_config_gets_aws_defaults() {
         config.jwks_url,
         "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123/.well-known/jwks.json"
     );
-    assert_eq!(config.daemon.socket, Path::new("/run/user/1000/cognitod/socket"));
+    assert_eq!(
+        config.daemon.socket,
+        Path::new("/run/user/1000/cognitod/socket")
+    );
     assert_eq!(
         config.daemon.state_dir,
         Path::new("/home/alice/.local/state/cognitod")
@@ -83,8 +86,14 @@ fn unknown_keys_are_rejected_by_name() {
 fn invalid_values_name_their_key() {
     let cases = [
         ("user_pool_client_id = \"x\"\n", "user_pool_id"),
-        ("user_pool_id = \"eu-west-1_AbCdEf123\"\n", "user_pool_client_id"),
-        ("user_pool_id = \"nounderscore\"\nuser_pool_client_id = \"x\"\n", "user_pool_id"),
+        (
+            "user_pool_id = \"eu-west-1_AbCdEf123\"\n",
+            "user_pool_client_id",
+        ),
+        (
+            "user_pool_id = \"nounderscore\"\nuser_pool_client_id = \"x\"\n",
+            "user_pool_id",
+        ),
         (
             "aws_region = \"us-east-1\"\nuser_pool_id = \"eu-west-1_Ab\"\nuser_pool_client_id = \"x\"\n",
             "user_pool_id",
@@ -92,7 +101,10 @@ fn invalid_values_name_their_key() {
         ("user_pool_endpoint = \"ftp://x\"\n", "user_pool_endpoint"),
         ("user_pool_endpoint = \"not a url\"\n", "user_pool_endpoint"),
         ("identity_pool_id = \"nocolon\"\n", "identity_pool_id"),
-        ("unauthenticated_identities_enabled = true\n", "unauthenticated_identities_enabled"),
+        (
+            "unauthenticated_identities_enabled = true\n",
+            "unauthenticated_identities_enabled",
+        ),
         ("[daemon]\nmax_connections = 0\n", "daemon.max_connections"),
         ("[daemon]\nlog_level = \"loud[\"\n", "daemon.log_level"),
         ("[ecs]\nlisten = \"0.0.0.0:80\"\n", "ecs.listen"),

@@ -1,0 +1,405 @@
+//! The socket API (v1): an axum router that maps requests to session reads and commands, and
+//! every error to the wire error format in one place ([`HttpError`]).
+
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{DefaultBodyLimit, FromRequest, Query, Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use cognitod_proto::{
+    self as proto, ApiError, ErrorBody, SessionQuery, SignInRequest, SignOutRequest, Status, codes,
+};
+use serde::de::DeserializeOwned;
+use tracing::error;
+
+use crate::session::{SessionError, SessionHandle, Snapshot};
+
+/// How long a request waits for a refresh it needs before it gets 503.
+const REFRESH_WAIT: Duration = Duration::from_secs(10);
+
+/// The router, ready to serve.
+pub fn router(session: SessionHandle) -> Router {
+    Router::new()
+        .route("/v1/status", get(status))
+        .route("/v1/user", get(user))
+        .route("/v1/session", get(session_handler))
+        .route("/v1/sign-in", post(sign_in))
+        .route("/v1/sign-in/confirm", post(confirm_sign_in))
+        .route("/v1/sign-out", post(sign_out))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(proto::MAX_BODY_BYTES))
+        .layer(axum::middleware::map_response(api_version_header))
+        .with_state(session)
+}
+
+async fn api_version_header(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        proto::API_VERSION_HEADER,
+        HeaderValue::from(proto::API_VERSION),
+    );
+    response
+}
+
+async fn status(State(session): State<SessionHandle>) -> Json<Status> {
+    let snapshot = session.snapshot();
+    let signed_in = snapshot.signed_in.as_deref();
+    Json(Status {
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        api_version: proto::API_VERSION,
+        state: snapshot.state,
+        guest: false,
+        username: signed_in.map(|s| s.username.clone()),
+        tokens_expire_at: signed_in.map(|s| s.expires_at()),
+        credentials_expire_at: None,
+        next_refresh_at: None,
+        last_refresh: snapshot.last_refresh.clone(),
+        consecutive_failures: snapshot.consecutive_failures,
+        upstream: snapshot.upstream,
+    })
+}
+
+async fn user(State(session): State<SessionHandle>) -> Result<Json<proto::User>, HttpError> {
+    let snapshot = session.snapshot();
+    let signed_in = snapshot
+        .signed_in
+        .as_deref()
+        .ok_or(SessionError::NotSignedIn)?;
+    Ok(Json(proto::User {
+        username: signed_in.username.clone(),
+        user_id: signed_in.user_id.clone(),
+        sign_in_details: signed_in.sign_in_details.clone(),
+    }))
+}
+
+async fn session_handler(
+    State(session): State<SessionHandle>,
+    query: Result<Query<SessionQuery>, QueryRejection>,
+) -> Result<Json<proto::Session>, HttpError> {
+    let Query(query) = query.map_err(|e| HttpError::invalid(e.body_text()))?;
+    let mut snapshot = session.snapshot();
+    let needs_refresh = snapshot
+        .signed_in
+        .as_deref()
+        .is_some_and(|s| query.force_refresh || s.is_expired());
+    if needs_refresh {
+        match tokio::time::timeout(REFRESH_WAIT, session.refresh()).await {
+            Ok(result) => result?,
+            Err(_) => {
+                return Err(SessionError::Unavailable(format!(
+                    "no fresh tokens within {} s",
+                    REFRESH_WAIT.as_secs()
+                ))
+                .into());
+            }
+        }
+        snapshot = session.snapshot();
+    }
+    Ok(Json(session_view(&snapshot)))
+}
+
+fn session_view(snapshot: &Snapshot) -> proto::Session {
+    match snapshot.signed_in.as_deref() {
+        Some(signed_in) => proto::Session {
+            is_signed_in: true,
+            user_sub: Some(signed_in.user_id.clone()),
+            tokens: Some(proto::Tokens {
+                id_token: signed_in.tokens.id_token.clone(),
+                access_token: signed_in.tokens.access_token.clone(),
+                expires_at: signed_in.expires_at(),
+            }),
+            identity_id: None,
+            credentials: None,
+        },
+        None => proto::Session {
+            is_signed_in: false,
+            user_sub: None,
+            tokens: None,
+            identity_id: None,
+            credentials: None,
+        },
+    }
+}
+
+async fn sign_in(
+    State(session): State<SessionHandle>,
+    JsonBody(request): JsonBody<SignInRequest>,
+) -> Result<Json<proto::SignInResponse>, HttpError> {
+    Ok(Json(session.sign_in(request).await?))
+}
+
+/// No step is ever left pending yet: challenges other than `PASSWORD_VERIFIER` are refused
+/// when they arrive (501 `UnsupportedChallenge`).
+async fn confirm_sign_in(
+    JsonBody(_request): JsonBody<proto::ConfirmSignInRequest>,
+) -> Result<Json<proto::SignInResponse>, HttpError> {
+    Err(SessionError::NoPendingStep.into())
+}
+
+async fn sign_out(
+    State(session): State<SessionHandle>,
+    JsonBody(request): JsonBody<SignOutRequest>,
+) -> Result<StatusCode, HttpError> {
+    session.sign_out(request.global).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn not_found() -> HttpError {
+    HttpError::new(StatusCode::NOT_FOUND, codes::NOT_FOUND, "no such path")
+}
+
+async fn method_not_allowed() -> HttpError {
+    HttpError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        codes::METHOD_NOT_ALLOWED,
+        "this path does not take that method",
+    )
+}
+
+/// A JSON request body: an empty body is `{}`, unknown fields are ignored, and errors never
+/// echo the body (it may hold a password).
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = HttpError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    HttpError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        codes::PAYLOAD_TOO_LARGE,
+                        format!("request body is over {} bytes", proto::MAX_BODY_BYTES),
+                    )
+                } else {
+                    HttpError::invalid("cannot read the request body")
+                }
+            })?;
+        let bytes = if bytes.iter().all(u8::is_ascii_whitespace) {
+            &b"{}"[..]
+        } else {
+            &bytes[..]
+        };
+        serde_json::from_slice(bytes)
+            .map(JsonBody)
+            .map_err(|e| HttpError::invalid(describe_json_error(&e)))
+    }
+}
+
+/// serde_json's messages quote the offending value; only "missing field" ones are safe to show.
+fn describe_json_error(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    if text.starts_with("missing field") {
+        return format!("request body: {text}");
+    }
+    let what = match error.classify() {
+        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+            "is not valid JSON"
+        }
+        _ => "does not have the expected fields and types",
+    };
+    format!(
+        "request body {what} (line {}, column {})",
+        error.line(),
+        error.column()
+    )
+}
+
+/// An error answer: status and `{"error": {...}}`.
+#[derive(Debug)]
+pub struct HttpError {
+    status: StatusCode,
+    error: ApiError,
+}
+
+impl HttpError {
+    fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            error: ApiError {
+                code: code.to_owned(),
+                message: message.into(),
+                recovery_suggestion: None,
+            },
+        }
+    }
+
+    fn invalid(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, codes::INVALID_REQUEST, message)
+    }
+
+    fn suggest(mut self, suggestion: &str) -> Self {
+        self.error.recovery_suggestion = Some(suggestion.to_owned());
+        self
+    }
+}
+
+/// Cognito's refusals of a sign-in; every other refusal is an answer to a challenge (400).
+const SIGN_IN_REFUSALS: [&str; 4] = [
+    "NotAuthorizedException",
+    "UserNotFoundException",
+    "PasswordResetRequiredException",
+    "UserNotConfirmedException",
+];
+
+impl From<SessionError> for HttpError {
+    fn from(error: SessionError) -> Self {
+        let message = error.to_string();
+        match error {
+            SessionError::NotSignedIn => Self::new(
+                StatusCode::UNAUTHORIZED,
+                codes::USER_UNAUTHENTICATED,
+                message,
+            )
+            .suggest("sign in with `cognitoctl login`"),
+            SessionError::AlreadySignedIn(_) => Self::new(
+                StatusCode::CONFLICT,
+                codes::USER_ALREADY_AUTHENTICATED,
+                message,
+            )
+            .suggest("sign out first with `cognitoctl logout`"),
+            SessionError::NoPendingStep => Self::new(
+                StatusCode::CONFLICT,
+                codes::NO_PENDING_SIGN_IN_STEP,
+                message,
+            )
+            .suggest("start a sign-in with `cognitoctl login`"),
+            SessionError::Refused { kind, message } => {
+                let status = if SIGN_IN_REFUSALS.contains(&kind.as_str()) {
+                    StatusCode::UNAUTHORIZED
+                } else {
+                    StatusCode::BAD_REQUEST
+                };
+                Self::new(status, &kind, message)
+            }
+            SessionError::Unavailable(_) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                codes::UPSTREAM_UNAVAILABLE,
+                message,
+            )
+            .suggest("check the network and `user_pool_endpoint`; cognitod retries on its own"),
+            SessionError::InvalidToken(_) => {
+                Self::new(StatusCode::BAD_GATEWAY, codes::INVALID_TOKEN, message).suggest(
+                    "check `issuer` and `user_pool_client_id` in the daemon's configuration",
+                )
+            }
+            SessionError::UnsupportedChallenge(_) => Self::new(
+                StatusCode::NOT_IMPLEMENTED,
+                codes::UNSUPPORTED_CHALLENGE,
+                message,
+            ),
+            SessionError::Internal(_) => {
+                error!(%message, "internal error");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    codes::INTERNAL_ERROR,
+                    message,
+                )
+            }
+        }
+    }
+}
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        (self.status, Json(ErrorBody { error: self.error })).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mapped(error: SessionError) -> (StatusCode, String) {
+        let http = HttpError::from(error);
+        (http.status, http.error.code)
+    }
+
+    #[test]
+    fn session_errors_map_to_the_documented_codes() {
+        let refused = |kind: &str| SessionError::Refused {
+            kind: kind.into(),
+            message: "m".into(),
+        };
+        let cases = [
+            (
+                SessionError::NotSignedIn,
+                401,
+                "UserUnAuthenticatedException",
+            ),
+            (
+                SessionError::AlreadySignedIn("a".into()),
+                409,
+                "UserAlreadyAuthenticatedException",
+            ),
+            (SessionError::NoPendingStep, 409, "NoPendingSignInStep"),
+            (
+                refused("NotAuthorizedException"),
+                401,
+                "NotAuthorizedException",
+            ),
+            (
+                refused("UserNotFoundException"),
+                401,
+                "UserNotFoundException",
+            ),
+            (
+                refused("UserNotConfirmedException"),
+                401,
+                "UserNotConfirmedException",
+            ),
+            (
+                refused("CodeMismatchException"),
+                400,
+                "CodeMismatchException",
+            ),
+            (
+                refused("InvalidPasswordException"),
+                400,
+                "InvalidPasswordException",
+            ),
+            (
+                SessionError::Unavailable("x".into()),
+                503,
+                "UpstreamUnavailable",
+            ),
+            (
+                SessionError::InvalidToken("x".into()),
+                502,
+                "InvalidTokenException",
+            ),
+            (SessionError::Internal("x".into()), 500, "InternalError"),
+        ];
+        for (error, status, code) in cases {
+            assert_eq!(
+                mapped(error),
+                (StatusCode::from_u16(status).unwrap(), code.to_owned())
+            );
+        }
+    }
+
+    #[test]
+    fn json_errors_do_not_echo_the_body() {
+        let error = serde_json::from_str::<SignInRequest>(
+            r#"{"username": "alice", "password": 12345678, "authFlowType": "hunter2"}"#,
+        )
+        .unwrap_err();
+        let text = describe_json_error(&error);
+        assert!(
+            !text.contains("12345678") && !text.contains("hunter2"),
+            "{text}"
+        );
+        let error = serde_json::from_str::<SignInRequest>(r#"{"username": "alice"}"#).unwrap_err();
+        assert_eq!(
+            describe_json_error(&error),
+            "request body: missing field `password` at line 1 column 21"
+        );
+    }
+}

@@ -1,0 +1,216 @@
+//! The daemon's Unix socket: a 0700 directory the daemon owns (checked, not assumed), a 0600
+//! socket (the umask is set before bind, so there is no window), stale sockets replaced.
+
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use rustix::fs::Mode;
+
+/// Why the socket cannot be served; each names the path and the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum SocketError {
+    #[error("socket path {} has no parent directory", .0.display())]
+    NoParent(PathBuf),
+    #[error("cannot create the socket directory {}: {source}", path.display())]
+    CreateDir { path: PathBuf, source: io::Error },
+    #[error(
+        "the socket directory {} {problem}\nFix: {fix}",
+        path.display()
+    )]
+    UnsafeDir {
+        path: PathBuf,
+        problem: String,
+        fix: String,
+    },
+    #[error(
+        "{} exists and is not a socket; refusing to replace it\nFix: remove it, or set [daemon] socket to another path",
+        .0.display()
+    )]
+    NotASocket(PathBuf),
+    #[error(
+        "another cognitod is already serving {}\nFix: stop it first, or set [daemon] socket to another path",
+        .0.display()
+    )]
+    InUse(PathBuf),
+    #[error("cannot bind {}: {source}", path.display())]
+    Bind { path: PathBuf, source: io::Error },
+}
+
+/// Binds the socket at `path` for the user `uid`, creating its directory 0700 if missing.
+pub fn bind(path: &Path, uid: u32) -> Result<tokio::net::UnixListener, SocketError> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .ok_or_else(|| SocketError::NoParent(path.to_path_buf()))?;
+    prepare_dir(dir, uid)?;
+    remove_stale(path)?;
+
+    let previous = rustix::process::umask(Mode::from_raw_mode(0o177));
+    let bound = std::os::unix::net::UnixListener::bind(path);
+    rustix::process::umask(previous);
+    let listener = bound.map_err(|source| SocketError::Bind {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    listener
+        .set_nonblocking(true)
+        .and_then(|()| tokio::net::UnixListener::from_std(listener))
+        .map_err(|source| SocketError::Bind {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+/// Creates `dir` 0700 if missing; an existing one must be a real directory owned by `uid`
+/// with no group or other access.
+pub fn prepare_dir(dir: &Path, uid: u32) -> Result<(), SocketError> {
+    match std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+    {
+        Ok(()) => {}
+        Err(source) => {
+            return Err(SocketError::CreateDir {
+                path: dir.to_path_buf(),
+                source,
+            });
+        }
+    }
+    let unsafe_dir = |problem: String, fix: String| SocketError::UnsafeDir {
+        path: dir.to_path_buf(),
+        problem,
+        fix,
+    };
+    let meta = std::fs::symlink_metadata(dir).map_err(|source| SocketError::CreateDir {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    if meta.file_type().is_symlink() {
+        return Err(unsafe_dir(
+            "is a symbolic link".into(),
+            "point [daemon] socket at a real directory".into(),
+        ));
+    }
+    if !meta.is_dir() {
+        return Err(unsafe_dir(
+            "is not a directory".into(),
+            "remove it or choose another [daemon] socket path".into(),
+        ));
+    }
+    if meta.uid() != uid {
+        return Err(unsafe_dir(
+            format!(
+                "is owned by uid {}, not by this daemon's uid {uid}",
+                meta.uid()
+            ),
+            format!("chown {uid} {}", dir.display()),
+        ));
+    }
+    if meta.mode() & 0o077 != 0 {
+        return Err(unsafe_dir(
+            format!(
+                "has mode {:o}; others could reach the socket",
+                meta.mode() & 0o777
+            ),
+            format!("chmod 700 {}", dir.display()),
+        ));
+    }
+    Ok(())
+}
+
+/// Removes a socket left by a dead daemon. A live daemon's socket, or anything that is not a
+/// socket, is left alone and reported.
+fn remove_stale(path: &Path) -> Result<(), SocketError> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => {
+            return Err(SocketError::Bind {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+    };
+    if !meta.file_type().is_socket() {
+        return Err(SocketError::NotASocket(path.to_path_buf()));
+    }
+    match std::os::unix::net::UnixStream::connect(path) {
+        Ok(_) => Err(SocketError::InUse(path.to_path_buf())),
+        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+            tracing::info!(path = %path.display(), "replacing a stale socket");
+            std::fs::remove_file(path).map_err(|source| SocketError::Bind {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+        Err(source) => Err(SocketError::Bind {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// Removes the socket at shutdown, if it is still a socket.
+pub fn remove(path: &Path) {
+    let is_socket = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket());
+    if is_socket && let Err(error) = std::fs::remove_file(path) {
+        tracing::warn!(path = %path.display(), %error, "cannot remove the socket");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    fn uid() -> u32 {
+        rustix::process::getuid().as_raw()
+    }
+
+    #[tokio::test]
+    async fn creates_a_private_directory_and_socket() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("run/cognitod/socket");
+        let _listener = bind(&path, uid()).unwrap();
+        let dir_mode = std::fs::metadata(path.parent().unwrap()).unwrap().mode();
+        assert_eq!(dir_mode & 0o777, 0o700);
+        let socket_mode = std::fs::symlink_metadata(&path).unwrap().mode();
+        assert_eq!(socket_mode & 0o777, 0o600);
+    }
+
+    #[tokio::test]
+    async fn refuses_an_open_directory_a_live_socket_and_a_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("open");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let err = bind(&dir.join("socket"), uid()).unwrap_err();
+        assert!(err.to_string().contains("chmod 700"), "{err}");
+
+        let private = tmp.path().join("private");
+        let socket = private.join("socket");
+        let live = bind(&socket, uid()).unwrap();
+        assert!(matches!(bind(&socket, uid()), Err(SocketError::InUse(_))));
+        drop(live);
+        // The listener is gone but its file stays: a stale socket, replaced.
+        let _again = bind(&socket, uid()).unwrap();
+
+        let file = private.join("file");
+        std::fs::write(&file, "x").unwrap();
+        assert!(matches!(
+            bind(&file, uid()),
+            Err(SocketError::NotASocket(_))
+        ));
+        assert!(file.exists(), "a non-socket is never removed");
+    }
+
+    #[tokio::test]
+    async fn refuses_a_directory_of_another_owner() {
+        let tmp = tempfile::tempdir().unwrap();
+        let err = prepare_dir(tmp.path(), uid() + 1).unwrap_err();
+        assert!(err.to_string().contains("owned by uid"), "{err}");
+    }
+}

@@ -1,1 +1,256 @@
+//! A client for the cognitod socket API, used by `cognitoctl` and by Rust programs that want
+//! the shared Cognito session.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), cognitod_client::ClientError> {
+//! let client = cognitod_client::Client::new(cognitod_client::default_socket());
+//! let session = client.session(false).await?;
+//! if let Some(tokens) = session.tokens {
+//!     // use tokens.access_token.expose() as a bearer token
+//! }
+//! # Ok(()) }
+//! ```
 
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use cognitod_proto::{
+    self as proto, API_VERSION, API_VERSION_HEADER, ApiError, ConfirmSignInRequest, ErrorBody,
+    Session, SignInRequest, SignInResponse, SignOutRequest, Status, User,
+};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::{Method, Request};
+use hyper_util::rt::TokioIo;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// How long one request may take, sign-in included.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The socket to use: `$COGNITOD_SOCKET`, else the daemon's default path.
+pub fn default_socket() -> PathBuf {
+    if let Some(path) = std::env::var_os("COGNITOD_SOCKET").filter(|p| !p.is_empty()) {
+        return PathBuf::from(path);
+    }
+    let runtime_dir = std::env::var_os("XDG_RUNTIME_DIR")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute());
+    proto::default_socket_path(runtime_dir.as_deref(), rustix::process::getuid().as_raw())
+}
+
+/// Why a request to the daemon failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error(
+        "cognitod is not running (nothing listens on {})\nStart it with `cognitod` (or `systemctl --user start cognitod`), or pass --socket / set COGNITOD_SOCKET.",
+        .path.display()
+    )]
+    NotRunning { path: PathBuf },
+    #[error("cannot connect to cognitod at {}: {reason}", .path.display())]
+    Connect { path: PathBuf, reason: String },
+    /// The daemon answered with an error.
+    #[error("{error}")]
+    Api { status: u16, error: ApiError },
+    #[error(
+        "cognitod speaks API version {daemon}, this client speaks {API_VERSION}\nInstall matching versions of cognitod and cognitoctl."
+    )]
+    Version { daemon: String },
+    #[error("unexpected answer from cognitod: {0}")]
+    Protocol(String),
+}
+
+impl ClientError {
+    /// The daemon's error code, when it answered with one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Self::Api { error, .. } => Some(&error.code),
+            _ => None,
+        }
+    }
+
+    /// Whether the daemon could not be reached at all (as opposed to answering no).
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, Self::NotRunning { .. } | Self::Connect { .. })
+    }
+}
+
+/// One daemon, reached over its Unix socket. Each call opens its own connection.
+#[derive(Debug, Clone)]
+pub struct Client {
+    socket: PathBuf,
+}
+
+impl Client {
+    pub fn new(socket: impl Into<PathBuf>) -> Self {
+        Self {
+            socket: socket.into(),
+        }
+    }
+
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// `GET /v1/status`.
+    pub async fn status(&self) -> Result<Status, ClientError> {
+        self.get("/v1/status").await
+    }
+
+    /// `GET /v1/user`: the signed-in user (`UserUnAuthenticatedException` when signed out).
+    pub async fn user(&self) -> Result<User, ClientError> {
+        self.get("/v1/user").await
+    }
+
+    /// `GET /v1/session`, refreshing first when `force_refresh`.
+    pub async fn session(&self, force_refresh: bool) -> Result<Session, ClientError> {
+        if force_refresh {
+            self.get("/v1/session?forceRefresh=true").await
+        } else {
+            self.get("/v1/session").await
+        }
+    }
+
+    /// `POST /v1/sign-in`.
+    pub async fn sign_in(&self, request: &SignInRequest) -> Result<SignInResponse, ClientError> {
+        self.post("/v1/sign-in", request).await
+    }
+
+    /// `POST /v1/sign-in/confirm`.
+    pub async fn confirm_sign_in(
+        &self,
+        request: &ConfirmSignInRequest,
+    ) -> Result<SignInResponse, ClientError> {
+        self.post("/v1/sign-in/confirm", request).await
+    }
+
+    /// `POST /v1/sign-out`.
+    pub async fn sign_out(&self, global: bool) -> Result<(), ClientError> {
+        self.request::<_, serde::de::IgnoredAny>(
+            Method::POST,
+            "/v1/sign-out",
+            Some(&SignOutRequest { global }),
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        self.request::<(), T>(Method::GET, path, None).await
+    }
+
+    async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
+        self.request(Method::POST, path, Some(body)).await
+    }
+
+    async fn request<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<T, ClientError> {
+        tokio::time::timeout(REQUEST_TIMEOUT, self.exchange(method, path, body))
+            .await
+            .map_err(|_| {
+                ClientError::Protocol(format!("no answer within {} s", REQUEST_TIMEOUT.as_secs()))
+            })?
+    }
+
+    async fn exchange<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<T, ClientError> {
+        let stream = tokio::net::UnixStream::connect(&self.socket)
+            .await
+            .map_err(|e| self.connect_error(&e))?;
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let connection = tokio::spawn(connection);
+
+        let body = match body {
+            Some(body) => serde_json::to_vec(body)
+                .map_err(|e| ClientError::Protocol(format!("cannot encode the request: {e}")))?,
+            None => Vec::new(),
+        };
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "localhost")
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| ClientError::Protocol(format!("the connection failed: {e}")))?;
+        let status = response.status();
+        check_version(response.headers().get(API_VERSION_HEADER))?;
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| ClientError::Protocol(format!("cannot read the answer: {e}")))?
+            .to_bytes();
+        connection.abort();
+
+        if status.is_success() {
+            let bytes = if bytes.is_empty() {
+                &b"null"[..]
+            } else {
+                &bytes[..]
+            };
+            return serde_json::from_slice(bytes)
+                .map_err(|e| ClientError::Protocol(format!("answer does not parse: {e}")));
+        }
+        match serde_json::from_slice::<ErrorBody>(&bytes) {
+            Ok(body) => Err(ClientError::Api {
+                status: status.as_u16(),
+                error: body.error,
+            }),
+            Err(_) => Err(ClientError::Protocol(format!(
+                "HTTP {status} without an error body"
+            ))),
+        }
+    }
+
+    fn connect_error(&self, error: &io::Error) -> ClientError {
+        let path = self.socket.clone();
+        match error.kind() {
+            io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => {
+                ClientError::NotRunning { path }
+            }
+            io::ErrorKind::PermissionDenied => ClientError::Connect {
+                path,
+                reason: "permission denied (the socket belongs to another user)".to_owned(),
+            },
+            _ => ClientError::Connect {
+                path,
+                reason: error.to_string(),
+            },
+        }
+    }
+}
+
+fn check_version(header: Option<&hyper::header::HeaderValue>) -> Result<(), ClientError> {
+    let Some(value) = header else {
+        return Err(ClientError::Protocol(
+            "the answer has no API version; is this a cognitod socket?".to_owned(),
+        ));
+    };
+    let text = value.to_str().unwrap_or("?");
+    if text.parse::<u32>() == Ok(API_VERSION) {
+        Ok(())
+    } else {
+        Err(ClientError::Version {
+            daemon: text.to_owned(),
+        })
+    }
+}

@@ -1,1 +1,290 @@
-fn main() {}
+//! `cognitoctl`: the command-line client of cognitod.
+
+mod output;
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand, ValueEnum};
+use cognitod_client::{Client, ClientError};
+use cognitod_proto::{AuthFlowType, ConfirmSignInRequest, Secret, SignInRequest, SignInStep};
+
+/// Exit statuses, as documented.
+mod exit {
+    pub const OK: u8 = 0;
+    /// The answer was no: not signed in, sign-in refused.
+    pub const NO: u8 = 1;
+    /// Usage error, or the daemon cannot be reached.
+    pub const UNREACHABLE: u8 = 2;
+    /// A sign-in step is pending.
+    pub const PENDING: u8 = 3;
+}
+
+/// Talk to cognitod, the shared Amazon Cognito session of this machine.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Print machine-readable JSON.
+    #[arg(long, global = true)]
+    json: bool,
+    /// The daemon's socket (default: $COGNITOD_SOCKET, else $XDG_RUNTIME_DIR/cognitod/socket).
+    #[arg(long, global = true, value_name = "PATH")]
+    socket: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// The daemon's state, user and expiries.
+    Status,
+    /// Sign in (the password is read without echo, or from stdin).
+    Login {
+        /// The username or alias (asked for on the terminal when left out).
+        username: Option<String>,
+        /// Read the password from the first line of stdin.
+        #[arg(long)]
+        password_stdin: bool,
+        /// The authentication flow.
+        #[arg(long, value_enum, default_value_t = Flow::Srp)]
+        flow: Flow,
+    },
+    /// Answer the pending sign-in step (from the terminal, or from stdin).
+    Confirm,
+    /// Sign out.
+    Logout {
+        /// Sign out of every device (revokes all of the user's refresh tokens).
+        #[arg(long)]
+        global: bool,
+    },
+    /// The signed-in username.
+    Whoami,
+    /// The session summary (`--json`: the whole session, tokens included).
+    Session {
+        /// Refresh the tokens now.
+        #[arg(long)]
+        force_refresh: bool,
+    },
+    /// Print a raw JWT, for pipes.
+    Token {
+        #[arg(value_enum)]
+        kind: TokenKind,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Flow {
+    /// USER_SRP_AUTH: the password never leaves the machine.
+    Srp,
+    /// USER_PASSWORD_AUTH: the password is sent to Cognito over TLS.
+    Password,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum TokenKind {
+    Id,
+    Access,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("cognitoctl: cannot start: {error}");
+            return ExitCode::from(exit::UNREACHABLE);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(error) => {
+            let code = match error.downcast_ref::<ClientError>() {
+                Some(ClientError::Api { .. }) => exit::NO,
+                _ => exit::UNREACHABLE,
+            };
+            eprintln!("cognitoctl: {error:#}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<u8> {
+    let client = Client::new(cli.socket.unwrap_or_else(cognitod_client::default_socket));
+    let json = cli.json;
+    match cli.command {
+        Command::Status => {
+            let status = client.status().await?;
+            if json {
+                output::json(&status)?;
+            } else {
+                output::status(&status);
+            }
+            Ok(exit::OK)
+        }
+        Command::Login {
+            username,
+            password_stdin,
+            flow,
+        } => login(&client, username, password_stdin, flow, json).await,
+        Command::Confirm => {
+            let answer = read_answer("Answer: ")?;
+            let response = client
+                .confirm_sign_in(&ConfirmSignInRequest {
+                    challenge_response: answer,
+                    user_attributes: None,
+                })
+                .await?;
+            sign_in_result(&client, &response, json).await
+        }
+        Command::Logout { global } => {
+            client.sign_out(global).await?;
+            if json {
+                output::json(&serde_json::json!({"isSignedIn": false}))?;
+            } else {
+                println!("signed out{}", if global { " everywhere" } else { "" });
+            }
+            Ok(exit::OK)
+        }
+        Command::Whoami => {
+            let user = client.user().await?;
+            if json {
+                output::json(&user)?;
+            } else if user.sign_in_details.login_id != user.username {
+                println!(
+                    "{} (signed in as {})",
+                    user.username, user.sign_in_details.login_id
+                );
+            } else {
+                println!("{}", user.username);
+            }
+            Ok(exit::OK)
+        }
+        Command::Session { force_refresh } => {
+            let session = client.session(force_refresh).await?;
+            if json {
+                output::json(&session)?;
+            } else {
+                output::session(&session);
+            }
+            Ok(if session.is_signed_in {
+                exit::OK
+            } else {
+                exit::NO
+            })
+        }
+        Command::Token { kind } => {
+            let session = client.session(false).await?;
+            let Some(tokens) = session.tokens else {
+                eprintln!("cognitoctl: not signed in\nSign in with `cognitoctl login`.");
+                return Ok(exit::NO);
+            };
+            let token = match kind {
+                TokenKind::Id => &tokens.id_token,
+                TokenKind::Access => &tokens.access_token,
+            };
+            let mut stdout = std::io::stdout().lock();
+            writeln!(stdout, "{}", token.expose()).context("cannot write to stdout")?;
+            Ok(exit::OK)
+        }
+    }
+}
+
+async fn login(
+    client: &Client,
+    username: Option<String>,
+    password_stdin: bool,
+    flow: Flow,
+    json: bool,
+) -> anyhow::Result<u8> {
+    let username = match username {
+        Some(username) => username,
+        None => prompt_line("Username: ")?,
+    };
+    let password = if password_stdin {
+        read_stdin_line().context("cannot read the password from stdin")?
+    } else {
+        read_secret("Password: ")?
+    };
+    let request = SignInRequest {
+        username,
+        password,
+        auth_flow_type: Some(match flow {
+            Flow::Srp => AuthFlowType::UserSrpAuth,
+            Flow::Password => AuthFlowType::UserPasswordAuth,
+        }),
+    };
+    let response = client.sign_in(&request).await?;
+    sign_in_result(client, &response, json).await
+}
+
+async fn sign_in_result(
+    client: &Client,
+    response: &cognitod_proto::SignInResponse,
+    json: bool,
+) -> anyhow::Result<u8> {
+    if json {
+        output::json(response)?;
+    }
+    if response.next_step.sign_in_step == SignInStep::Done {
+        if !json {
+            let user = client.user().await?;
+            println!("signed in as {}", user.username);
+        }
+        return Ok(exit::OK);
+    }
+    if !json {
+        output::next_step(&response.next_step);
+    }
+    Ok(exit::PENDING)
+}
+
+fn prompt_line(prompt: &str) -> anyhow::Result<String> {
+    if !std::io::stdin().is_terminal() {
+        anyhow::bail!(
+            "no username given and no terminal to ask on\nPass it: cognitoctl login USERNAME"
+        );
+    }
+    eprint!("{prompt}");
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("cannot read from the terminal")?;
+    let line = line.trim().to_owned();
+    if line.is_empty() {
+        anyhow::bail!("no username given");
+    }
+    Ok(line)
+}
+
+/// A secret from the terminal without echo.
+fn read_secret(prompt: &str) -> anyhow::Result<Secret> {
+    rpassword::prompt_password(prompt).map(Secret::new).context(
+        "no terminal to ask for the password on\nUse --password-stdin to pass it on stdin.",
+    )
+}
+
+/// The answer to a challenge: from the terminal without echo, else the first line of stdin.
+fn read_answer(prompt: &str) -> anyhow::Result<Secret> {
+    if std::io::stdin().is_terminal() {
+        read_secret(prompt)
+    } else {
+        read_stdin_line().context("cannot read the answer from stdin")
+    }
+}
+
+fn read_stdin_line() -> anyhow::Result<Secret> {
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    let secret = Secret::new(line.trim_end_matches(['\r', '\n']));
+    drop(Secret::new(line));
+    if secret.is_empty() {
+        anyhow::bail!("stdin is empty");
+    }
+    Ok(secret)
+}

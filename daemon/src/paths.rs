@@ -2,7 +2,7 @@
 //! the process environment in one place.
 
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// The environment variables that decide default paths, read once.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -52,7 +52,7 @@ impl Environment {
 
     /// `$XDG_RUNTIME_DIR/cognitod/socket`, else `/tmp/cognitod-<uid>/socket`.
     pub fn default_socket(&self) -> PathBuf {
-        default_socket(self.xdg_runtime_dir.as_deref(), self.uid)
+        cognitod_proto::default_socket_path(self.xdg_runtime_dir.as_deref(), self.uid)
     }
 
     /// `$STATE_DIRECTORY`, else `$XDG_STATE_HOME/cognitod` (`~/.local/state/cognitod`).
@@ -65,14 +65,6 @@ impl Environment {
             .or_else(|| self.home.as_ref().map(|h| h.join(".local/state")))
             .unwrap_or_else(|| PathBuf::from("/var/lib"))
             .join("cognitod")
-    }
-}
-
-/// The socket path clients and the daemon agree on when nothing is configured.
-pub fn default_socket(xdg_runtime_dir: Option<&Path>, uid: u32) -> PathBuf {
-    match xdg_runtime_dir {
-        Some(dir) => dir.join("cognitod/socket"),
-        None => PathBuf::from(format!("/tmp/cognitod-{uid}/socket")),
     }
 }
 

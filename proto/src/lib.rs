@@ -20,6 +20,18 @@ pub const API_VERSION: u32 = 1;
 /// Response header carrying [`API_VERSION`] on every answer, so a client can check it for free.
 pub const API_VERSION_HEADER: &str = "cognitod-api-version";
 
+/// The socket path daemon and clients agree on when none is configured:
+/// `$XDG_RUNTIME_DIR/cognitod/socket`, else `/tmp/cognitod-<uid>/socket`.
+pub fn default_socket_path(
+    xdg_runtime_dir: Option<&std::path::Path>,
+    uid: u32,
+) -> std::path::PathBuf {
+    match xdg_runtime_dir {
+        Some(dir) => dir.join("cognitod/socket"),
+        None => std::path::PathBuf::from(format!("/tmp/cognitod-{uid}/socket")),
+    }
+}
+
 /// Largest request body the daemon accepts (larger ones get 413 `PayloadTooLarge`).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 

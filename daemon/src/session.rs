@@ -244,7 +244,7 @@ impl<P: UserPool> Owner<P> {
         .await;
         match outcome {
             Ok(AuthOutcome::SignedIn(tokens)) => {
-                self.install(tokens, username, flow);
+                self.install(*tokens, username, flow);
                 Ok(SignInResponse {
                     is_signed_in: true,
                     next_step: NextStep::new(SignInStep::Done),
@@ -354,7 +354,7 @@ impl<P: UserPool> Owner<P> {
                     username: current.username.clone(),
                     user_id: current.user_id.clone(),
                     sign_in_details: current.sign_in_details.clone(),
-                    tokens,
+                    tokens: *tokens,
                     received_at: Instant::now(),
                 };
                 info!(username = %refreshed.username, expires_at = %refreshed.expires_at(), "tokens refreshed");

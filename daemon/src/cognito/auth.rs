@@ -36,7 +36,7 @@ pub struct Challenge {
 /// Where a sign-in call left things.
 #[derive(Debug)]
 pub enum AuthOutcome {
-    SignedIn(VerifiedTokens),
+    SignedIn(Box<VerifiedTokens>),
     Challenge(Challenge),
 }
 
@@ -143,7 +143,9 @@ pub async fn outcome(
     response: AuthResponse,
 ) -> Result<AuthOutcome, CognitoError> {
     if let Some(result) = response.authentication_result {
-        return verify(verifier, result).await.map(AuthOutcome::SignedIn);
+        return verify(verifier, result)
+            .await
+            .map(|tokens| AuthOutcome::SignedIn(Box::new(tokens)));
     }
     match response.challenge_name {
         Some(name) => Ok(AuthOutcome::Challenge(Challenge {

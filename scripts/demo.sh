@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The demo: a local Cognito emulator (moto), cognitod, an SRP sign-in with cognitoctl, the
+# current user and the session, then sign-out. Stops everything it started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+ensure_moto
+log "building cognitod and cognitoctl"
+cargo build --quiet --workspace --bins
+export PATH="$PWD/target/debug:$PATH"
+
+demo=$(mktemp -d "${TMPDIR:-/tmp}/cognitod-demo.XXXXXX")
+chmod 700 "$demo"
+MOTO_PID= DAEMON_PID=
+cleanup() {
+    stop_pid "$DAEMON_PID"
+    stop_pid "$MOTO_PID"
+    rm -rf "$demo"
+}
+trap cleanup EXIT
+start_moto "$demo/moto.log"
+
+password='Demo-Passw0rd!'
+log "creating a user pool, an app client and the user 'alice' in moto"
+printf '%s\n' "$password" | testbed provision "$MOTO_ENDPOINT" "$demo" alice
+
+cognitod --config "$demo/config.toml" --check-config >/dev/null
+cognitod --config "$demo/config.toml" 2>"$demo/cognitod.log" &
+DAEMON_PID=$!
+export COGNITOD_SOCKET="$demo/run/socket"
+for _ in $(seq 1 100); do
+    [ -S "$COGNITOD_SOCKET" ] && break
+    sleep 0.1
+done
+
+run() {
+    printf '\n$ %s\n' "$*"
+    "$@" || printf '(exit status %s)\n' "$?"
+}
+run cognitoctl status
+printf '\n$ cognitoctl login alice --password-stdin   # SRP: the password never leaves this machine\n'
+printf '%s\n' "$password" | cognitoctl login alice --password-stdin
+run cognitoctl whoami
+run cognitoctl whoami --json
+run cognitoctl session
+printf '\n$ cognitoctl session --json   # tokens shortened here\n'
+cognitoctl session --json | sed -E 's/(eyJ[A-Za-z0-9_-]{12})[A-Za-z0-9_.-]+/\1.../g'
+run cognitoctl status
+printf '\n$ cognitoctl token access | cut -d. -f2 | base64 -d   # the claims\n'
+cognitoctl token access | cut -d. -f2 | tr '_-' '/+' | { base64 -d 2>/dev/null || true; }
+echo
+run cognitoctl logout
+run cognitoctl session
+echo
+log "what cognitod logged (no secret ever appears here):"
+sed -E 's/\x1b\[[0-9;]*m//g' "$demo/cognitod.log" >&2

@@ -1,0 +1,56 @@
+# Shared by scripts/test.sh and scripts/demo.sh: the Python venv with moto, and moto's server.
+# Source it from the repository root.
+
+VENV="${COGNITOD_VENV:-$PWD/.venv}"
+MOTO_VERSION='moto[server]>=5.2,<5.3'
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+# Creates the venv and installs moto into it, once.
+ensure_moto() {
+    if [ -x "$VENV/bin/moto_server" ]; then
+        return
+    fi
+    log "installing $MOTO_VERSION into $VENV"
+    if ! python3 -m venv "$VENV" 2>/dev/null; then
+        log "python3 -m venv failed; installing python3-venv"
+        rm -rf "$VENV"
+        apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
+        python3 -m venv "$VENV"
+    fi
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check "$MOTO_VERSION"
+}
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Starts moto on a free loopback port; sets MOTO_ENDPOINT and MOTO_PID. Logs to $1.
+start_moto() {
+    local logfile=$1 port
+    port=$(free_port)
+    "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$logfile" 2>&1 &
+    MOTO_PID=$!
+    MOTO_ENDPOINT="http://127.0.0.1:$port"
+    for _ in $(seq 1 150); do
+        if curl -fsS -o /dev/null "$MOTO_ENDPOINT/moto-api/" 2>/dev/null; then
+            log "moto $("$VENV/bin/pip" show moto 2>/dev/null | sed -n 's/^Version: //p') serving $MOTO_ENDPOINT"
+            return
+        fi
+        if ! kill -0 "$MOTO_PID" 2>/dev/null; then
+            cat "$logfile" >&2
+            log "moto_server exited"
+            return 1
+        fi
+        sleep 0.2
+    done
+    log "moto did not answer within 30 s"
+    return 1
+}
+
+stop_pid() {
+    if [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; then
+        kill "$1" 2>/dev/null || true
+        wait "$1" 2>/dev/null || true
+    fi
+}

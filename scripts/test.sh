@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The test suite: unit tests, and the real cognitod and cognitoctl binaries against moto (which
+# this script installs into .venv and starts on 127.0.0.1) and against a closed port.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+ensure_moto
+log "building the binaries"
+cargo build --workspace --bins
+
+work=$(mktemp -d)
+MOTO_PID=
+trap 'stop_pid "$MOTO_PID"; rm -rf "$work"' EXIT
+start_moto "$work/moto.log"
+
+export COGNITOD_TEST_MOTO="$MOTO_ENDPOINT"
+export MOTO_SERVER="$VENV/bin/moto_server"
+log "running the tests"
+cargo test --workspace "$@"

@@ -1,0 +1,181 @@
+//! A real `cognitod` process on a private socket, and `cognitoctl` pointed at it.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+/// A running `cognitod` with its own config, socket and state folder. Its log is printed when
+/// a test panics while it runs.
+#[derive(Debug)]
+pub struct TestDaemon {
+    pub dir: TempDir,
+    pub socket: PathBuf,
+    pub config_path: PathBuf,
+    log_path: PathBuf,
+    child: Option<Child>,
+}
+
+/// What one `cognitoctl` run did.
+#[derive(Debug)]
+pub struct CtlOutput {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl TestDaemon {
+    /// Starts `cognitod` with `cognito_toml` (the Cognito keys) plus a `[daemon]` section of
+    /// its own, and waits until the socket answers.
+    pub fn start(cognito_toml: &str) -> TestDaemon {
+        let dir = tempfile::Builder::new()
+            .prefix("cognitod-test")
+            .tempdir()
+            .expect("a temporary folder");
+        let socket = dir.path().join("run/socket");
+        let config = format!(
+            "{cognito_toml}\n[daemon]\nsocket = \"{}\"\nstate_dir = \"{}\"\nlog_level = \"debug\"\n",
+            socket.display(),
+            dir.path().join("state").display()
+        );
+        Self::start_with_config(dir, socket, &config)
+    }
+
+    fn start_with_config(dir: TempDir, socket: PathBuf, config: &str) -> TestDaemon {
+        let config_path = dir.path().join("config.toml");
+        std::fs::write(&config_path, config).expect("config written");
+        let log_path = dir.path().join("cognitod.log");
+        let log = std::fs::File::create(&log_path).expect("log file");
+        let child = Command::new(crate::binary("cognitod"))
+            .arg("--config")
+            .arg(&config_path)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log handle"))
+            .stderr(log)
+            .spawn()
+            .expect("cognitod starts");
+        let mut daemon = TestDaemon {
+            dir,
+            socket,
+            config_path,
+            log_path,
+            child: Some(child),
+        };
+        daemon.wait_ready();
+        daemon
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if std::os::unix::net::UnixStream::connect(&self.socket).is_ok() {
+                return;
+            }
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!(
+                    "cognitod exited with {status} before serving:\n{}",
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!(
+            "cognitod did not serve {} within 20 s:\n{}",
+            self.socket.display(),
+            self.log()
+        );
+    }
+
+    /// Everything the daemon logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// Runs `cognitoctl --socket <this daemon's socket> ARGS`.
+    pub fn ctl(&self, args: &[&str]) -> CtlOutput {
+        self.ctl_with_stdin(args, None)
+    }
+
+    /// Runs `cognitoctl` with `stdin` as its standard input.
+    pub fn ctl_stdin(&self, args: &[&str], stdin: &str) -> CtlOutput {
+        self.ctl_with_stdin(args, Some(stdin))
+    }
+
+    fn ctl_with_stdin(&self, args: &[&str], stdin: Option<&str>) -> CtlOutput {
+        let mut all = vec!["--socket", self.socket.to_str().expect("utf-8 path")];
+        all.extend_from_slice(args);
+        ctl(&all, stdin)
+    }
+
+    /// SIGTERM, then the exit status (SIGKILL after 10 s).
+    pub fn stop(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("the daemon runs");
+        let pid = rustix::process::Pid::from_raw(i32::try_from(child.id()).expect("pid fits"))
+            .expect("pid is positive");
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let hung = matches!(child.try_wait(), Ok(None));
+        if hung {
+            let _ = child.kill();
+        }
+        let status = child.wait().expect("cognitod is reaped");
+        assert!(
+            !hung,
+            "cognitod did not stop within 10 s of SIGTERM:\n{}",
+            self.log()
+        );
+        status
+    }
+}
+
+impl Drop for TestDaemon {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!("---- cognitod log ----\n{}", self.log());
+        }
+    }
+}
+
+/// Runs `cognitoctl ARGS` (without a `--socket` of its own).
+pub fn ctl(args: &[&str], stdin: Option<&str>) -> CtlOutput {
+    let mut child = Command::new(crate::binary("cognitoctl"))
+        .args(args)
+        .env_remove("COGNITOD_SOCKET")
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cognitoctl starts");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .expect("piped stdin")
+            .write_all(input.as_bytes())
+            .expect("stdin written");
+    }
+    let output = child.wait_with_output().expect("cognitoctl finishes");
+    CtlOutput {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}

@@ -3,6 +3,7 @@
 //! which the demo script runs.
 
 pub mod daemon;
+pub mod fake;
 pub mod moto;
 
 use std::path::{Path, PathBuf};

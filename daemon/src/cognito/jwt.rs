@@ -2,13 +2,13 @@
 //! (refetched on an unknown `kid` at most every 10 s), RS256 only, the signature, `exp`, `iss`,
 //! `token_use`, and the app client (`aud` in id tokens, `client_id` in access tokens).
 
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use cognitod_proto::Secret;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
-use tokio::sync::Mutex;
 
 use super::CognitoError;
 use super::http::error_chain;
@@ -111,7 +111,8 @@ impl Rules {
     }
 }
 
-/// Verifies tokens against the pool's JWKS, fetched over HTTP and cached.
+/// Verifies tokens against the pool's JWKS, fetched over HTTP and cached. No lock is held
+/// while fetching.
 #[derive(Debug)]
 pub struct Verifier {
     http: reqwest::Client,
@@ -122,7 +123,7 @@ pub struct Verifier {
 
 #[derive(Debug, Default)]
 struct KeyCache {
-    keys: Option<JwkSet>,
+    keys: Option<Arc<JwkSet>>,
     fetched_at: Option<Instant>,
 }
 
@@ -138,29 +139,34 @@ impl Verifier {
 
     /// Verifies `token` as the `expected` kind and returns its claims.
     pub async fn verify(&self, token: &Secret, expected: TokenUse) -> Result<Claims, CognitoError> {
-        let mut cache = self.cache.lock().await;
-        if let Some(keys) = &cache.keys {
-            match self.rules.check(keys, token.expose(), expected) {
+        let (cached, fetched_recently) = {
+            let cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+            let recently = cache
+                .fetched_at
+                .is_some_and(|at| at.elapsed() < REFETCH_INTERVAL);
+            (cache.keys.clone(), recently)
+        };
+        if let Some(keys) = cached {
+            match self.rules.check(&keys, token.expose(), expected) {
                 Ok(claims) => return Ok(claims),
                 Err(Refusal::Invalid(why)) => return Err(CognitoError::InvalidToken(why)),
-                Err(Refusal::UnknownKey(kid)) => {
-                    let recently = cache
-                        .fetched_at
-                        .is_some_and(|at| at.elapsed() < REFETCH_INTERVAL);
-                    if recently {
-                        return Err(CognitoError::InvalidToken(format!(
-                            "{} token is signed by unknown key {kid:?}",
-                            expected.as_str()
-                        )));
-                    }
+                Err(Refusal::UnknownKey(kid)) if fetched_recently => {
+                    return Err(CognitoError::InvalidToken(format!(
+                        "{} token is signed by unknown key {kid:?}",
+                        expected.as_str()
+                    )));
                 }
+                Err(Refusal::UnknownKey(_)) => {}
             }
         }
-        cache.keys = Some(self.fetch().await?);
-        cache.fetched_at = Some(Instant::now());
-        let keys = cache.keys.as_ref().expect("just fetched");
+        let keys = Arc::new(self.fetch().await?);
+        {
+            let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+            cache.keys = Some(Arc::clone(&keys));
+            cache.fetched_at = Some(Instant::now());
+        }
         self.rules
-            .check(keys, token.expose(), expected)
+            .check(&keys, token.expose(), expected)
             .map_err(|refusal| match refusal {
                 Refusal::Invalid(why) => CognitoError::InvalidToken(why),
                 Refusal::UnknownKey(kid) => CognitoError::InvalidToken(format!(

@@ -1,0 +1,307 @@
+//! A strict fake Cognito user pool, served over HTTP on 127.0.0.1 with the JSON 1.1 protocol.
+//!
+//! Strict where Cognito is: real SRP verification with single-use `SECRET_BLOCK`s and a clock
+//! window, `SECRET_HASH` checks, RS256 tokens from two keys with lifetimes in seconds,
+//! NEW_PASSWORD_REQUIRED with a password policy, real TOTP, MFA selection and setup, and
+//! revocation that sticks. It counts calls per action and injects faults on demand.
+
+pub mod pool;
+pub mod srp;
+pub mod totp;
+
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+
+pub use pool::{CognitoFault, Mfa, PoolOptions, PoolState, UserSpec};
+
+/// A fault to inject into the next calls of an action.
+#[derive(Debug, Clone)]
+pub enum Fault {
+    /// HTTP 500 `InternalErrorException`.
+    Internal,
+    /// HTTP 400 `TooManyRequestsException`.
+    Throttle,
+    /// Wait, then answer normally.
+    Delay(Duration),
+    /// Close the connection without an answer.
+    Drop,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    pool: Option<PoolState>,
+    calls: HashMap<String, u64>,
+    faults: HashMap<String, VecDeque<Fault>>,
+}
+
+type SharedState = Arc<Mutex<Shared>>;
+
+fn lock(shared: &SharedState) -> MutexGuard<'_, Shared> {
+    shared.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The fake, running on its own thread until dropped.
+#[derive(Debug)]
+pub struct FakeCognito {
+    pub endpoint: String,
+    shared: SharedState,
+    dir: tempfile::TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FakeCognito {
+    pub fn start(options: PoolOptions) -> FakeCognito {
+        let shared: SharedState = Arc::new(Mutex::new(Shared {
+            pool: Some(PoolState::new(options)),
+            ..Shared::default()
+        }));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let router = Router::new()
+            .route("/", post(dispatch))
+            .route("/{pool_id}/.well-known/jwks.json", get(jwks))
+            .with_state(Arc::clone(&shared));
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime for the fake");
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("a loopback port");
+                let port = listener.local_addr().expect("bound").port();
+                ready_tx.send(port).expect("the starter waits");
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(async {
+                        let _ = stopped.await;
+                    })
+                    .await
+                    .expect("the fake serves");
+            });
+        });
+        let port = ready_rx.recv().expect("the fake starts");
+        FakeCognito {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            shared,
+            dir: tempfile::tempdir().expect("a temporary folder"),
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    /// Runs `f` on the pool's state.
+    pub fn with_pool<T>(&self, f: impl FnOnce(&mut PoolState) -> T) -> T {
+        f(lock(&self.shared).pool.as_mut().expect("the pool exists"))
+    }
+
+    pub fn options(&self) -> PoolOptions {
+        self.with_pool(|pool| pool.options.clone())
+    }
+
+    /// Creates a user; returns the canonical username.
+    pub fn add_user(&self, spec: UserSpec) -> String {
+        self.with_pool(|pool| pool.add_user(spec))
+    }
+
+    /// How many calls of `action` the fake has answered (faults included).
+    pub fn calls(&self, action: &str) -> u64 {
+        lock(&self.shared).calls.get(action).copied().unwrap_or(0)
+    }
+
+    /// Makes the next `times` calls of `action` fail with `fault`.
+    pub fn fail_next(&self, action: &str, fault: Fault, times: usize) {
+        let mut shared = lock(&self.shared);
+        let queue = shared.faults.entry(action.to_owned()).or_default();
+        queue.extend(std::iter::repeat_n(fault, times));
+    }
+
+    /// The last SMS or email code "sent" to a user.
+    pub fn sent_code(&self, username: &str) -> Option<String> {
+        self.with_pool(|pool| pool.sent_codes.get(username).cloned())
+    }
+
+    /// The daemon's config for this pool: the Cognito keys, and `client_secret_file` when the
+    /// client has a secret.
+    pub fn config_toml(&self) -> String {
+        let options = self.options();
+        let mut text = format!(
+            "aws_region = \"{}\"\nuser_pool_id = \"{}\"\nuser_pool_client_id = \"{}\"\nuser_pool_endpoint = \"{}\"\n",
+            options.region, options.pool_id, options.client_id, self.endpoint
+        );
+        if let Some(secret) = &options.client_secret {
+            let path: PathBuf = self.dir.path().join("client-secret");
+            std::fs::write(&path, format!("{secret}\n")).expect("secret written");
+            text.push_str(&format!("client_secret_file = \"{}\"\n", path.display()));
+        }
+        text
+    }
+
+    /// Asks the fake, over HTTP like any client, for tokens from `refresh_token`.
+    pub fn refresh_with(&self, refresh_token: &str, username: &str) -> Result<Value, String> {
+        let options = self.options();
+        let mut params = json!({"REFRESH_TOKEN": refresh_token});
+        if let Some(secret) = &options.client_secret {
+            params["SECRET_HASH"] = json!(pool::secret_hash(secret, username, &options.client_id));
+        }
+        let body = json!({"AuthFlow": "REFRESH_TOKEN_AUTH", "ClientId": options.client_id,
+                          "AuthParameters": params});
+        let response = reqwest::blocking::Client::new()
+            .post(format!("{}/", self.endpoint))
+            .header("content-type", "application/x-amz-json-1.1")
+            .header(
+                "x-amz-target",
+                "AWSCognitoIdentityProviderService.InitiateAuth",
+            )
+            .body(body.to_string())
+            .send()
+            .map_err(|e| e.to_string())?;
+        let ok = response.status().is_success();
+        let value: Value = response.json().map_err(|e| e.to_string())?;
+        if ok {
+            Ok(value)
+        } else {
+            Err(value["__type"].as_str().unwrap_or("?").to_owned())
+        }
+    }
+}
+
+impl Drop for FakeCognito {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+async fn jwks(State(shared): State<SharedState>) -> Response {
+    let keys = lock(&shared).pool.as_ref().expect("the pool exists").jwks();
+    axum::Json(keys).into_response()
+}
+
+async fn dispatch(State(shared): State<SharedState>, headers: HeaderMap, body: Bytes) -> Response {
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let Some(action) = target.strip_prefix("AWSCognitoIdentityProviderService.") else {
+        return error(&pool_fault(
+            "UnknownOperationException",
+            format!("unknown target {target:?}"),
+        ));
+    };
+    let action = action.to_owned();
+    let fault = {
+        let mut shared = lock(&shared);
+        *shared.calls.entry(action.clone()).or_default() += 1;
+        shared.faults.get_mut(&action).and_then(VecDeque::pop_front)
+    };
+    match fault {
+        Some(Fault::Internal) => {
+            return error(&CognitoFault {
+                status: 500,
+                kind: "InternalErrorException",
+                message: "injected fault".into(),
+            });
+        }
+        Some(Fault::Throttle) => {
+            return error(&pool_fault(
+                "TooManyRequestsException",
+                "Rate exceeded".into(),
+            ));
+        }
+        Some(Fault::Delay(delay)) => tokio::time::sleep(delay).await,
+        Some(Fault::Drop) => return dropped_connection(),
+        None => {}
+    }
+
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if content_type != "application/x-amz-json-1.1" {
+        return error(&pool_fault(
+            "SerializationException",
+            format!("Content-Type must be application/x-amz-json-1.1, not {content_type:?}"),
+        ));
+    }
+    let Ok(request) = serde_json::from_slice::<Value>(&body) else {
+        return error(&pool_fault(
+            "SerializationException",
+            "body is not JSON".into(),
+        ));
+    };
+    let now = cognitod_proto::Timestamp::now().unix();
+    let answer = {
+        let mut shared = lock(&shared);
+        let pool = shared.pool.as_mut().expect("the pool exists");
+        match action.as_str() {
+            "InitiateAuth" => pool.initiate_auth(&request, now),
+            "RespondToAuthChallenge" => pool.respond_to_auth_challenge(&request, now),
+            "AssociateSoftwareToken" => pool.associate_software_token(&request, now),
+            "VerifySoftwareToken" => pool.verify_software_token(&request, now),
+            "GlobalSignOut" => pool.global_sign_out(&request, now),
+            "RevokeToken" => pool.revoke_token(&request),
+            other => Err(pool_fault(
+                "UnknownOperationException",
+                format!("the fake does not implement {other}"),
+            )),
+        }
+    };
+    match answer {
+        Ok(value) => (
+            StatusCode::OK,
+            [("content-type", "application/x-amz-json-1.1")],
+            value.to_string(),
+        )
+            .into_response(),
+        Err(fault) => error(&fault),
+    }
+}
+
+fn pool_fault(kind: &'static str, message: String) -> CognitoFault {
+    CognitoFault {
+        status: 400,
+        kind,
+        message,
+    }
+}
+
+fn error(fault: &CognitoFault) -> Response {
+    let status = StatusCode::from_u16(fault.status).unwrap_or(StatusCode::BAD_REQUEST);
+    (
+        status,
+        [
+            ("content-type", "application/x-amz-json-1.1".to_owned()),
+            ("x-amzn-errortype", format!("{}:", fault.kind)),
+        ],
+        json!({"__type": fault.kind, "message": fault.message}).to_string(),
+    )
+        .into_response()
+}
+
+/// A response whose body fails at once: the client sees the connection close mid-answer.
+fn dropped_connection() -> Response {
+    let stream = futures_util::stream::once(async {
+        Err::<Bytes, _>(std::io::Error::other("injected dropped connection"))
+    });
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("content-length", "1000")
+        .body(Body::from_stream(stream))
+        .expect("a valid response")
+}

@@ -1,0 +1,1019 @@
+//! The fake user pool's state and its actions, strict where Cognito is strict. No I/O here:
+//! each action takes the request body and the time and returns the answer or a Cognito error.
+
+use std::collections::{BTreeMap, HashMap};
+
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use num_bigint::BigUint;
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+use super::srp::{self, ServerExchange};
+use super::totp;
+
+/// How long a challenge `Session` stays valid, as in Cognito.
+const SESSION_SECONDS: i64 = 180;
+/// Wrong answers a challenge session takes before it is dropped.
+const MAX_ATTEMPTS: u32 = 5;
+
+/// A Cognito error: `{"__type": kind, "message": message}` with `status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CognitoFault {
+    pub status: u16,
+    pub kind: &'static str,
+    pub message: String,
+}
+
+fn fault(kind: &'static str, message: impl Into<String>) -> CognitoFault {
+    CognitoFault {
+        status: 400,
+        kind,
+        message: message.into(),
+    }
+}
+
+fn not_authorized(message: &str) -> CognitoFault {
+    fault("NotAuthorizedException", message)
+}
+
+type Answer = Result<Value, CognitoFault>;
+
+/// How the pool is set up.
+#[derive(Debug, Clone)]
+pub struct PoolOptions {
+    pub region: String,
+    pub pool_id: String,
+    pub client_id: String,
+    pub client_secret: Option<String>,
+    /// `UsernameAttributes = email`: users sign in with their email and the canonical username
+    /// is a generated UUID (the sub).
+    pub email_sign_in: bool,
+    pub access_token_seconds: i64,
+    pub id_token_seconds: i64,
+    /// MFA required: users without a factor must set one up (`MFA_SETUP`).
+    pub mfa_required: bool,
+    /// How far a client's SRP `TIMESTAMP` may be from the pool's clock.
+    pub timestamp_window_seconds: i64,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        Self {
+            region: "us-east-1".into(),
+            pool_id: "us-east-1_FakePool1".into(),
+            client_id: "fakeclient1234567890abcdef".into(),
+            client_secret: None,
+            email_sign_in: false,
+            access_token_seconds: 3600,
+            id_token_seconds: 3600,
+            mfa_required: false,
+            timestamp_window_seconds: 300,
+        }
+    }
+}
+
+/// A user to create.
+#[derive(Debug, Clone, Default)]
+pub struct UserSpec {
+    pub username: String,
+    pub password: String,
+    pub email: Option<String>,
+    /// `FORCE_CHANGE_PASSWORD`: the next sign-in gets `NEW_PASSWORD_REQUIRED`.
+    pub force_change_password: bool,
+    /// Attributes the new-password step must supply (e.g. `name`).
+    pub required_attributes: Vec<String>,
+    pub totp_secret: Option<Vec<u8>>,
+    pub sms_mfa: bool,
+    pub email_mfa: bool,
+    pub preferred_mfa: Option<Mfa>,
+}
+
+impl UserSpec {
+    pub fn new(username: &str, password: &str) -> Self {
+        Self {
+            username: username.into(),
+            password: password.into(),
+            ..Self::default()
+        }
+    }
+}
+
+/// The second factors Cognito knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mfa {
+    Totp,
+    Sms,
+    Email,
+}
+
+impl Mfa {
+    fn challenge(self) -> &'static str {
+        match self {
+            Self::Totp => "SOFTWARE_TOKEN_MFA",
+            Self::Sms => "SMS_MFA",
+            Self::Email => "EMAIL_OTP",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct User {
+    username: String,
+    sub: String,
+    email: Option<String>,
+    salt_hex: String,
+    verifier: BigUint,
+    password: String,
+    force_change_password: bool,
+    required_attributes: Vec<String>,
+    attributes: BTreeMap<String, String>,
+    totp_secret: Option<Vec<u8>>,
+    sms_mfa: bool,
+    email_mfa: bool,
+    preferred_mfa: Option<Mfa>,
+    /// Access tokens issued at or before this are revoked (GlobalSignOut).
+    signed_out_at: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+struct ChallengeSession {
+    username: String,
+    challenge: &'static str,
+    expires_at: i64,
+    attempts: u32,
+    /// The code sent by SMS or email.
+    code: Option<String>,
+    /// MFA_SETUP: the secret handed out by AssociateSoftwareToken, and whether
+    /// VerifySoftwareToken accepted a code for it.
+    setup_secret: Option<Vec<u8>>,
+    setup_verified: bool,
+    /// SELECT_MFA_TYPE: the choices offered.
+    choices: Vec<Mfa>,
+}
+
+#[derive(Debug, Clone)]
+struct SrpPending {
+    username: String,
+    exchange: ServerExchange,
+    srp_a: String,
+}
+
+/// A refresh token the pool issued.
+#[derive(Debug, Clone)]
+pub struct RefreshRecord {
+    pub username: String,
+    pub revoked: bool,
+    origin_jti: String,
+}
+
+/// The whole pool.
+#[derive(Debug)]
+pub struct PoolState {
+    pub options: PoolOptions,
+    users: Vec<User>,
+    sessions: HashMap<String, ChallengeSession>,
+    srp: HashMap<String, SrpPending>,
+    refresh_tokens: HashMap<String, RefreshRecord>,
+    revoked_origins: Vec<String>,
+    /// Codes "sent" by SMS or email, by canonical username, for tests to read.
+    pub sent_codes: HashMap<String, String>,
+    keys: Vec<(String, EncodingKey)>,
+    tokens_issued: u64,
+}
+
+impl PoolState {
+    pub fn new(options: PoolOptions) -> Self {
+        let keys = vec![
+            (
+                "fake-key-1".to_owned(),
+                EncodingKey::from_rsa_pem(include_bytes!("../../../daemon/testdata/jwt-key-1.pem"))
+                    .expect("test key 1"),
+            ),
+            (
+                "fake-key-2".to_owned(),
+                EncodingKey::from_rsa_pem(include_bytes!("../../../daemon/testdata/jwt-key-2.pem"))
+                    .expect("test key 2"),
+            ),
+        ];
+        Self {
+            options,
+            users: Vec::new(),
+            sessions: HashMap::new(),
+            srp: HashMap::new(),
+            refresh_tokens: HashMap::new(),
+            revoked_origins: Vec::new(),
+            sent_codes: HashMap::new(),
+            keys,
+            tokens_issued: 0,
+        }
+    }
+
+    /// The issuer, in the AWS form whatever the endpoint.
+    pub fn issuer(&self) -> String {
+        format!(
+            "https://cognito-idp.{}.amazonaws.com/{}",
+            self.options.region, self.options.pool_id
+        )
+    }
+
+    fn pool_name(&self) -> &str {
+        self.options
+            .pool_id
+            .split_once('_')
+            .map_or(&*self.options.pool_id, |(_, name)| name)
+    }
+
+    /// Creates a user; returns the canonical username (the sub with email sign-in).
+    pub fn add_user(&mut self, spec: UserSpec) -> String {
+        let sub = uuid();
+        let username = if self.options.email_sign_in {
+            sub.clone()
+        } else {
+            spec.username.clone()
+        };
+        let email = spec
+            .email
+            .clone()
+            .or_else(|| self.options.email_sign_in.then(|| spec.username.clone()));
+        let salt_hex = data_encoding::HEXLOWER.encode(&random_bytes(16));
+        let verifier = srp::verifier(self.pool_name(), &username, &spec.password, &salt_hex);
+        let mut attributes = BTreeMap::new();
+        attributes.insert("sub".to_owned(), sub.clone());
+        if let Some(email) = &email {
+            attributes.insert("email".to_owned(), email.clone());
+        }
+        self.users.push(User {
+            username: username.clone(),
+            sub,
+            email,
+            salt_hex,
+            verifier,
+            password: spec.password,
+            force_change_password: spec.force_change_password,
+            required_attributes: spec.required_attributes,
+            attributes,
+            totp_secret: spec.totp_secret,
+            sms_mfa: spec.sms_mfa,
+            email_mfa: spec.email_mfa,
+            preferred_mfa: spec.preferred_mfa,
+            signed_out_at: None,
+        });
+        username
+    }
+
+    /// The user's TOTP secret, once set up.
+    pub fn totp_secret(&self, username: &str) -> Option<Vec<u8>> {
+        self.find_user(username)
+            .and_then(|i| self.users[i].totp_secret.clone())
+    }
+
+    /// The user's current password.
+    pub fn password(&self, username: &str) -> Option<String> {
+        self.find_user(username)
+            .map(|i| self.users[i].password.clone())
+    }
+
+    /// Refresh tokens issued to a user (canonical name or sign-in alias).
+    pub fn refresh_tokens(&self, username: &str) -> Vec<(String, RefreshRecord)> {
+        let Some(index) = self.find_user(username) else {
+            return Vec::new();
+        };
+        let canonical = &self.users[index].username;
+        self.refresh_tokens
+            .iter()
+            .filter(|(_, r)| &r.username == canonical)
+            .map(|(t, r)| (t.clone(), r.clone()))
+            .collect()
+    }
+
+    /// The JWKS with both signing keys.
+    pub fn jwks(&self) -> Value {
+        let keys: Vec<Value> = self
+            .keys
+            .iter()
+            .map(|(kid, key)| {
+                let mut jwk = jsonwebtoken::jwk::Jwk::from_encoding_key(key, Algorithm::RS256)
+                    .expect("RSA keys export");
+                jwk.common.key_id = Some(kid.clone());
+                jwk.common.public_key_use = Some(jsonwebtoken::jwk::PublicKeyUse::Signature);
+                serde_json::to_value(jwk).expect("JWK serializes")
+            })
+            .collect();
+        json!({ "keys": keys })
+    }
+
+    fn find_user(&self, name: &str) -> Option<usize> {
+        self.users.iter().position(|u| {
+            u.username == name || (self.options.email_sign_in && u.email.as_deref() == Some(name))
+        })
+    }
+
+    fn check_client(&self, body: &Value) -> Result<(), CognitoFault> {
+        let client = body["ClientId"].as_str().unwrap_or_default();
+        if client == self.options.client_id {
+            Ok(())
+        } else {
+            Err(fault(
+                "ResourceNotFoundException",
+                format!("User pool client {client} does not exist."),
+            ))
+        }
+    }
+
+    /// SECRET_HASH over `username` must be present and right iff the client has a secret.
+    fn check_secret_hash(&self, given: Option<&str>, username: &str) -> Result<(), CognitoFault> {
+        match (&self.options.client_secret, given) {
+            (None, None) => Ok(()),
+            (None, Some(_)) => Err(not_authorized(
+                "Client has no secret, but SECRET_HASH was given",
+            )),
+            (Some(_), None) => Err(not_authorized(&format!(
+                "Client {} is configured with secret but SECRET_HASH was not received",
+                self.options.client_id
+            ))),
+            (Some(secret), Some(given)) => {
+                if secret_hash(secret, username, &self.options.client_id) == given {
+                    Ok(())
+                } else {
+                    Err(not_authorized(&format!(
+                        "Unable to verify secret hash for client {}",
+                        self.options.client_id
+                    )))
+                }
+            }
+        }
+    }
+
+    pub fn initiate_auth(&mut self, body: &Value, now: i64) -> Answer {
+        self.check_client(body)?;
+        let params = &body["AuthParameters"];
+        let param = |name: &str| params[name].as_str();
+        match body["AuthFlow"].as_str().unwrap_or_default() {
+            "USER_SRP_AUTH" => {
+                let typed = param("USERNAME").ok_or_else(|| missing("USERNAME"))?;
+                let srp_a = param("SRP_A").ok_or_else(|| missing("SRP_A"))?;
+                self.check_secret_hash(param("SECRET_HASH"), typed)?;
+                let index = self.user_or_fail(typed)?;
+                let user = &self.users[index];
+                let exchange = ServerExchange::new(
+                    user.verifier.clone(),
+                    BigUint::from_bytes_be(&random_bytes(32)),
+                );
+                let block = base64::engine::general_purpose::STANDARD.encode(random_bytes(64));
+                let answer = json!({
+                    "ChallengeName": "PASSWORD_VERIFIER",
+                    "ChallengeParameters": {
+                        "SALT": user.salt_hex,
+                        "SRP_B": exchange.big_b.to_str_radix(16),
+                        "SECRET_BLOCK": block,
+                        "USER_ID_FOR_SRP": user.username,
+                        "USERNAME": user.username,
+                    }
+                });
+                self.srp.insert(
+                    block,
+                    SrpPending {
+                        username: user.username.clone(),
+                        exchange,
+                        srp_a: srp_a.to_owned(),
+                    },
+                );
+                Ok(answer)
+            }
+            "USER_PASSWORD_AUTH" => {
+                let typed = param("USERNAME").ok_or_else(|| missing("USERNAME"))?;
+                let password = param("PASSWORD").ok_or_else(|| missing("PASSWORD"))?;
+                self.check_secret_hash(param("SECRET_HASH"), typed)?;
+                let index = self.user_or_fail(typed)?;
+                if self.users[index].password != password {
+                    return Err(not_authorized("Incorrect username or password."));
+                }
+                Ok(self.after_password(index, now))
+            }
+            "REFRESH_TOKEN_AUTH" | "REFRESH_TOKEN" => {
+                let token = param("REFRESH_TOKEN").ok_or_else(|| missing("REFRESH_TOKEN"))?;
+                let record = self.live_refresh_token(token)?;
+                self.check_secret_hash(param("SECRET_HASH"), &record.username)?;
+                let index = self
+                    .find_user(&record.username)
+                    .ok_or_else(|| fault("UserNotFoundException", "User does not exist."))?;
+                let result = self.tokens(index, now, Some(record.origin_jti));
+                Ok(json!({ "AuthenticationResult": result, "ChallengeParameters": {} }))
+            }
+            other => Err(fault(
+                "InvalidParameterException",
+                format!("Unsupported auth flow {other:?}"),
+            )),
+        }
+    }
+
+    fn user_or_fail(&self, name: &str) -> Result<usize, CognitoFault> {
+        self.find_user(name)
+            .ok_or_else(|| fault("UserNotFoundException", "User does not exist."))
+    }
+
+    fn live_refresh_token(&self, token: &str) -> Result<RefreshRecord, CognitoFault> {
+        match self.refresh_tokens.get(token) {
+            None => Err(not_authorized("Invalid Refresh Token")),
+            Some(record) if record.revoked => Err(not_authorized("Refresh Token has been revoked")),
+            Some(record) => Ok(record.clone()),
+        }
+    }
+
+    pub fn respond_to_auth_challenge(&mut self, body: &Value, now: i64) -> Answer {
+        self.check_client(body)?;
+        let responses = &body["ChallengeResponses"];
+        let response = |name: &str| responses[name].as_str();
+        let username = response("USERNAME").ok_or_else(|| missing("USERNAME"))?;
+        let challenge = body["ChallengeName"].as_str().unwrap_or_default();
+
+        if challenge == "PASSWORD_VERIFIER" {
+            let block = response("PASSWORD_CLAIM_SECRET_BLOCK")
+                .ok_or_else(|| missing("PASSWORD_CLAIM_SECRET_BLOCK"))?;
+            // Single use: a SECRET_BLOCK is gone once answered, right or wrong.
+            let pending = self
+                .srp
+                .remove(block)
+                .ok_or_else(|| not_authorized("Incorrect username or password."))?;
+            if username != pending.username {
+                return Err(not_authorized(
+                    "USERNAME must be the canonical username from the challenge",
+                ));
+            }
+            self.check_secret_hash(response("SECRET_HASH"), username)?;
+            let timestamp = response("TIMESTAMP").ok_or_else(|| missing("TIMESTAMP"))?;
+            let at = srp::parse_timestamp(timestamp)
+                .ok_or_else(|| fault("InvalidParameterException", "TIMESTAMP format is wrong"))?;
+            if (at - now).abs() > self.options.timestamp_window_seconds {
+                return Err(not_authorized(
+                    "TIMESTAMP is outside the allowed clock window",
+                ));
+            }
+            let signature = response("PASSWORD_CLAIM_SIGNATURE")
+                .and_then(|s| base64::engine::general_purpose::STANDARD.decode(s).ok())
+                .ok_or_else(|| missing("PASSWORD_CLAIM_SIGNATURE"))?;
+            let block_bytes = base64::engine::general_purpose::STANDARD
+                .decode(block)
+                .map_err(|_| not_authorized("Incorrect username or password."))?;
+            let expected = pending
+                .exchange
+                .expected_signature(
+                    &pending.srp_a,
+                    self.pool_name(),
+                    &pending.username,
+                    &block_bytes,
+                    timestamp,
+                )
+                .map_err(not_authorized)?;
+            if expected != signature {
+                return Err(not_authorized("Incorrect username or password."));
+            }
+            let index = self.user_or_fail(username)?;
+            return Ok(self.after_password(index, now));
+        }
+
+        let session_id = body["Session"]
+            .as_str()
+            .ok_or_else(|| missing("Session"))?
+            .to_owned();
+        let session = self
+            .sessions
+            .get(&session_id)
+            .filter(|s| s.expires_at > now)
+            .cloned()
+            .ok_or_else(|| not_authorized("Invalid session for the user, session is expired."))?;
+        if session.challenge != challenge {
+            return Err(fault(
+                "InvalidParameterException",
+                format!(
+                    "ChallengeName {challenge} does not match the session's {}",
+                    session.challenge
+                ),
+            ));
+        }
+        if username != session.username {
+            return Err(not_authorized(
+                "USERNAME must be the canonical username from the challenge",
+            ));
+        }
+        self.check_secret_hash(response("SECRET_HASH"), username)?;
+        let index = self.user_or_fail(username)?;
+
+        match challenge {
+            "NEW_PASSWORD_REQUIRED" => {
+                let password = response("NEW_PASSWORD").ok_or_else(|| missing("NEW_PASSWORD"))?;
+                if let Err(why) = password_policy(password) {
+                    return Err(fault(
+                        "InvalidPasswordException",
+                        format!("Password does not conform to policy: {why}"),
+                    ));
+                }
+                let user = &self.users[index];
+                let mut supplied = BTreeMap::new();
+                for name in &user.required_attributes {
+                    match response(&format!("userAttributes.{name}")) {
+                        Some(value) if !value.is_empty() => {
+                            supplied.insert(name.clone(), value.to_owned());
+                        }
+                        _ => {
+                            return Err(fault(
+                                "InvalidParameterException",
+                                format!("Missing required attribute {name}"),
+                            ));
+                        }
+                    }
+                }
+                let pool_name = self.pool_name().to_owned();
+                let user = &mut self.users[index];
+                user.password = password.to_owned();
+                user.verifier = srp::verifier(&pool_name, &user.username, password, &user.salt_hex);
+                user.force_change_password = false;
+                user.attributes.extend(supplied);
+                self.sessions.remove(&session_id);
+                Ok(self.mfa_or_tokens(index, now))
+            }
+            "SOFTWARE_TOKEN_MFA" | "SMS_MFA" | "EMAIL_OTP" => {
+                let field = match challenge {
+                    "SOFTWARE_TOKEN_MFA" => "SOFTWARE_TOKEN_MFA_CODE",
+                    "SMS_MFA" => "SMS_MFA_CODE",
+                    _ => "EMAIL_OTP_CODE",
+                };
+                let code = response(field).ok_or_else(|| missing(field))?;
+                let right = match challenge {
+                    "SOFTWARE_TOKEN_MFA" => self.users[index]
+                        .totp_secret
+                        .as_deref()
+                        .is_some_and(|secret| totp::verify(secret, code, now)),
+                    _ => session.code.as_deref() == Some(code),
+                };
+                if !right {
+                    return Err(self.wrong_code(&session_id));
+                }
+                self.sessions.remove(&session_id);
+                Ok(self.signed_in(index, now))
+            }
+            "SELECT_MFA_TYPE" => {
+                let answer = response("ANSWER").ok_or_else(|| missing("ANSWER"))?;
+                let chosen = session
+                    .choices
+                    .iter()
+                    .copied()
+                    .find(|m| m.challenge() == answer)
+                    .ok_or_else(|| {
+                        fault(
+                            "InvalidParameterException",
+                            format!("{answer} is not one of the offered MFA types"),
+                        )
+                    })?;
+                self.sessions.remove(&session_id);
+                Ok(self.mfa_challenge(index, chosen, now))
+            }
+            "MFA_SETUP" => {
+                let secret = match (&session.setup_secret, session.setup_verified) {
+                    (Some(secret), true) => secret.clone(),
+                    _ => {
+                        return Err(fault(
+                            "InvalidParameterException",
+                            "Software token MFA is not verified for this session",
+                        ));
+                    }
+                };
+                self.users[index].totp_secret = Some(secret);
+                self.users[index].preferred_mfa = Some(Mfa::Totp);
+                self.sessions.remove(&session_id);
+                Ok(self.signed_in(index, now))
+            }
+            other => Err(fault(
+                "InvalidParameterException",
+                format!("Unsupported challenge {other}"),
+            )),
+        }
+    }
+
+    fn wrong_code(&mut self, session_id: &str) -> CognitoFault {
+        if let Some(session) = self.sessions.get_mut(session_id) {
+            session.attempts += 1;
+            if session.attempts >= MAX_ATTEMPTS {
+                self.sessions.remove(session_id);
+                return not_authorized("Invalid session for the user, too many failed attempts.");
+            }
+        }
+        fault("CodeMismatchException", "Invalid code received for user")
+    }
+
+    pub fn associate_software_token(&mut self, body: &Value, now: i64) -> Answer {
+        let session_id = body["Session"]
+            .as_str()
+            .ok_or_else(|| missing("Session"))?
+            .to_owned();
+        let mut session = self
+            .sessions
+            .remove(&session_id)
+            .filter(|s| s.expires_at > now && s.challenge == "MFA_SETUP")
+            .ok_or_else(|| not_authorized("Invalid session for the user, session is expired."))?;
+        let secret = random_bytes(20);
+        session.setup_secret = Some(secret.clone());
+        session.setup_verified = false;
+        let new_id = self.open_session(session);
+        Ok(json!({ "SecretCode": totp::base32(&secret), "Session": new_id }))
+    }
+
+    pub fn verify_software_token(&mut self, body: &Value, now: i64) -> Answer {
+        let session_id = body["Session"]
+            .as_str()
+            .ok_or_else(|| missing("Session"))?
+            .to_owned();
+        let code = body["UserCode"]
+            .as_str()
+            .ok_or_else(|| missing("UserCode"))?;
+        let session = self
+            .sessions
+            .get(&session_id)
+            .filter(|s| s.expires_at > now && s.challenge == "MFA_SETUP")
+            .cloned()
+            .ok_or_else(|| not_authorized("Invalid session for the user, session is expired."))?;
+        let secret = session.setup_secret.clone().ok_or_else(|| {
+            fault(
+                "InvalidParameterException",
+                "AssociateSoftwareToken was not called",
+            )
+        })?;
+        if !totp::verify(&secret, code, now) {
+            return Err(self.wrong_code(&session_id));
+        }
+        let mut session = self.sessions.remove(&session_id).expect("checked above");
+        session.setup_verified = true;
+        let new_id = self.open_session(session);
+        Ok(json!({ "Status": "SUCCESS", "Session": new_id }))
+    }
+
+    pub fn global_sign_out(&mut self, body: &Value, now: i64) -> Answer {
+        let token = body["AccessToken"]
+            .as_str()
+            .ok_or_else(|| missing("AccessToken"))?;
+        let claims = self.verify_access_token(token, now)?;
+        let username = claims["username"].as_str().unwrap_or_default().to_owned();
+        let index = self.user_or_fail(&username)?;
+        self.users[index].signed_out_at = Some(now);
+        for record in self.refresh_tokens.values_mut() {
+            if record.username == username {
+                record.revoked = true;
+            }
+        }
+        Ok(json!({}))
+    }
+
+    pub fn revoke_token(&mut self, body: &Value) -> Answer {
+        self.check_client(body)?;
+        match (&self.options.client_secret, body["ClientSecret"].as_str()) {
+            (Some(secret), Some(given)) if secret == given => {}
+            (None, None) => {}
+            _ => return Err(not_authorized("Client secret is missing or wrong")),
+        }
+        let token = body["Token"].as_str().ok_or_else(|| missing("Token"))?;
+        if let Some(record) = self.refresh_tokens.get_mut(token) {
+            record.revoked = true;
+            let origin = record.origin_jti.clone();
+            self.revoked_origins.push(origin);
+        }
+        Ok(json!({}))
+    }
+
+    /// Checks an access token the way Cognito does for GlobalSignOut and GetUser.
+    fn verify_access_token(&self, token: &str, now: i64) -> Result<Value, CognitoFault> {
+        let invalid = || not_authorized("Invalid Access Token");
+        let kid = jsonwebtoken::decode_header(token)
+            .ok()
+            .and_then(|h| h.kid)
+            .ok_or_else(invalid)?;
+        let jwks: jsonwebtoken::jwk::JwkSet =
+            serde_json::from_value(self.jwks()).expect("own JWKS parses");
+        let key = jwks
+            .find(&kid)
+            .and_then(|jwk| jsonwebtoken::DecodingKey::from_jwk(jwk).ok())
+            .ok_or_else(invalid)?;
+        let mut validation = jsonwebtoken::Validation::new(Algorithm::RS256);
+        validation.validate_exp = false;
+        validation.validate_aud = false;
+        validation.set_issuer(&[self.issuer()]);
+        let claims = jsonwebtoken::decode::<Value>(token, &key, &validation)
+            .map_err(|_| invalid())?
+            .claims;
+        if claims["token_use"] != "access" {
+            return Err(invalid());
+        }
+        if claims["exp"].as_i64().unwrap_or(0) <= now {
+            return Err(not_authorized("Access Token has expired"));
+        }
+        let origin = claims["origin_jti"].as_str().unwrap_or_default();
+        if self.revoked_origins.iter().any(|o| o == origin) {
+            return Err(not_authorized("Access Token has been revoked"));
+        }
+        let username = claims["username"].as_str().unwrap_or_default();
+        let revoked_globally = self
+            .find_user(username)
+            .and_then(|i| self.users[i].signed_out_at)
+            .is_some_and(|at| claims["iat"].as_i64().unwrap_or(0) <= at);
+        if revoked_globally {
+            return Err(not_authorized("Access Token has been revoked"));
+        }
+        Ok(claims)
+    }
+
+    /// After a right password: a new password, a second factor, or tokens.
+    fn after_password(&mut self, index: usize, now: i64) -> Value {
+        let user = &self.users[index];
+        if user.force_change_password {
+            let attributes: BTreeMap<&String, &String> = user
+                .attributes
+                .iter()
+                .filter(|(k, _)| k.as_str() != "sub")
+                .collect();
+            let required: Vec<String> = user
+                .required_attributes
+                .iter()
+                .map(|a| format!("userAttributes.{a}"))
+                .collect();
+            let params = json!({
+                "USER_ID_FOR_SRP": user.username,
+                "userAttributes": serde_json::to_string(&attributes).expect("JSON"),
+                "requiredAttributes": serde_json::to_string(&required).expect("JSON"),
+            });
+            return self.challenge(index, "NEW_PASSWORD_REQUIRED", params, now, |_| {});
+        }
+        self.mfa_or_tokens(index, now)
+    }
+
+    fn mfa_or_tokens(&mut self, index: usize, now: i64) -> Value {
+        let user = &self.users[index];
+        let mut factors = Vec::new();
+        if user.totp_secret.is_some() {
+            factors.push(Mfa::Totp);
+        }
+        if user.sms_mfa {
+            factors.push(Mfa::Sms);
+        }
+        if user.email_mfa {
+            factors.push(Mfa::Email);
+        }
+        if let Some(preferred) = user.preferred_mfa.filter(|p| factors.contains(p)) {
+            return self.mfa_challenge(index, preferred, now);
+        }
+        match factors.as_slice() {
+            [] if self.options.mfa_required => {
+                let params = json!({"MFAS_CAN_SETUP": "[\"SOFTWARE_TOKEN_MFA\"]"});
+                self.challenge(index, "MFA_SETUP", params, now, |_| {})
+            }
+            [] => self.signed_in(index, now),
+            [only] => self.mfa_challenge(index, *only, now),
+            several => {
+                let names: Vec<&str> = several.iter().map(|m| m.challenge()).collect();
+                let params =
+                    json!({"MFAS_CAN_CHOOSE": serde_json::to_string(&names).expect("JSON")});
+                let choices = several.to_vec();
+                self.challenge(index, "SELECT_MFA_TYPE", params, now, |s| {
+                    s.choices = choices
+                })
+            }
+        }
+    }
+
+    fn mfa_challenge(&mut self, index: usize, mfa: Mfa, now: i64) -> Value {
+        match mfa {
+            Mfa::Totp => self.challenge(index, "SOFTWARE_TOKEN_MFA", json!({}), now, |_| {}),
+            Mfa::Sms | Mfa::Email => {
+                let code = format!("{:06}", u32::from_be_bytes(random_array()) % 1_000_000);
+                let username = self.users[index].username.clone();
+                self.sent_codes.insert(username, code.clone());
+                let (medium, destination) = if mfa == Mfa::Sms {
+                    ("SMS", "+*******0100".to_owned())
+                } else {
+                    (
+                        "EMAIL",
+                        mask_email(self.users[index].email.as_deref().unwrap_or("x@x")),
+                    )
+                };
+                let params = json!({
+                    "CODE_DELIVERY_DELIVERY_MEDIUM": medium,
+                    "CODE_DELIVERY_DESTINATION": destination,
+                });
+                self.challenge(index, mfa.challenge(), params, now, |s| s.code = Some(code))
+            }
+        }
+    }
+
+    fn challenge(
+        &mut self,
+        index: usize,
+        name: &'static str,
+        mut params: Value,
+        now: i64,
+        customize: impl FnOnce(&mut ChallengeSession),
+    ) -> Value {
+        let username = self.users[index].username.clone();
+        params["USERNAME"] = json!(username);
+        params["USER_ID_FOR_SRP"] = json!(username);
+        let mut session = ChallengeSession {
+            username,
+            challenge: name,
+            expires_at: now + SESSION_SECONDS,
+            attempts: 0,
+            code: None,
+            setup_secret: None,
+            setup_verified: false,
+            choices: Vec::new(),
+        };
+        customize(&mut session);
+        let id = self.open_session(session);
+        json!({ "ChallengeName": name, "Session": id, "ChallengeParameters": params })
+    }
+
+    fn open_session(&mut self, session: ChallengeSession) -> String {
+        let id = base64::engine::general_purpose::STANDARD.encode(random_bytes(48));
+        self.sessions.insert(id.clone(), session);
+        id
+    }
+
+    fn signed_in(&mut self, index: usize, now: i64) -> Value {
+        let origin = uuid();
+        let mut result = self.tokens(index, now, Some(origin.clone()));
+        let refresh = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes(96));
+        self.refresh_tokens.insert(
+            refresh.clone(),
+            RefreshRecord {
+                username: self.users[index].username.clone(),
+                revoked: false,
+                origin_jti: origin,
+            },
+        );
+        result["RefreshToken"] = json!(refresh);
+        json!({ "AuthenticationResult": result, "ChallengeParameters": {} })
+    }
+
+    /// Id and access tokens with Cognito's claim sets, signed by the keys in turn.
+    fn tokens(&mut self, index: usize, now: i64, origin: Option<String>) -> Value {
+        let user = &self.users[index];
+        let origin = origin.unwrap_or_else(uuid);
+        let issuer = self.issuer();
+        let mut id_claims = json!({
+            "sub": user.sub, "aud": self.options.client_id, "iss": issuer, "token_use": "id",
+            "cognito:username": user.username, "auth_time": now, "iat": now,
+            "exp": now + self.options.id_token_seconds, "jti": uuid(), "origin_jti": origin,
+            "event_id": uuid(),
+        });
+        if let Some(email) = &user.email {
+            id_claims["email"] = json!(email);
+            id_claims["email_verified"] = json!(true);
+        }
+        for (name, value) in &user.attributes {
+            if !matches!(name.as_str(), "sub" | "email") {
+                id_claims[name] = json!(value);
+            }
+        }
+        let access_claims = json!({
+            "sub": user.sub, "iss": issuer, "client_id": self.options.client_id,
+            "origin_jti": origin, "event_id": uuid(), "token_use": "access",
+            "scope": "aws.cognito.signin.user.admin", "auth_time": now, "iat": now,
+            "exp": now + self.options.access_token_seconds, "jti": uuid(),
+            "username": user.username,
+        });
+        let id_token = self.sign(&id_claims);
+        let access_token = self.sign(&access_claims);
+        json!({
+            "AccessToken": access_token,
+            "IdToken": id_token,
+            "ExpiresIn": self.options.access_token_seconds,
+            "TokenType": "Bearer",
+        })
+    }
+
+    fn sign(&mut self, claims: &Value) -> String {
+        let (kid, key) = &self.keys[usize::try_from(self.tokens_issued % 2).unwrap_or(0)];
+        self.tokens_issued += 1;
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(kid.clone());
+        jsonwebtoken::encode(&header, claims, key).expect("signing works")
+    }
+}
+
+fn missing(name: &str) -> CognitoFault {
+    fault(
+        "InvalidParameterException",
+        format!("Missing required parameter {name}"),
+    )
+}
+
+/// Cognito's default policy: at least 8 characters with a lowercase letter, an uppercase
+/// letter, a digit and a symbol.
+fn password_policy(password: &str) -> Result<(), &'static str> {
+    if password.chars().count() < 8 {
+        return Err("Password not long enough");
+    }
+    if !password.chars().any(|c| c.is_lowercase()) {
+        return Err("Password must have lowercase characters");
+    }
+    if !password.chars().any(|c| c.is_uppercase()) {
+        return Err("Password must have uppercase characters");
+    }
+    if !password.chars().any(|c| c.is_ascii_digit()) {
+        return Err("Password must have numeric characters");
+    }
+    if password.chars().all(char::is_alphanumeric) {
+        return Err("Password must have symbol characters");
+    }
+    Ok(())
+}
+
+/// `SECRET_HASH`, computed here on its own so the daemon's cannot hide a mistake.
+pub fn secret_hash(secret: &str, username: &str, client_id: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
+    mac.update(format!("{username}{client_id}").as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+fn mask_email(email: &str) -> String {
+    match email.split_once('@') {
+        Some((local, domain)) => {
+            format!(
+                "{}***@{}***",
+                &local[..1.min(local.len())],
+                &domain[..1.min(domain.len())]
+            )
+        }
+        None => "***".to_owned(),
+    }
+}
+
+pub(crate) fn random_bytes(n: usize) -> Vec<u8> {
+    let mut bytes = vec![0u8; n];
+    getrandom::fill(&mut bytes).expect("OS randomness");
+    bytes
+}
+
+fn random_array<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes).expect("OS randomness");
+    bytes
+}
+
+fn uuid() -> String {
+    let b: [u8; 16] = random_array();
+    let hex = data_encoding::HEXLOWER.encode(&b);
+    format!(
+        "{}-{}-4{}-a{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[13..16],
+        &hex[17..20],
+        &hex[20..32]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn password_policy_names_what_is_missing() {
+        assert!(password_policy("Str0ng-Pass").is_ok());
+        assert_eq!(password_policy("Sh0rt-"), Err("Password not long enough"));
+        assert_eq!(
+            password_policy("no-upper-1"),
+            Err("Password must have uppercase characters")
+        );
+        assert_eq!(
+            password_policy("NoSymbol1x"),
+            Err("Password must have symbol characters")
+        );
+    }
+
+    #[test]
+    fn secret_hash_matches_a_value_computed_elsewhere() {
+        // Python: base64(hmac.new(b"secret", b"aliceclient", sha256).digest())
+        assert_eq!(
+            secret_hash("secret", "alice", "client"),
+            "RTsve+FQ659UKyESgvLg9GYmZEL+QjzQsW/OjL77/b0="
+        );
+    }
+
+    #[test]
+    fn password_sign_in_issues_verifiable_tokens() {
+        let mut pool = PoolState::new(PoolOptions::default());
+        pool.add_user(UserSpec::new("alice", "Passw0rd!"));
+        let body = json!({"AuthFlow": "USER_PASSWORD_AUTH", "ClientId": pool.options.client_id,
+                          "AuthParameters": {"USERNAME": "alice", "PASSWORD": "wrong"}});
+        let err = pool.initiate_auth(&body, 1_800_000_000).unwrap_err();
+        assert_eq!(err.kind, "NotAuthorizedException");
+        let body = json!({"AuthFlow": "USER_PASSWORD_AUTH", "ClientId": pool.options.client_id,
+                          "AuthParameters": {"USERNAME": "alice", "PASSWORD": "Passw0rd!"}});
+        let now = cognitod_proto::Timestamp::now().unix();
+        let answer = pool.initiate_auth(&body, now).unwrap();
+        let access = answer["AuthenticationResult"]["AccessToken"]
+            .as_str()
+            .unwrap();
+        assert!(pool.verify_access_token(access, now).is_ok());
+        assert!(answer["AuthenticationResult"]["RefreshToken"].is_string());
+    }
+}

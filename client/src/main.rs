@@ -2,6 +2,7 @@
 
 mod output;
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,7 +10,9 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 use cognitod_client::{Client, ClientError};
-use cognitod_proto::{AuthFlowType, ConfirmSignInRequest, Secret, SignInRequest, SignInStep};
+use cognitod_proto::{
+    AuthFlowType, ConfirmSignInRequest, NextStep, Secret, SignInRequest, SignInResponse, SignInStep,
+};
 
 /// Exit statuses, as documented.
 mod exit {
@@ -51,8 +54,12 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Flow::Srp)]
         flow: Flow,
     },
-    /// Answer the pending sign-in step (from the terminal, or from stdin).
-    Confirm,
+    /// Answer the pending sign-in step (from the terminal, or the first line of stdin).
+    Confirm {
+        /// A user attribute the new-password step asks for, as NAME=VALUE (repeatable).
+        #[arg(long = "attribute", value_name = "NAME=VALUE", value_parser = parse_attribute)]
+        attributes: Vec<(String, String)>,
+    },
     /// Sign out.
     Logout {
         /// Sign out of every device (revokes all of the user's refresh tokens).
@@ -131,15 +138,19 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             password_stdin,
             flow,
         } => login(&client, username, password_stdin, flow, json).await,
-        Command::Confirm => {
-            let answer = read_answer("Answer: ")?;
-            let response = client
-                .confirm_sign_in(&ConfirmSignInRequest {
-                    challenge_response: answer,
-                    user_attributes: None,
-                })
-                .await?;
-            sign_in_result(&client, &response, json).await
+        Command::Confirm { attributes } => {
+            let interactive = std::io::stdin().is_terminal();
+            let answer = if interactive {
+                read_secret("Answer: ")?
+            } else {
+                read_stdin_line().context("cannot read the answer from stdin")?
+            };
+            let request = ConfirmSignInRequest {
+                challenge_response: answer,
+                user_attributes: (!attributes.is_empty()).then(|| attributes.into_iter().collect()),
+            };
+            let response = client.confirm_sign_in(&request).await?;
+            finish_sign_in(&client, response, json, interactive).await
         }
         Command::Logout { global } => {
             client.sign_out(global).await?;
@@ -219,28 +230,83 @@ async fn login(
         }),
     };
     let response = client.sign_in(&request).await?;
-    sign_in_result(client, &response, json).await
+    let interactive = !password_stdin && std::io::stdin().is_terminal();
+    finish_sign_in(client, response, json, interactive).await
 }
 
-async fn sign_in_result(
+/// Reports the sign-in's outcome. On a terminal, asks for each pending step until signed in
+/// (a wrong answer is asked again); otherwise prints the pending step and exits 3.
+async fn finish_sign_in(
     client: &Client,
-    response: &cognitod_proto::SignInResponse,
+    mut response: SignInResponse,
     json: bool,
+    interactive: bool,
 ) -> anyhow::Result<u8> {
-    if json {
-        output::json(response)?;
-    }
-    if response.next_step.sign_in_step == SignInStep::Done {
-        if !json {
-            let user = client.user().await?;
-            println!("signed in as {}", user.username);
+    loop {
+        if response.next_step.sign_in_step == SignInStep::Done {
+            if json {
+                output::json(&response)?;
+            } else {
+                let user = client.user().await?;
+                println!("signed in as {}", user.username);
+            }
+            return Ok(exit::OK);
         }
-        return Ok(exit::OK);
+        if !interactive {
+            if json {
+                output::json(&response)?;
+            } else {
+                output::next_step(&response.next_step, true);
+            }
+            return Ok(exit::PENDING);
+        }
+        output::next_step(&response.next_step, false);
+        let request = ask_for_step(&response.next_step)?;
+        match client.confirm_sign_in(&request).await {
+            Ok(next) => response = next,
+            Err(ClientError::Api { status: 400, error }) => {
+                eprintln!("{}: {}; try again", error.code, error.message);
+            }
+            Err(error) => return Err(error.into()),
+        }
     }
-    if !json {
-        output::next_step(&response.next_step);
+}
+
+/// Asks on the terminal for the answer to `step`: secrets without echo.
+fn ask_for_step(step: &NextStep) -> anyhow::Result<ConfirmSignInRequest> {
+    let mut user_attributes = BTreeMap::new();
+    let answer = match step.sign_in_step {
+        SignInStep::ConfirmSignInWithNewPasswordRequired => {
+            let password = read_secret("New password: ")?;
+            for name in step.missing_attributes.iter().flatten() {
+                user_attributes.insert(name.clone(), prompt_line(&format!("{name}: "))?);
+            }
+            password
+        }
+        SignInStep::ContinueSignInWithMfaSelection => {
+            let allowed = step
+                .allowed_mfa_types
+                .clone()
+                .unwrap_or_default()
+                .join(", ");
+            Secret::new(prompt_line(&format!("MFA type ({allowed}): "))?)
+        }
+        SignInStep::ContinueSignInWithTotpSetup => {
+            read_secret("Code from the authenticator app: ")?
+        }
+        _ => read_secret("Code: ")?,
+    };
+    Ok(ConfirmSignInRequest {
+        challenge_response: answer,
+        user_attributes: (!user_attributes.is_empty()).then_some(user_attributes),
+    })
+}
+
+fn parse_attribute(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_owned(), value.to_owned())),
+        _ => Err(format!("{text:?} is not NAME=VALUE")),
     }
-    Ok(exit::PENDING)
 }
 
 fn prompt_line(prompt: &str) -> anyhow::Result<String> {
@@ -257,7 +323,7 @@ fn prompt_line(prompt: &str) -> anyhow::Result<String> {
         .context("cannot read from the terminal")?;
     let line = line.trim().to_owned();
     if line.is_empty() {
-        anyhow::bail!("no username given");
+        anyhow::bail!("nothing entered");
     }
     Ok(line)
 }
@@ -267,15 +333,6 @@ fn read_secret(prompt: &str) -> anyhow::Result<Secret> {
     rpassword::prompt_password(prompt).map(Secret::new).context(
         "no terminal to ask for the password on\nUse --password-stdin to pass it on stdin.",
     )
-}
-
-/// The answer to a challenge: from the terminal without echo, else the first line of stdin.
-fn read_answer(prompt: &str) -> anyhow::Result<Secret> {
-    if std::io::stdin().is_terminal() {
-        read_secret(prompt)
-    } else {
-        read_stdin_line().context("cannot read the answer from stdin")
-    }
 }
 
 fn read_stdin_line() -> anyhow::Result<Secret> {

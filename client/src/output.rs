@@ -73,7 +73,8 @@ pub fn session(session: &Session) {
     }
 }
 
-pub fn next_step(step: &NextStep) {
+/// What the pending step asks for; `with_hint` adds how to answer it.
+pub fn next_step(step: &NextStep, with_hint: bool) {
     let what = match step.sign_in_step {
         SignInStep::Done => "nothing: signed in",
         SignInStep::ConfirmSignInWithNewPasswordRequired => "a new password",
@@ -87,10 +88,21 @@ pub fn next_step(step: &NextStep) {
     if let Some(types) = &step.allowed_mfa_types {
         println!("allowed MFA types: {}", types.join(", "));
     }
-    if let Some(uri) = &step.totp_setup_uri {
-        println!("authenticator setup URI: {uri}");
+    if let Some(attributes) = &step.missing_attributes {
+        println!("required attributes: {}", attributes.join(", "));
     }
-    println!("answer it with `cognitoctl confirm`");
+    if let Some(details) = &step.code_delivery_details {
+        if let (Some(medium), Some(destination)) = (&details.delivery_medium, &details.destination)
+        {
+            println!("code sent by {medium} to {destination}");
+        }
+    }
+    if let Some(uri) = &step.totp_setup_uri {
+        println!("add this to your authenticator app: {uri}");
+    }
+    if with_hint {
+        println!("answer it with `cognitoctl confirm` (the answer on the terminal or stdin)");
+    }
 }
 
 fn expiry(at: Timestamp, now: Timestamp) -> String {

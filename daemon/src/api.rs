@@ -132,12 +132,11 @@ async fn sign_in(
     Ok(Json(session.sign_in(request).await?))
 }
 
-/// No step is ever left pending yet: challenges other than `PASSWORD_VERIFIER` are refused
-/// when they arrive (501 `UnsupportedChallenge`).
 async fn confirm_sign_in(
-    JsonBody(_request): JsonBody<proto::ConfirmSignInRequest>,
+    State(session): State<SessionHandle>,
+    JsonBody(request): JsonBody<proto::ConfirmSignInRequest>,
 ) -> Result<Json<proto::SignInResponse>, HttpError> {
-    Err(SessionError::NoPendingStep.into())
+    Ok(Json(session.confirm(request).await?))
 }
 
 async fn sign_out(
@@ -289,6 +288,10 @@ impl From<SessionError> for HttpError {
                 Self::new(StatusCode::BAD_GATEWAY, codes::INVALID_TOKEN, message).suggest(
                     "check `issuer` and `user_pool_client_id` in the daemon's configuration",
                 )
+            }
+            SessionError::BadAnswer(_) => {
+                Self::new(StatusCode::BAD_REQUEST, codes::INVALID_REQUEST, message)
+                    .suggest("answer the pending step again with `cognitoctl confirm`")
             }
             SessionError::UnsupportedChallenge(_) => Self::new(
                 StatusCode::NOT_IMPLEMENTED,

@@ -189,3 +189,266 @@ fn hostile_requests_get_clean_errors_and_the_daemon_keeps_answering() {
         "still serving"
     );
 }
+
+fn now() -> i64 {
+    cognitod_proto::Timestamp::now().unix()
+}
+
+/// A 6-digit code that is not valid for `secret` around now.
+fn wrong_totp(secret: &[u8]) -> String {
+    let valid: Vec<String> = [-60, -30, 0, 30, 60]
+        .iter()
+        .map(|d| totp::code(secret, now() + d))
+        .collect();
+    (0..)
+        .map(|n| format!("{n:06}"))
+        .find(|c| !valid.contains(c))
+        .unwrap()
+}
+
+fn step_of(output: &CtlOutput) -> Value {
+    assert_eq!(output.code, 3, "a step is pending: {output:?}");
+    json(&output.stdout)["nextStep"].clone()
+}
+
+use cognitod_tests::fake::totp;
+
+#[test]
+fn new_password_required_with_policy_and_missing_attributes() {
+    let user = UserSpec {
+        force_change_password: true,
+        required_attributes: vec!["name".into()],
+        ..UserSpec::new("hana", "Temporary-Passw0rd!")
+    };
+    let (fake, daemon) = start(PoolOptions::default(), vec![user]);
+    let human = login(&daemon, "hana", "Temporary-Passw0rd!", &[]);
+    assert_eq!(human.code, 3, "{human:?}");
+    assert!(human.stdout.contains("a new password"), "{human:?}");
+    assert!(human.stdout.contains("cognitoctl confirm"), "{human:?}");
+
+    let step = step_of(&login(&daemon, "hana", "Temporary-Passw0rd!", &["--json"]));
+    assert_eq!(
+        step["signInStep"],
+        "CONFIRM_SIGN_IN_WITH_NEW_PASSWORD_REQUIRED"
+    );
+    assert_eq!(step["missingAttributes"], serde_json::json!(["name"]));
+    assert_eq!(state(&daemon), "signingIn");
+
+    let weak = daemon.ctl_stdin(&["confirm", "--attribute", "name=Hana"], "weak\n");
+    assert_eq!(weak.code, 1, "{weak:?}");
+    assert!(weak.stderr.contains("InvalidPasswordException"), "{weak:?}");
+    assert_eq!(
+        state(&daemon),
+        "signingIn",
+        "a refused answer keeps the step open"
+    );
+
+    let no_name = daemon.ctl_stdin(&["confirm"], "N3w-Passw0rd!\n");
+    assert_eq!(no_name.code, 1, "{no_name:?}");
+    assert!(
+        no_name.stderr.contains("InvalidParameterException"),
+        "{no_name:?}"
+    );
+
+    let done = daemon.ctl_stdin(&["confirm", "--attribute", "name=Hana"], "N3w-Passw0rd!\n");
+    assert_eq!(done.code, 0, "{done:?}");
+    assert_eq!(done.stdout.trim(), "signed in as hana");
+    assert_eq!(
+        fake.with_pool(|p| p.password("hana")).as_deref(),
+        Some("N3w-Passw0rd!")
+    );
+    let id = daemon.ctl(&["token", "id"]).stdout;
+    let claims = jwt_claims(&id);
+    assert_eq!(claims["name"], "Hana");
+    assert!(!daemon.log().contains("N3w-Passw0rd!"));
+
+    assert_eq!(daemon.ctl(&["logout"]).code, 0);
+    assert_eq!(
+        login(&daemon, "hana", "N3w-Passw0rd!", &[]).code,
+        0,
+        "the new password works"
+    );
+}
+
+fn jwt_claims(token: &str) -> Value {
+    use base64::Engine as _;
+    let payload = token.trim().split('.').nth(1).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn totp_mfa_takes_a_wrong_code_then_the_right_one() {
+    let secret = b"totp-secret-for-ivan!".to_vec();
+    let user = UserSpec {
+        totp_secret: Some(secret.clone()),
+        ..UserSpec::new("ivan", PASSWORD)
+    };
+    let (_fake, daemon) = start(PoolOptions::default(), vec![user]);
+    let step = step_of(&login(&daemon, "ivan", PASSWORD, &["--json"]));
+    assert_eq!(step["signInStep"], "CONFIRM_SIGN_IN_WITH_TOTP_CODE");
+
+    let wrong = daemon.ctl_stdin(&["confirm"], &format!("{}\n", wrong_totp(&secret)));
+    assert_eq!(wrong.code, 1, "{wrong:?}");
+    assert!(wrong.stderr.contains("CodeMismatchException"), "{wrong:?}");
+    assert_eq!(state(&daemon), "signingIn");
+
+    let right = daemon.ctl_stdin(&["confirm"], &format!("{}\n", totp::code(&secret, now())));
+    assert_eq!(right.code, 0, "{right:?}");
+    assert_eq!(daemon.ctl(&["whoami"]).stdout.trim(), "ivan");
+}
+
+#[test]
+fn sms_and_email_codes() {
+    let sms = UserSpec {
+        sms_mfa: true,
+        ..UserSpec::new("jack", PASSWORD)
+    };
+    let email = UserSpec {
+        email_mfa: true,
+        email: Some("kate@example.com".into()),
+        ..UserSpec::new("kate", PASSWORD)
+    };
+    let (fake, daemon) = start(PoolOptions::default(), vec![sms, email]);
+
+    let step = step_of(&login(&daemon, "jack", PASSWORD, &["--json"]));
+    assert_eq!(step["signInStep"], "CONFIRM_SIGN_IN_WITH_SMS_CODE");
+    assert_eq!(step["codeDeliveryDetails"]["deliveryMedium"], "SMS");
+    let wrong = daemon.ctl_stdin(&["confirm"], "1234567\n");
+    assert_eq!(wrong.code, 1, "{wrong:?}");
+    let code = fake.sent_code("jack").unwrap();
+    assert_eq!(daemon.ctl_stdin(&["confirm"], &format!("{code}\n")).code, 0);
+    assert_eq!(daemon.ctl(&["logout"]).code, 0);
+
+    let step = step_of(&login(&daemon, "kate", PASSWORD, &["--json"]));
+    assert_eq!(step["signInStep"], "CONFIRM_SIGN_IN_WITH_EMAIL_CODE");
+    assert_eq!(step["codeDeliveryDetails"]["destination"], "k***@e***");
+    let code = fake.sent_code("kate").unwrap();
+    let done = daemon.ctl_stdin(&["confirm", "--json"], &format!("{code}\n"));
+    assert_eq!(done.code, 0, "{done:?}");
+    assert_eq!(json(&done.stdout)["nextStep"]["signInStep"], "DONE");
+}
+
+#[test]
+fn mfa_selection_then_totp() {
+    let secret = b"totp-secret-for-liam!".to_vec();
+    let user = UserSpec {
+        totp_secret: Some(secret.clone()),
+        sms_mfa: true,
+        ..UserSpec::new("liam", PASSWORD)
+    };
+    let (_fake, daemon) = start(PoolOptions::default(), vec![user]);
+    let step = step_of(&login(&daemon, "liam", PASSWORD, &["--json"]));
+    assert_eq!(step["signInStep"], "CONTINUE_SIGN_IN_WITH_MFA_SELECTION");
+    assert_eq!(step["allowedMFATypes"], serde_json::json!(["TOTP", "SMS"]));
+
+    let bad = daemon.ctl_stdin(&["confirm"], "PUSH\n");
+    assert_eq!(bad.code, 1, "{bad:?}");
+    assert!(bad.stderr.contains("InvalidRequest"), "{bad:?}");
+    assert_eq!(state(&daemon), "signingIn");
+
+    let step = step_of(&daemon.ctl_stdin(&["confirm", "--json"], "TOTP\n"));
+    assert_eq!(step["signInStep"], "CONFIRM_SIGN_IN_WITH_TOTP_CODE");
+    let done = daemon.ctl_stdin(&["confirm"], &format!("{}\n", totp::code(&secret, now())));
+    assert_eq!(done.code, 0, "{done:?}");
+}
+
+#[test]
+fn mfa_setup_with_an_authenticator_app() {
+    let options = PoolOptions {
+        mfa_required: true,
+        ..PoolOptions::default()
+    };
+    let (fake, daemon) = start(options, vec![UserSpec::new("mia", PASSWORD)]);
+    let step = step_of(&login(&daemon, "mia", PASSWORD, &["--json"]));
+    assert_eq!(step["signInStep"], "CONTINUE_SIGN_IN_WITH_TOTP_SETUP");
+    let uri = step["totpSetupUri"].as_str().unwrap();
+    assert!(
+        uri.starts_with("otpauth://totp/AWSCognito%3Amia?secret="),
+        "{uri}"
+    );
+    let encoded = uri
+        .split("secret=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap();
+    let secret = totp::from_base32(encoded).unwrap();
+
+    let wrong = daemon.ctl_stdin(&["confirm"], &format!("{}\n", wrong_totp(&secret)));
+    assert_eq!(wrong.code, 1, "{wrong:?}");
+    assert!(wrong.stderr.contains("CodeMismatchException"), "{wrong:?}");
+    let done = daemon.ctl_stdin(&["confirm"], &format!("{}\n", totp::code(&secret, now())));
+    assert_eq!(done.code, 0, "{done:?}");
+    assert_eq!(
+        fake.with_pool(|p| p.totp_secret("mia")),
+        Some(secret.clone())
+    );
+    assert!(
+        !daemon.log().contains(encoded),
+        "the TOTP secret is not logged"
+    );
+
+    assert_eq!(daemon.ctl(&["logout"]).code, 0);
+    let step = step_of(&login(&daemon, "mia", PASSWORD, &["--json"]));
+    assert_eq!(
+        step["signInStep"], "CONFIRM_SIGN_IN_WITH_TOTP_CODE",
+        "the app is now the factor"
+    );
+}
+
+#[test]
+fn alias_sign_in_with_a_secret_through_an_mfa_step() {
+    let options = PoolOptions {
+        email_sign_in: true,
+        client_secret: Some("alias-client-secret".into()),
+        ..PoolOptions::default()
+    };
+    let fake = FakeCognito::start(options);
+    let canonical = fake.add_user(UserSpec {
+        sms_mfa: true,
+        ..UserSpec::new("nora@example.com", PASSWORD)
+    });
+    let daemon = TestDaemon::start(&fake.config_toml());
+    step_of(&login(&daemon, "nora@example.com", PASSWORD, &["--json"]));
+    let code = fake.sent_code(&canonical).unwrap();
+    let done = daemon.ctl_stdin(&["confirm"], &format!("{code}\n"));
+    assert_eq!(
+        done.code, 0,
+        "USERNAME and SECRET_HASH use the canonical name: {done:?}"
+    );
+    let user = json(&daemon.ctl(&["whoami", "--json"]).stdout);
+    assert_eq!(user["username"], canonical.as_str());
+}
+
+#[test]
+fn confirm_without_a_step_and_a_new_sign_in_replacing_a_pending_one() {
+    let secret = b"totp-secret-for-olga!".to_vec();
+    let users = vec![
+        UserSpec {
+            totp_secret: Some(secret),
+            ..UserSpec::new("olga", PASSWORD)
+        },
+        UserSpec::new("pete", PASSWORD),
+    ];
+    let (_fake, daemon) = start(PoolOptions::default(), users);
+    let nothing = daemon.ctl_stdin(&["confirm"], "123456\n");
+    assert_eq!(nothing.code, 1, "{nothing:?}");
+    assert!(
+        nothing.stderr.contains("NoPendingSignInStep"),
+        "{nothing:?}"
+    );
+
+    step_of(&login(&daemon, "olga", PASSWORD, &["--json"]));
+    let replaced = login(&daemon, "pete", PASSWORD, &[]);
+    assert_eq!(replaced.code, 0, "{replaced:?}");
+    assert_eq!(daemon.ctl(&["whoami"]).stdout.trim(), "pete");
+    let after = daemon.ctl_stdin(&["confirm"], "123456\n");
+    assert_eq!(after.code, 1);
+    assert!(after.stderr.contains("NoPendingSignInStep"), "{after:?}");
+}

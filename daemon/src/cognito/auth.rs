@@ -33,6 +33,13 @@ pub struct Challenge {
     pub parameters: BTreeMap<String, String>,
 }
 
+impl Challenge {
+    /// The canonical username the challenge names (`USERNAME`), which every answer must carry.
+    pub fn username(&self) -> Option<&str> {
+        self.parameters.get("USERNAME").map(String::as_str)
+    }
+}
+
 /// Where a sign-in call left things.
 #[derive(Debug)]
 pub enum AuthOutcome {
@@ -50,13 +57,13 @@ pub async fn sign_in<P: UserPool>(
     flow: AuthFlowType,
 ) -> Result<AuthOutcome, CognitoError> {
     let mut parameters = SecretParameters::new();
-    parameters.insert("USERNAME", Secret::new(username));
+    parameters.insert("USERNAME".into(), Secret::new(username));
     if let Some(hash) = pool.secret_hash(username) {
-        parameters.insert("SECRET_HASH", hash);
+        parameters.insert("SECRET_HASH".into(), hash);
     }
     let response = match flow {
         AuthFlowType::UserPasswordAuth => {
-            parameters.insert("PASSWORD", password.clone());
+            parameters.insert("PASSWORD".into(), password.clone());
             pool.initiate_auth(InitiateAuthRequest {
                 auth_flow: "USER_PASSWORD_AUTH",
                 client_id: pool.client_id().to_owned(),
@@ -68,7 +75,7 @@ pub async fn sign_in<P: UserPool>(
             let srp = SrpClient::new().map_err(|e| {
                 CognitoError::Protocol(format!("no randomness for SRP from the OS: {e}"))
             })?;
-            parameters.insert("SRP_A", Secret::new(srp.public_hex()));
+            parameters.insert("SRP_A".into(), Secret::new(srp.public_hex()));
             let response = pool
                 .initiate_auth(InitiateAuthRequest {
                     auth_flow: "USER_SRP_AUTH",
@@ -122,12 +129,15 @@ fn password_verifier<P: UserPool>(
     let signature = srp.password_signature(&challenge, password.expose(), &timestamp)?;
 
     let mut responses = SecretParameters::new();
-    responses.insert("USERNAME", Secret::new(username));
-    responses.insert("PASSWORD_CLAIM_SECRET_BLOCK", Secret::new(secret_block));
-    responses.insert("PASSWORD_CLAIM_SIGNATURE", Secret::new(signature));
-    responses.insert("TIMESTAMP", Secret::new(timestamp));
+    responses.insert("USERNAME".into(), Secret::new(username));
+    responses.insert(
+        "PASSWORD_CLAIM_SECRET_BLOCK".into(),
+        Secret::new(secret_block),
+    );
+    responses.insert("PASSWORD_CLAIM_SIGNATURE".into(), Secret::new(signature));
+    responses.insert("TIMESTAMP".into(), Secret::new(timestamp));
     if let Some(hash) = pool.secret_hash(username) {
-        responses.insert("SECRET_HASH", hash);
+        responses.insert("SECRET_HASH".into(), hash);
     }
     Ok(RespondToAuthChallengeRequest {
         challenge_name: "PASSWORD_VERIFIER".to_owned(),
@@ -135,6 +145,31 @@ fn password_verifier<P: UserPool>(
         challenge_responses: responses,
         session: response.session,
     })
+}
+
+/// Answers `challenge` with `responses`, adding the challenge's `USERNAME` and `SECRET_HASH`
+/// over it; `session` is the challenge's unless a call in between issued a new one.
+pub async fn respond<P: UserPool>(
+    pool: &P,
+    verifier: &Verifier,
+    challenge: &Challenge,
+    username: &str,
+    mut responses: SecretParameters,
+    session: Option<Secret>,
+) -> Result<AuthOutcome, CognitoError> {
+    responses.insert("USERNAME".into(), Secret::new(username));
+    if let Some(hash) = pool.secret_hash(username) {
+        responses.insert("SECRET_HASH".into(), hash);
+    }
+    let response = pool
+        .respond_to_auth_challenge(RespondToAuthChallengeRequest {
+            challenge_name: challenge.name.clone(),
+            client_id: pool.client_id().to_owned(),
+            challenge_responses: responses,
+            session: session.or_else(|| challenge.session.clone()),
+        })
+        .await?;
+    outcome(verifier, response).await
 }
 
 /// Tokens (verified) or the next challenge.

@@ -7,9 +7,13 @@ use cognitod_proto::Secret;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::wire::{ErrorResponse, GlobalSignOutRequest, RevokeTokenRequest};
+use super::wire::{
+    AssociateSoftwareTokenRequest, ErrorResponse, GlobalSignOutRequest, RevokeTokenRequest,
+    VerifySoftwareTokenRequest,
+};
 use super::{
-    AuthResponse, CognitoError, InitiateAuthRequest, RespondToAuthChallengeRequest, UserPool,
+    AssociateSoftwareTokenResponse, AuthResponse, CognitoError, InitiateAuthRequest,
+    RespondToAuthChallengeRequest, UserPool, VerifySoftwareTokenResponse,
 };
 use crate::config::Config;
 
@@ -167,6 +171,32 @@ impl UserPool for HttpUserPool {
         request: RespondToAuthChallengeRequest,
     ) -> Result<AuthResponse, CognitoError> {
         self.call("RespondToAuthChallenge", &request).await
+    }
+
+    async fn associate_software_token(
+        &self,
+        session: &Secret,
+    ) -> Result<AssociateSoftwareTokenResponse, CognitoError> {
+        self.call(
+            "AssociateSoftwareToken",
+            &AssociateSoftwareTokenRequest { session },
+        )
+        .await
+    }
+
+    async fn verify_software_token(
+        &self,
+        session: &Secret,
+        code: &Secret,
+    ) -> Result<VerifySoftwareTokenResponse, CognitoError> {
+        self.call(
+            "VerifySoftwareToken",
+            &VerifySoftwareTokenRequest {
+                session,
+                user_code: code,
+            },
+        )
+        .await
     }
 
     async fn revoke_token(&self, refresh_token: &Secret) -> Result<(), CognitoError> {

@@ -19,7 +19,8 @@ use sha2::Sha256;
 
 pub use http::{HttpUserPool, http_client};
 pub use wire::{
-    AuthResponse, AuthenticationResult, InitiateAuthRequest, RespondToAuthChallengeRequest,
+    AssociateSoftwareTokenResponse, AuthResponse, AuthenticationResult, InitiateAuthRequest,
+    RespondToAuthChallengeRequest, VerifySoftwareTokenResponse,
 };
 
 /// An error from talking to Cognito.
@@ -86,6 +87,19 @@ pub trait UserPool: Send + Sync + 'static {
         &self,
         request: RespondToAuthChallengeRequest,
     ) -> impl Future<Output = Result<AuthResponse, CognitoError>> + Send;
+
+    /// Starts TOTP setup inside the `MFA_SETUP` challenge: a new secret for the user.
+    fn associate_software_token(
+        &self,
+        session: &Secret,
+    ) -> impl Future<Output = Result<AssociateSoftwareTokenResponse, CognitoError>> + Send;
+
+    /// Proves the user's authenticator has the secret, inside the `MFA_SETUP` challenge.
+    fn verify_software_token(
+        &self,
+        session: &Secret,
+        code: &Secret,
+    ) -> impl Future<Output = Result<VerifySoftwareTokenResponse, CognitoError>> + Send;
 
     /// Revokes one refresh token (and the tokens issued from it).
     fn revoke_token(

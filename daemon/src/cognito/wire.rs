@@ -7,7 +7,7 @@ use cognitod_proto::Secret;
 use serde::{Deserialize, Serialize};
 
 /// Parameters whose values may be secret (`PASSWORD`, `SECRET_HASH`, `REFRESH_TOKEN`, ...).
-pub type SecretParameters = BTreeMap<&'static str, Secret>;
+pub type SecretParameters = BTreeMap<String, Secret>;
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
@@ -68,6 +68,38 @@ pub struct RevokeTokenRequest<'a> {
 #[serde(rename_all = "PascalCase")]
 pub struct GlobalSignOutRequest<'a> {
     pub access_token: &'a Secret,
+}
+
+/// AssociateSoftwareToken during `MFA_SETUP` (by the challenge's `Session`).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AssociateSoftwareTokenRequest<'a> {
+    pub session: &'a Secret,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AssociateSoftwareTokenResponse {
+    /// The TOTP secret, base32.
+    pub secret_code: Secret,
+    #[serde(default)]
+    pub session: Option<Secret>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct VerifySoftwareTokenRequest<'a> {
+    pub session: &'a Secret,
+    pub user_code: &'a Secret,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct VerifySoftwareTokenResponse {
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub session: Option<Secret>,
 }
 
 /// An error body: `{"__type": "NotAuthorizedException", "message": "..."}`.

@@ -5,20 +5,23 @@
 //! over a channel with a oneshot reply. Commands run one at a time, so two refresh requests can
 //! never race: the second finds the tokens the first obtained.
 
+mod challenge;
+
 use std::sync::Arc;
 use std::time::Instant;
 
 use cognitod_proto::{
-    AuthFlowType, LastRefresh, NextStep, SessionState, SignInDetails, SignInRequest,
-    SignInResponse, SignInStep, Timestamp, UpstreamHealth,
+    AuthFlowType, ConfirmSignInRequest, LastRefresh, NextStep, Secret, SessionState, SignInDetails,
+    SignInRequest, SignInResponse, SignInStep, Timestamp, UpstreamHealth,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{info, warn};
 
-use crate::cognito::auth::{self, AuthOutcome, VerifiedTokens};
+use crate::cognito::auth::{self, AuthOutcome, Challenge, VerifiedTokens};
 use crate::cognito::jwt::Verifier;
 use crate::cognito::wire::SecretParameters;
 use crate::cognito::{CognitoError, InitiateAuthRequest, UserPool};
+use challenge::ChallengeError;
 
 /// A signed-in user and their verified tokens.
 #[derive(Debug)]
@@ -53,6 +56,8 @@ pub struct Snapshot {
     pub last_refresh: Option<LastRefresh>,
     pub consecutive_failures: u32,
     pub upstream: UpstreamHealth,
+    /// The sign-in step waiting for an answer, while `state` is `SigningIn`.
+    pub pending_step: Option<NextStep>,
 }
 
 impl Snapshot {
@@ -60,6 +65,7 @@ impl Snapshot {
         Self {
             state: SessionState::SignedOut,
             signed_in: None,
+            pending_step: None,
             last_refresh: None,
             consecutive_failures: 0,
             upstream: UpstreamHealth::Ok,
@@ -83,8 +89,11 @@ pub enum SessionError {
     Unavailable(String),
     #[error("{0}")]
     InvalidToken(String),
-    #[error("the sign-in needs the {0} challenge, which this version of cognitod cannot answer")]
+    #[error("the sign-in needs the {0} challenge, which cognitod cannot answer")]
     UnsupportedChallenge(String),
+    /// The answer to the pending step does not fit it; the step stays open.
+    #[error("{0}")]
+    BadAnswer(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -100,6 +109,27 @@ impl From<CognitoError> for SessionError {
             }
             CognitoError::InvalidToken(why) => Self::InvalidToken(why),
             CognitoError::Protocol(_) | CognitoError::Srp(_) => Self::Internal(error.to_string()),
+        }
+    }
+}
+
+impl From<ChallengeError> for SessionError {
+    fn from(error: ChallengeError) -> Self {
+        match error {
+            ChallengeError::Unsupported(name) => Self::UnsupportedChallenge(name),
+            ChallengeError::BadAnswer(why) => Self::BadAnswer(why),
+        }
+    }
+}
+
+impl SessionError {
+    /// Whether a pending sign-in step stays open after this error on its answer: wrong codes
+    /// and passwords, bad answers and outages do; a refused or expired session does not.
+    fn keeps_step_open(&self) -> bool {
+        match self {
+            Self::Refused { kind, .. } => kind != "NotAuthorizedException",
+            Self::BadAnswer(_) | Self::Unavailable(_) => true,
+            _ => false,
         }
     }
 }
@@ -120,6 +150,10 @@ type Reply<T> = oneshot::Sender<Result<T, SessionError>>;
 pub enum Command {
     SignIn {
         request: SignInRequest,
+        reply: Reply<SignInResponse>,
+    },
+    Confirm {
+        request: ConfirmSignInRequest,
         reply: Reply<SignInResponse>,
     },
     SignOut {
@@ -148,6 +182,14 @@ impl SessionHandle {
 
     pub async fn sign_in(&self, request: SignInRequest) -> Result<SignInResponse, SessionError> {
         self.ask(|reply| Command::SignIn { request, reply }).await
+    }
+
+    /// Answers the pending sign-in step.
+    pub async fn confirm(
+        &self,
+        request: ConfirmSignInRequest,
+    ) -> Result<SignInResponse, SessionError> {
+        self.ask(|reply| Command::Confirm { request, reply }).await
     }
 
     pub async fn sign_out(&self, global: bool) -> Result<(), SessionError> {
@@ -185,6 +227,7 @@ pub fn spawn<P: UserPool>(pool: P, verifier: Verifier, user_pool_id: String) -> 
         verifier,
         user_pool_id,
         publish,
+        pending: None,
     };
     tokio::spawn(owner.run(receiver));
     SessionHandle { commands, snapshot }
@@ -195,14 +238,33 @@ struct Owner<P> {
     verifier: Verifier,
     user_pool_id: String,
     publish: watch::Sender<Snapshot>,
+    /// The sign-in step waiting for the user's answer.
+    pending: Option<Pending>,
+}
+
+/// A sign-in in progress: the challenge Cognito asked, for whom, and how it started.
+#[derive(Debug)]
+struct Pending {
+    challenge: Challenge,
+    /// The canonical username the challenge names; every answer carries it.
+    username: String,
+    login_id: String,
+    flow: AuthFlowType,
+    /// The session to answer with when a call after the challenge issued a new one
+    /// (AssociateSoftwareToken during `MFA_SETUP`).
+    session: Option<Secret>,
+    next_step: NextStep,
 }
 
 impl<P: UserPool> Owner<P> {
-    async fn run(self, mut commands: mpsc::Receiver<Command>) {
+    async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
         while let Some(command) = commands.recv().await {
             match command {
                 Command::SignIn { request, reply } => {
                     let _ = reply.send(self.sign_in(request).await);
+                }
+                Command::Confirm { request, reply } => {
+                    let _ = reply.send(self.confirm(request).await);
                 }
                 Command::SignOut { global, reply } => {
                     let _ = reply.send(self.sign_out(global).await);
@@ -221,17 +283,16 @@ impl<P: UserPool> Owner<P> {
         self.publish.borrow().signed_in.clone()
     }
 
-    async fn sign_in(&self, request: SignInRequest) -> Result<SignInResponse, SessionError> {
+    /// Starts a sign-in; one already pending is replaced.
+    async fn sign_in(&mut self, request: SignInRequest) -> Result<SignInResponse, SessionError> {
         if let Some(current) = self.current() {
             return Err(SessionError::AlreadySignedIn(current.username.clone()));
         }
+        self.set_pending(None);
         let flow = request.auth_flow_type.unwrap_or_default();
         let username = request.username.trim();
         if username.is_empty() {
-            return Err(SessionError::Refused {
-                kind: "InvalidParameterException".to_owned(),
-                message: "username is empty".to_owned(),
-            });
+            return Err(SessionError::BadAnswer("username is empty".to_owned()));
         }
         let outcome = auth::sign_in(
             &self.pool,
@@ -243,22 +304,145 @@ impl<P: UserPool> Owner<P> {
         )
         .await;
         match outcome {
-            Ok(AuthOutcome::SignedIn(tokens)) => {
-                self.install(*tokens, username, flow);
-                Ok(SignInResponse {
-                    is_signed_in: true,
-                    next_step: NextStep::new(SignInStep::Done),
-                })
-            }
-            Ok(AuthOutcome::Challenge(challenge)) => {
-                warn!(challenge = %challenge.name, "sign-in needs a challenge this version cannot answer");
-                Err(SessionError::UnsupportedChallenge(challenge.name))
-            }
+            Ok(outcome) => self.advance(outcome, username, flow).await,
             Err(error) => {
                 info!(username, %error, "sign-in refused");
                 Err(error.into())
             }
         }
+    }
+
+    /// Answers the pending step. A wrong answer keeps the step open for another try.
+    async fn confirm(
+        &mut self,
+        request: ConfirmSignInRequest,
+    ) -> Result<SignInResponse, SessionError> {
+        let pending = self.pending.as_ref().ok_or(SessionError::NoPendingStep)?;
+        let result = self.answer(pending, &request).await;
+        match result {
+            Ok(outcome) => {
+                let pending = self.pending.take().expect("checked above");
+                self.advance(outcome, &pending.login_id, pending.flow).await
+            }
+            Err(error) => {
+                if !error.keeps_step_open() {
+                    info!(%error, "the pending sign-in step was refused; sign in again");
+                    self.set_pending(None);
+                }
+                Err(error)
+            }
+        }
+    }
+
+    async fn answer(
+        &self,
+        pending: &Pending,
+        request: &ConfirmSignInRequest,
+    ) -> Result<AuthOutcome, SessionError> {
+        let challenge = &pending.challenge;
+        let answer = &request.challenge_response;
+        let responses = challenge::responses(challenge, answer, request.user_attributes.as_ref())?;
+        let mut session = pending.session.clone();
+        if challenge.name == "MFA_SETUP" {
+            let current = session
+                .as_ref()
+                .or(challenge.session.as_ref())
+                .ok_or_else(|| SessionError::Internal("MFA_SETUP without a session".into()))?;
+            let code = challenge::code(answer)?;
+            let verified = self.pool.verify_software_token(current, &code).await?;
+            if verified.status.as_deref().is_some_and(|s| s != "SUCCESS") {
+                return Err(SessionError::Refused {
+                    kind: "EnableSoftwareTokenMFAException".into(),
+                    message: "the authenticator code was not accepted".into(),
+                });
+            }
+            session = verified.session.or(session);
+        }
+        Ok(auth::respond(
+            &self.pool,
+            &self.verifier,
+            challenge,
+            &pending.username,
+            responses,
+            session,
+        )
+        .await?)
+    }
+
+    /// Signs in, or makes the challenge the pending step.
+    async fn advance(
+        &mut self,
+        outcome: AuthOutcome,
+        login_id: &str,
+        flow: AuthFlowType,
+    ) -> Result<SignInResponse, SessionError> {
+        let challenge = match outcome {
+            AuthOutcome::SignedIn(tokens) => {
+                self.set_pending(None);
+                self.install(*tokens, login_id, flow);
+                return Ok(SignInResponse {
+                    is_signed_in: true,
+                    next_step: NextStep::new(SignInStep::Done),
+                });
+            }
+            AuthOutcome::Challenge(challenge) => challenge,
+        };
+        let username = challenge.username().unwrap_or(login_id).to_owned();
+        let (next_step, session) = if challenge.name == "MFA_SETUP" {
+            if !challenge::can_set_up_totp(&challenge) {
+                self.set_pending(None);
+                return Err(SessionError::UnsupportedChallenge(
+                    "MFA_SETUP without SOFTWARE_TOKEN_MFA".into(),
+                ));
+            }
+            let session = challenge
+                .session
+                .as_ref()
+                .ok_or_else(|| SessionError::Internal("MFA_SETUP without a session".into()))?;
+            let associated = self.pool.associate_software_token(session).await?;
+            (
+                challenge::totp_setup_step(&associated.secret_code, &username),
+                associated.session,
+            )
+        } else {
+            match challenge::next_step(&challenge) {
+                Ok(step) => (step, None),
+                Err(error) => {
+                    warn!(challenge = %challenge.name, "sign-in needs a challenge cognitod cannot answer");
+                    self.set_pending(None);
+                    return Err(error.into());
+                }
+            }
+        };
+        info!(username, challenge = %challenge.name, "sign-in step pending");
+        self.set_pending(Some(Pending {
+            challenge,
+            username,
+            login_id: login_id.to_owned(),
+            flow,
+            session,
+            next_step: next_step.clone(),
+        }));
+        Ok(SignInResponse {
+            is_signed_in: false,
+            next_step,
+        })
+    }
+
+    fn set_pending(&mut self, pending: Option<Pending>) {
+        let state = if pending.is_some() {
+            SessionState::SigningIn
+        } else if self.current().is_some() {
+            SessionState::SignedIn
+        } else {
+            SessionState::SignedOut
+        };
+        let next_step = pending.as_ref().map(|p| p.next_step.clone());
+        self.pending = pending;
+        self.publish.send_modify(|snapshot| {
+            snapshot.state = state;
+            snapshot.pending_step = next_step;
+        });
     }
 
     fn install(&self, tokens: VerifiedTokens, login_id: &str, flow: AuthFlowType) {
@@ -292,7 +476,8 @@ impl<P: UserPool> Owner<P> {
         });
     }
 
-    async fn sign_out(&self, global: bool) -> Result<(), SessionError> {
+    async fn sign_out(&mut self, global: bool) -> Result<(), SessionError> {
+        self.set_pending(None);
         let Some(current) = self.current() else {
             return Ok(());
         };
@@ -323,9 +508,9 @@ impl<P: UserPool> Owner<P> {
                 SessionError::Internal("the session has no refresh token".to_owned())
             })?;
         let mut parameters = SecretParameters::new();
-        parameters.insert("REFRESH_TOKEN", refresh_token.clone());
+        parameters.insert("REFRESH_TOKEN".into(), refresh_token.clone());
         if let Some(hash) = self.pool.secret_hash(&current.username) {
-            parameters.insert("SECRET_HASH", hash);
+            parameters.insert("SECRET_HASH".into(), hash);
         }
         let response = self
             .pool

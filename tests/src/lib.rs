@@ -5,6 +5,7 @@
 pub mod daemon;
 pub mod fake;
 pub mod moto;
+pub mod terminal;
 
 use std::path::{Path, PathBuf};
 

@@ -452,3 +452,87 @@ fn confirm_without_a_step_and_a_new_sign_in_replacing_a_pending_one() {
     assert_eq!(after.code, 1);
     assert!(after.stderr.contains("NoPendingSignInStep"), "{after:?}");
 }
+
+#[test]
+fn ca_file_adds_a_trust_root_for_an_https_pool() {
+    let (fake, ca_file) = FakeCognito::start_https(PoolOptions::default());
+    fake.add_user(UserSpec::new("quinn", PASSWORD));
+    assert!(fake.endpoint.starts_with("https://"));
+
+    let untrusted = TestDaemon::start(&fake.config_toml());
+    let refused = login(&untrusted, "quinn", PASSWORD, &[]);
+    assert_eq!(refused.code, 1, "{refused:?}");
+    assert!(
+        refused.stderr.contains("UpstreamUnavailable"),
+        "{refused:?}"
+    );
+
+    let config = format!(
+        "{}ca_file = \"{}\"\n",
+        fake.config_toml(),
+        ca_file.display()
+    );
+    let trusted = TestDaemon::start(&config);
+    let signed_in = login(&trusted, "quinn", PASSWORD, &[]);
+    assert_eq!(signed_in.code, 0, "{signed_in:?}");
+}
+
+#[test]
+fn upstream_faults_are_reported_without_losing_the_daemon() {
+    use cognitod_tests::fake::Fault;
+    let (fake, daemon) = start(
+        PoolOptions::default(),
+        vec![UserSpec::new("rita", PASSWORD)],
+    );
+    for fault in [Fault::Internal, Fault::Throttle, Fault::Drop] {
+        fake.fail_next("InitiateAuth", fault.clone(), 1);
+        let failed = login(&daemon, "rita", PASSWORD, &[]);
+        assert_eq!(failed.code, 1, "{fault:?}: {failed:?}");
+        assert!(
+            failed.stderr.contains("UpstreamUnavailable"),
+            "{fault:?}: {failed:?}"
+        );
+        assert_eq!(state(&daemon), "signedOut");
+    }
+    assert_eq!(login(&daemon, "rita", PASSWORD, &[]).code, 0);
+    assert_eq!(fake.calls("InitiateAuth"), 4);
+}
+
+#[test]
+fn login_on_a_terminal_asks_for_each_step_without_echo() {
+    use cognitod_tests::terminal::Terminal;
+    let secret = b"totp-secret-for-sam!!".to_vec();
+    let user = UserSpec {
+        force_change_password: true,
+        totp_secret: Some(secret.clone()),
+        ..UserSpec::new("sam", "Temporary-Passw0rd!")
+    };
+    let (_fake, daemon) = start(PoolOptions::default(), vec![user]);
+    let socket = daemon.socket.to_str().unwrap().to_owned();
+    let mut terminal = Terminal::spawn(
+        &cognitod_tests::binary("cognitoctl"),
+        &["--socket", &socket, "login"],
+    );
+    terminal.expect("Username: ");
+    terminal.type_line("sam");
+    terminal.expect("Password: ");
+    terminal.type_line("Temporary-Passw0rd!");
+    terminal.expect("New password: ");
+    terminal.type_line("weak");
+    terminal.expect("InvalidPasswordException");
+    terminal.expect("New password: ");
+    terminal.type_line("Fresh-Passw0rd!");
+    terminal.expect("Code: ");
+    terminal.type_line(&wrong_totp(&secret));
+    terminal.expect("CodeMismatchException");
+    terminal.expect("Code: ");
+    terminal.type_line(&totp::code(&secret, now()));
+    terminal.expect("signed in as sam");
+    let (code, screen) = terminal.finish();
+    assert_eq!(code, 0, "{screen}");
+    assert!(screen.contains("sam"), "the username is echoed: {screen}");
+    for secret in ["Temporary-Passw0rd!", "Fresh-Passw0rd!", "weak"] {
+        assert!(!screen.contains(secret), "{secret:?} was echoed:\n{screen}");
+    }
+    assert_eq!(daemon.ctl(&["whoami"]).stdout.trim(), "sam");
+}

@@ -7,6 +7,7 @@
 
 pub mod pool;
 pub mod srp;
+pub mod tls;
 pub mod totp;
 
 use std::collections::{HashMap, VecDeque};
@@ -61,11 +62,28 @@ pub struct FakeCognito {
 }
 
 impl FakeCognito {
+    /// The fake over plain HTTP.
     pub fn start(options: PoolOptions) -> FakeCognito {
+        Self::start_with(options, None)
+    }
+
+    /// The fake over HTTPS with a certificate from a fresh test CA, whose PEM is written to
+    /// the returned path (for `ca_file`).
+    pub fn start_https(options: PoolOptions) -> (FakeCognito, PathBuf) {
+        let pki = tls::generate();
+        let ca_pem = pki.ca_pem.clone();
+        let fake = Self::start_with(options, Some(pki));
+        let path = fake.dir.path().join("test-ca.pem");
+        std::fs::write(&path, ca_pem).expect("CA written");
+        (fake, path)
+    }
+
+    fn start_with(options: PoolOptions, pki: Option<tls::TestPki>) -> FakeCognito {
         let shared: SharedState = Arc::new(Mutex::new(Shared {
             pool: Some(PoolState::new(options)),
             ..Shared::default()
         }));
+        let https = pki.is_some();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let router = Router::new()
@@ -83,17 +101,21 @@ impl FakeCognito {
                     .expect("a loopback port");
                 let port = listener.local_addr().expect("bound").port();
                 ready_tx.send(port).expect("the starter waits");
-                axum::serve(listener, router)
-                    .with_graceful_shutdown(async {
-                        let _ = stopped.await;
-                    })
-                    .await
-                    .expect("the fake serves");
+                match pki {
+                    None => axum::serve(listener, router)
+                        .with_graceful_shutdown(async {
+                            let _ = stopped.await;
+                        })
+                        .await
+                        .expect("the fake serves"),
+                    Some(pki) => serve_tls(listener, router, pki.acceptor, stopped).await,
+                }
             });
         });
         let port = ready_rx.recv().expect("the fake starts");
+        let scheme = if https { "https" } else { "http" };
         FakeCognito {
-            endpoint: format!("http://127.0.0.1:{port}"),
+            endpoint: format!("{scheme}://127.0.0.1:{port}"),
             shared,
             dir: tempfile::tempdir().expect("a temporary folder"),
             stop: Some(stop),
@@ -185,6 +207,33 @@ impl Drop for FakeCognito {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+/// Serves `router` over TLS until `stopped`.
+async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    acceptor: tokio_rustls::TlsAcceptor,
+    mut stopped: tokio::sync::oneshot::Receiver<()>,
+) {
+    loop {
+        let (tcp, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(_) => continue,
+            },
+            _ = &mut stopped => return,
+        };
+        let acceptor = acceptor.clone();
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        tokio::spawn(async move {
+            if let Ok(tls) = acceptor.accept(tcp).await {
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                    .await;
+            }
+        });
     }
 }
 

@@ -268,6 +268,18 @@ mod tests {
         PASSWORD_CLAIM_SIGNATURE: String,
     }
 
+    impl Vector {
+        fn challenge(&self) -> PasswordVerifierChallenge<'_> {
+            PasswordVerifierChallenge {
+                pool_name: pool_name(&self.pool_id),
+                user_id_for_srp: &self.user_id_for_srp,
+                salt_hex: &self.SALT,
+                srp_b_hex: &self.SRP_B,
+                secret_block: &self.SECRET_BLOCK,
+            }
+        }
+    }
+
     fn vectors() -> Vectors {
         let text = include_str!("../../testdata/cognito-srp.json");
         serde_json::from_str(text).expect("vector file parses")
@@ -298,13 +310,7 @@ mod tests {
                 "A for {}",
                 v.pool_id
             );
-            let challenge = PasswordVerifierChallenge {
-                pool_name: pool_name(&v.pool_id),
-                user_id_for_srp: &v.user_id_for_srp,
-                salt_hex: &v.SALT,
-                srp_b_hex: &v.SRP_B,
-                secret_block: &v.SECRET_BLOCK,
-            };
+            let challenge = v.challenge();
             let big_b = hex(&v.SRP_B);
             let u = hash_to_int(&[&pad(&client.big_a), &pad(&big_b)]);
             assert_eq!(u, hex(&v.u_hex), "u for {}", v.pool_id);
@@ -336,13 +342,7 @@ mod tests {
         let file = vectors();
         let v = &file.vectors[0];
         let client = SrpClient::with_secret(hex(&v.small_a_hex));
-        let challenge = PasswordVerifierChallenge {
-            pool_name: pool_name(&v.pool_id),
-            user_id_for_srp: &v.user_id_for_srp,
-            salt_hex: &v.SALT,
-            srp_b_hex: &v.SRP_B,
-            secret_block: &v.SECRET_BLOCK,
-        };
+        let challenge = v.challenge();
         let signature = client
             .password_signature(&challenge, "not-the-password", &v.TIMESTAMP)
             .unwrap();

@@ -1,6 +1,7 @@
 //! `cognitoctl`: the command-line client of cognitod.
 
 mod output;
+mod tty;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal, Write};
@@ -330,7 +331,7 @@ fn prompt_line(prompt: &str) -> anyhow::Result<String> {
 
 /// A secret from the terminal without echo.
 fn read_secret(prompt: &str) -> anyhow::Result<Secret> {
-    rpassword::prompt_password(prompt).map(Secret::new).context(
+    tty::read_secret(prompt).context(
         "no terminal to ask for the password on\nUse --password-stdin to pass it on stdin.",
     )
 }

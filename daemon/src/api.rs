@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{DefaultBodyLimit, FromRequest, Query, Request, State};
@@ -14,12 +15,15 @@ use cognitod_proto::{
     self as proto, ApiError, ErrorBody, SessionQuery, SignInRequest, SignOutRequest, Status, codes,
 };
 use serde::de::DeserializeOwned;
-use tracing::error;
+use tracing::{error, info};
 
+use crate::server::Peer;
 use crate::session::{SessionError, SessionHandle, Snapshot};
 
 /// How long a request waits for a refresh it needs before it gets 503.
 const REFRESH_WAIT: Duration = Duration::from_secs(10);
+/// How long any request may take (a sign-in makes two or three calls to Cognito).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The router, ready to serve.
 pub fn router(session: SessionHandle) -> Router {
@@ -33,6 +37,7 @@ pub fn router(session: SessionHandle) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(proto::MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(request_timeout))
         .layer(axum::middleware::map_response(api_version_header))
         .with_state(session)
 }
@@ -43,6 +48,27 @@ async fn api_version_header(mut response: Response) -> Response {
         HeaderValue::from(proto::API_VERSION),
     );
     response
+}
+
+async fn request_timeout(request: Request, next: axum::middleware::Next) -> Response {
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => HttpError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            codes::UPSTREAM_UNAVAILABLE,
+            format!("no answer within {} s", REQUEST_TIMEOUT.as_secs()),
+        )
+        .into_response(),
+    }
+}
+
+/// The connection's peer, for the log (absent only when the router is used without the
+/// server, in tests).
+type MaybePeer = Option<Extension<Peer>>;
+
+fn peer_fields(peer: &MaybePeer) -> (Option<u32>, Option<i32>) {
+    peer.as_ref()
+        .map_or((None, None), |Extension(p)| (Some(p.uid), p.pid))
 }
 
 async fn status(State(session): State<SessionHandle>) -> Json<Status> {
@@ -78,6 +104,7 @@ async fn user(State(session): State<SessionHandle>) -> Result<Json<proto::User>,
 
 async fn session_handler(
     State(session): State<SessionHandle>,
+    peer: MaybePeer,
     query: Result<Query<SessionQuery>, QueryRejection>,
 ) -> Result<Json<proto::Session>, HttpError> {
     let Query(query) = query.map_err(|e| HttpError::invalid(e.body_text()))?;
@@ -98,6 +125,10 @@ async fn session_handler(
             }
         }
         snapshot = session.snapshot();
+    }
+    if let Some(signed_in) = snapshot.signed_in.as_deref() {
+        let (uid, pid) = peer_fields(&peer);
+        info!(?uid, ?pid, username = %signed_in.username, "session tokens handed out");
     }
     Ok(Json(session_view(&snapshot)))
 }
@@ -127,8 +158,11 @@ fn session_view(snapshot: &Snapshot) -> proto::Session {
 
 async fn sign_in(
     State(session): State<SessionHandle>,
+    peer: MaybePeer,
     JsonBody(request): JsonBody<SignInRequest>,
 ) -> Result<Json<proto::SignInResponse>, HttpError> {
+    let (uid, pid) = peer_fields(&peer);
+    info!(?uid, ?pid, username = %request.username, "sign-in requested");
     Ok(Json(session.sign_in(request).await?))
 }
 
@@ -141,8 +175,11 @@ async fn confirm_sign_in(
 
 async fn sign_out(
     State(session): State<SessionHandle>,
+    peer: MaybePeer,
     JsonBody(request): JsonBody<SignOutRequest>,
 ) -> Result<StatusCode, HttpError> {
+    let (uid, pid) = peer_fields(&peer);
+    info!(?uid, ?pid, global = request.global, "sign-out requested");
     session.sign_out(request.global).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -6,22 +6,19 @@
 pub mod api;
 pub mod cognito;
 pub mod config;
+pub mod dirs;
 pub mod paths;
+pub mod server;
 pub mod session;
 pub mod socket;
+pub mod store;
 
 use std::future::Future;
-use std::time::Duration;
-
-use anyhow::Context as _;
 
 use crate::cognito::HttpUserPool;
 use crate::cognito::jwt::{Rules, Verifier};
 use crate::config::Config;
 use crate::paths::Environment;
-
-/// How long shutdown waits for requests already accepted.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Serves the socket API for `config` until `shutdown` completes.
 pub async fn run(
@@ -39,7 +36,13 @@ pub async fn run(
             client_id: config.user_pool_client_id.clone(),
         },
     );
-    let session = session::spawn(pool, verifier, config.user_pool_id.clone());
+    let store = if config.daemon.persist {
+        dirs::ensure_private_dir(&config.daemon.state_dir, env.uid, "[daemon] state_dir")?;
+        Some(store::Store::new(&config.daemon.state_dir))
+    } else {
+        None
+    };
+    let session = session::spawn(pool, verifier, config.user_pool_id.clone(), store);
 
     let socket_path = config.daemon.socket.clone();
     let listener = socket::bind(&socket_path, env.uid)?;
@@ -51,26 +54,37 @@ pub async fn run(
         env!("CARGO_PKG_VERSION")
     );
 
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let mut graceful_rx = stop_rx.clone();
-    let server = axum::serve(listener, api::router(session)).with_graceful_shutdown(async move {
-        let _ = graceful_rx.wait_for(|stop| *stop).await;
-    });
-    let server = tokio::spawn(server.into_future());
-    shutdown.await;
-    tracing::info!("shutting down");
-    let _ = stop_tx.send(true);
-    match tokio::time::timeout(SHUTDOWN_GRACE, server).await {
-        Ok(joined) => joined
-            .context("the server task failed")?
-            .context("serving the socket failed")?,
-        Err(_) => tracing::warn!(
-            "requests still open after {} s; closing them",
-            SHUTDOWN_GRACE.as_secs()
-        ),
-    }
-    drop(stop_rx);
+    let access = server::Access {
+        own_uid: env.uid,
+        allowed_uids: config.daemon.allowed_uids.clone(),
+    };
+    server::serve(
+        listener,
+        api::router(session),
+        access,
+        config.daemon.max_connections,
+        async {
+            shutdown.await;
+            tracing::info!("shutting down");
+        },
+    )
+    .await;
     socket::remove(&socket_path);
+    Ok(())
+}
+
+/// Makes the process not dumpable (no core files, no ptrace or `/proc/<pid>/mem` by other
+/// processes of the same user): it holds tokens in memory.
+pub fn harden_process() -> std::io::Result<()> {
+    use rustix::process::{DumpableBehavior, Resource, Rlimit, set_dumpable_behavior, setrlimit};
+    setrlimit(
+        Resource::Core,
+        Rlimit {
+            current: Some(0),
+            maximum: Some(0),
+        },
+    )?;
+    set_dumpable_behavior(DumpableBehavior::NotDumpable)?;
     Ok(())
 }
 

@@ -30,6 +30,10 @@ enum LogFormat {
 }
 
 fn main() -> ExitCode {
+    if let Err(error) = cognitod::harden_process() {
+        eprintln!("cognitod: cannot make the process non-dumpable: {error}");
+        return ExitCode::FAILURE;
+    }
     let args = Args::parse();
     let env = Environment::from_process();
     let config = match Config::load(args.config.as_deref(), &env) {

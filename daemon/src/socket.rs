@@ -2,27 +2,20 @@
 //! socket (the umask is set before bind, so there is no window), stale sockets replaced.
 
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt};
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
 use rustix::fs::Mode;
+
+use crate::dirs::{PrivateDirError, ensure_private_dir};
 
 /// Why the socket cannot be served; each names the path and the fix.
 #[derive(Debug, thiserror::Error)]
 pub enum SocketError {
     #[error("socket path {} has no parent directory", .0.display())]
     NoParent(PathBuf),
-    #[error("cannot create the socket directory {}: {source}", path.display())]
-    CreateDir { path: PathBuf, source: io::Error },
-    #[error(
-        "the socket directory {} {problem}\nFix: {fix}",
-        path.display()
-    )]
-    UnsafeDir {
-        path: PathBuf,
-        problem: String,
-        fix: String,
-    },
+    #[error(transparent)]
+    Dir(#[from] PrivateDirError),
     #[error(
         "{} exists and is not a socket; refusing to replace it\nFix: remove it, or set [daemon] socket to another path",
         .0.display()
@@ -43,7 +36,7 @@ pub fn bind(path: &Path, uid: u32) -> Result<tokio::net::UnixListener, SocketErr
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .ok_or_else(|| SocketError::NoParent(path.to_path_buf()))?;
-    prepare_dir(dir, uid)?;
+    ensure_private_dir(dir, uid, "[daemon] socket")?;
     remove_stale(path)?;
 
     let previous = rustix::process::umask(Mode::from_raw_mode(0o177));
@@ -60,64 +53,6 @@ pub fn bind(path: &Path, uid: u32) -> Result<tokio::net::UnixListener, SocketErr
             path: path.to_path_buf(),
             source,
         })
-}
-
-/// Creates `dir` 0700 if missing; an existing one must be a real directory owned by `uid`
-/// with no group or other access.
-pub fn prepare_dir(dir: &Path, uid: u32) -> Result<(), SocketError> {
-    match std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-    {
-        Ok(()) => {}
-        Err(source) => {
-            return Err(SocketError::CreateDir {
-                path: dir.to_path_buf(),
-                source,
-            });
-        }
-    }
-    let unsafe_dir = |problem: String, fix: String| SocketError::UnsafeDir {
-        path: dir.to_path_buf(),
-        problem,
-        fix,
-    };
-    let meta = std::fs::symlink_metadata(dir).map_err(|source| SocketError::CreateDir {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    if meta.file_type().is_symlink() {
-        return Err(unsafe_dir(
-            "is a symbolic link".into(),
-            "point [daemon] socket at a real directory".into(),
-        ));
-    }
-    if !meta.is_dir() {
-        return Err(unsafe_dir(
-            "is not a directory".into(),
-            "remove it or choose another [daemon] socket path".into(),
-        ));
-    }
-    if meta.uid() != uid {
-        return Err(unsafe_dir(
-            format!(
-                "is owned by uid {}, not by this daemon's uid {uid}",
-                meta.uid()
-            ),
-            format!("chown {uid} {}", dir.display()),
-        ));
-    }
-    if meta.mode() & 0o077 != 0 {
-        return Err(unsafe_dir(
-            format!(
-                "has mode {:o}; others could reach the socket",
-                meta.mode() & 0o777
-            ),
-            format!("chmod 700 {}", dir.display()),
-        ));
-    }
-    Ok(())
 }
 
 /// Removes a socket left by a dead daemon. A live daemon's socket, or anything that is not a
@@ -162,7 +97,7 @@ pub fn remove(path: &Path) {
 
 #[cfg(test)]
 mod tests {
-    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
     use super::*;
 
@@ -205,12 +140,5 @@ mod tests {
             Err(SocketError::NotASocket(_))
         ));
         assert!(file.exists(), "a non-socket is never removed");
-    }
-
-    #[tokio::test]
-    async fn refuses_a_directory_of_another_owner() {
-        let tmp = tempfile::tempdir().unwrap();
-        let err = prepare_dir(tmp.path(), uid() + 1).unwrap_err();
-        assert!(err.to_string().contains("owned by uid"), "{err}");
     }
 }

@@ -523,15 +523,23 @@ fn login_on_a_terminal_asks_for_each_step_without_echo() {
     terminal.expect("New password: ");
     terminal.type_line("Fresh-Passw0rd!");
     terminal.expect("Code: ");
-    terminal.type_line(&wrong_totp(&secret));
+    let wrong = wrong_totp(&secret);
+    terminal.type_line(&wrong);
     terminal.expect("CodeMismatchException");
     terminal.expect("Code: ");
-    terminal.type_line(&totp::code(&secret, now()));
+    let right = totp::code(&secret, now());
+    terminal.type_line(&right);
     terminal.expect("signed in as sam");
     let (code, screen) = terminal.finish();
     assert_eq!(code, 0, "{screen}");
     assert!(screen.contains("sam"), "the username is echoed: {screen}");
-    for secret in ["Temporary-Passw0rd!", "Fresh-Passw0rd!", "weak"] {
+    for secret in [
+        "Temporary-Passw0rd!",
+        "Fresh-Passw0rd!",
+        "weak",
+        &wrong,
+        &right,
+    ] {
         assert!(!screen.contains(secret), "{secret:?} was echoed:\n{screen}");
     }
     assert_eq!(daemon.ctl(&["whoami"]).stdout.trim(), "sam");

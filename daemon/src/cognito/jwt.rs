@@ -111,6 +111,13 @@ impl Rules {
     }
 }
 
+/// The claims of a token this daemon verified when it arrived and kept in its private state
+/// file; reading them back needs no network.
+pub fn stored_claims(token: &Secret) -> Result<Claims, CognitoError> {
+    jsonwebtoken::dangerous::insecure_decode_claims::<Claims>(token.expose())
+        .map_err(|e| CognitoError::InvalidToken(format!("stored token does not parse ({e})")))
+}
+
 /// Verifies tokens against the pool's JWKS, fetched over HTTP and cached. No lock is held
 /// while fetching.
 #[derive(Debug)]

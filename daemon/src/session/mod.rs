@@ -19,8 +19,10 @@ use tracing::{info, warn};
 
 use crate::cognito::auth::{self, AuthOutcome, Challenge, VerifiedTokens};
 use crate::cognito::jwt::Verifier;
+use crate::cognito::jwt::stored_claims;
 use crate::cognito::wire::SecretParameters;
 use crate::cognito::{CognitoError, InitiateAuthRequest, UserPool};
+use crate::store::{Loaded, Persisted, PersistedUser, Store};
 use challenge::ChallengeError;
 
 /// A signed-in user and their verified tokens.
@@ -218,16 +220,33 @@ impl SessionHandle {
     }
 }
 
-/// Starts the owner task; it ends when every handle is dropped.
-pub fn spawn<P: UserPool>(pool: P, verifier: Verifier, user_pool_id: String) -> SessionHandle {
+/// Starts the owner task with the session `store` holds (if any); the task ends when every
+/// handle is dropped.
+pub fn spawn<P: UserPool>(
+    pool: P,
+    verifier: Verifier,
+    user_pool_id: String,
+    store: Option<Store>,
+) -> SessionHandle {
     let (commands, receiver) = mpsc::channel(64);
-    let (publish, snapshot) = watch::channel(Snapshot::signed_out());
+    let mut initial = Snapshot::signed_out();
+    if let Some(signed_in) = store.as_ref().and_then(restore) {
+        info!(
+            username = %signed_in.username,
+            expires_at = %signed_in.expires_at(),
+            "session restored from the state file"
+        );
+        initial.state = SessionState::SignedIn;
+        initial.signed_in = Some(Arc::new(signed_in));
+    }
+    let (publish, snapshot) = watch::channel(initial);
     let owner = Owner {
         pool,
         verifier,
         user_pool_id,
         publish,
         pending: None,
+        store,
     };
     tokio::spawn(owner.run(receiver));
     SessionHandle { commands, snapshot }
@@ -240,6 +259,46 @@ struct Owner<P> {
     publish: watch::Sender<Snapshot>,
     /// The sign-in step waiting for the user's answer.
     pending: Option<Pending>,
+    /// Where the session is persisted (`None` with `persist = false`).
+    store: Option<Store>,
+}
+
+/// The session in the state file, if there is a usable one.
+fn restore(store: &Store) -> Option<SignedIn> {
+    let persisted = match store.load() {
+        Ok(Loaded::Session(persisted)) => persisted,
+        Ok(Loaded::Empty) => return None,
+        Ok(Loaded::MovedAside { to, why }) => {
+            warn!(moved_to = %to.display(), %why, "the state file is unusable; starting signed out");
+            return None;
+        }
+        Err(error) => {
+            warn!(%error, "starting signed out");
+            return None;
+        }
+    };
+    let user = persisted.user?;
+    let claims = stored_claims(&user.id_token)
+        .and_then(|id| stored_claims(&user.access_token).map(|access| (id, access)));
+    match claims {
+        Ok((id_claims, access_claims)) => Some(SignedIn {
+            username: user.username,
+            user_id: user.user_id,
+            sign_in_details: user.sign_in_details,
+            tokens: VerifiedTokens {
+                id_token: user.id_token,
+                access_token: user.access_token,
+                refresh_token: Some(user.refresh_token),
+                id_claims,
+                access_claims,
+            },
+            received_at: Instant::now(),
+        }),
+        Err(error) => {
+            warn!(%error, "the stored session is unusable; starting signed out");
+            None
+        }
+    }
 }
 
 /// A sign-in in progress: the challenge Cognito asked, for whom, and how it started.
@@ -468,12 +527,35 @@ impl<P: UserPool> Owner<P> {
             expires_at = %signed_in.expires_at(),
             "signed in"
         );
+        self.persist(Some(&signed_in));
         self.publish.send_modify(|snapshot| {
             snapshot.state = SessionState::SignedIn;
             snapshot.signed_in = Some(Arc::new(signed_in));
             snapshot.upstream = UpstreamHealth::Ok;
             snapshot.consecutive_failures = 0;
         });
+    }
+
+    /// Writes the session (or its absence) to the state file. A failure is logged and the
+    /// session goes on in memory: nothing already obtained is thrown away.
+    fn persist(&self, signed_in: Option<&SignedIn>) {
+        let Some(store) = &self.store else {
+            return;
+        };
+        let user = signed_in.and_then(|s| {
+            Some(PersistedUser {
+                username: s.username.clone(),
+                user_id: s.user_id.clone(),
+                sign_in_details: s.sign_in_details.clone(),
+                id_token: s.tokens.id_token.clone(),
+                access_token: s.tokens.access_token.clone(),
+                refresh_token: s.tokens.refresh_token.clone()?,
+                received_at: Timestamp::now(),
+            })
+        });
+        if let Err(error) = store.save(&Persisted { user }) {
+            tracing::error!(%error, "the session is kept in memory only until the state file can be written");
+        }
     }
 
     async fn sign_out(&mut self, global: bool) -> Result<(), SessionError> {
@@ -493,6 +575,7 @@ impl<P: UserPool> Owner<P> {
         if let Err(error) = result {
             warn!(%error, global, "Cognito did not confirm the sign-out; the local session is cleared anyway");
         }
+        self.persist(None);
         self.publish.send_replace(Snapshot::signed_out());
         info!(username = %current.username, global, "signed out");
         Ok(())
@@ -543,6 +626,7 @@ impl<P: UserPool> Owner<P> {
                     received_at: Instant::now(),
                 };
                 info!(username = %refreshed.username, expires_at = %refreshed.expires_at(), "tokens refreshed");
+                self.persist(Some(&refreshed));
                 self.publish.send_modify(|snapshot| {
                     snapshot.signed_in = Some(Arc::new(refreshed));
                     snapshot.last_refresh = Some(LastRefresh {
@@ -578,6 +662,7 @@ impl<P: UserPool> Owner<P> {
                 });
                 if ends_session {
                     info!(username = %current.username, "the refresh token was refused; signed out");
+                    self.persist(None);
                     self.publish.send_replace(Snapshot::signed_out());
                 }
                 Err(error)

@@ -1,0 +1,231 @@
+//! The persisted session: `session.json` in the state directory, mode 0600 in a 0700
+//! directory, written atomically (temp file in the same directory, fsync, rename, fsync the
+//! directory) so a crash leaves either the old file or the new one.
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use cognitod_proto::{Secret, SignInDetails, Timestamp};
+use serde::{Deserialize, Serialize};
+
+/// The file's format version.
+pub const VERSION: u32 = 1;
+const FILE_NAME: &str = "session.json";
+
+/// What is kept across restarts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Persisted {
+    /// The signed-in user, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<PersistedUser>,
+}
+
+/// A signed-in user's session as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PersistedUser {
+    pub username: String,
+    pub user_id: String,
+    pub sign_in_details: SignInDetails,
+    pub id_token: Secret,
+    pub access_token: Secret,
+    pub refresh_token: Secret,
+    /// When the tokens were received.
+    pub received_at: Timestamp,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct File1 {
+    version: u32,
+    #[serde(flatten)]
+    body: Persisted,
+}
+
+/// Why the state could not be read or written; each names the path.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot write {}: {source}", path.display())]
+    Write { path: PathBuf, source: io::Error },
+    #[error("cannot read {}: {source}", path.display())]
+    Read { path: PathBuf, source: io::Error },
+}
+
+/// What loading found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Loaded {
+    /// No file yet.
+    Empty,
+    Session(Persisted),
+    /// The file could not be used; it was moved aside to this path.
+    MovedAside {
+        to: PathBuf,
+        why: String,
+    },
+}
+
+/// The state file of one daemon.
+#[derive(Debug, Clone)]
+pub struct Store {
+    dir: PathBuf,
+}
+
+impl Store {
+    /// The store in `dir`, which the caller has checked (owner, mode, not a symlink).
+    pub fn new(dir: &Path) -> Self {
+        Self {
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    pub fn path(&self) -> PathBuf {
+        self.dir.join(FILE_NAME)
+    }
+
+    /// Reads the state. A file that cannot be parsed (or has another version) is renamed
+    /// `session.json.corrupt-<unix time>` so that nothing is lost and the daemon can start.
+    pub fn load(&self) -> Result<Loaded, StoreError> {
+        let path = self.path();
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Loaded::Empty),
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                return self.move_aside(&path, e.to_string());
+            }
+            Err(source) => {
+                if source.kind() == io::ErrorKind::PermissionDenied || path.is_dir() {
+                    return self.move_aside(&path, source.to_string());
+                }
+                return Err(StoreError::Read { path, source });
+            }
+        };
+        match serde_json::from_slice::<File1>(&bytes) {
+            Ok(file) if file.version == VERSION => Ok(Loaded::Session(file.body)),
+            Ok(file) => self.move_aside(&path, format!("unknown version {}", file.version)),
+            Err(e) => self.move_aside(
+                &path,
+                format!(
+                    "not a session file (line {}, column {})",
+                    e.line(),
+                    e.column()
+                ),
+            ),
+        }
+    }
+
+    fn move_aside(&self, path: &Path, why: String) -> Result<Loaded, StoreError> {
+        let to = self
+            .dir
+            .join(format!("{FILE_NAME}.corrupt-{}", Timestamp::now().unix()));
+        std::fs::rename(path, &to).map_err(|source| StoreError::Write {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok(Loaded::MovedAside { to, why })
+    }
+
+    /// Replaces the state with `state`, durably.
+    pub fn save(&self, state: &Persisted) -> Result<(), StoreError> {
+        let path = self.path();
+        let write_error = |source| StoreError::Write {
+            path: path.clone(),
+            source,
+        };
+        let file = File1 {
+            version: VERSION,
+            body: state.clone(),
+        };
+        let mut bytes =
+            serde_json::to_vec_pretty(&file).map_err(|e| write_error(io::Error::other(e)))?;
+        bytes.push(b'\n');
+        // tempfile creates the file 0600, in the same directory so the rename is atomic.
+        let mut temp = tempfile::Builder::new()
+            .prefix(".session.json.")
+            .tempfile_in(&self.dir)
+            .map_err(write_error)?;
+        let written = temp
+            .write_all(&bytes)
+            .and_then(|()| temp.as_file().sync_all());
+        zeroize::Zeroize::zeroize(&mut bytes);
+        written.map_err(write_error)?;
+        temp.persist(&path).map_err(|e| write_error(e.error))?;
+        File::open(&self.dir)
+            .and_then(|dir| dir.sync_all())
+            .map_err(write_error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use cognitod_proto::AuthFlowType;
+
+    use super::*;
+
+    fn user() -> PersistedUser {
+        PersistedUser {
+            username: "alice".into(),
+            user_id: "sub-1".into(),
+            sign_in_details: SignInDetails {
+                login_id: "alice".into(),
+                auth_flow_type: AuthFlowType::UserSrpAuth,
+            },
+            id_token: Secret::new("id.jwt"),
+            access_token: Secret::new("access.jwt"),
+            refresh_token: Secret::new("refresh"),
+            received_at: Timestamp::from_unix(1_800_000_000),
+        }
+    }
+
+    #[test]
+    fn saves_atomically_with_mode_0600_and_loads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        assert_eq!(store.load().unwrap(), Loaded::Empty);
+        let state = Persisted { user: Some(user()) };
+        store.save(&state).unwrap();
+        let mode = std::fs::metadata(store.path())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(store.load().unwrap(), Loaded::Session(state));
+        let text = std::fs::read_to_string(store.path()).unwrap();
+        assert!(text.contains("\"version\": 1"), "{text}");
+
+        store.save(&Persisted::default()).unwrap();
+        assert_eq!(store.load().unwrap(), Loaded::Session(Persisted::default()));
+        let leftovers = std::fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(leftovers, 1, "no temporary files stay behind");
+    }
+
+    #[test]
+    fn a_corrupt_or_newer_file_is_moved_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        for content in [
+            "{\"version\": 1, \"user\": 7}",
+            "{\"version\": 2}",
+            "\u{0}garbage",
+        ] {
+            std::fs::write(store.path(), content).unwrap();
+            match store.load().unwrap() {
+                Loaded::MovedAside { to, .. } => {
+                    assert!(to.to_string_lossy().contains("session.json.corrupt-"));
+                    assert_eq!(std::fs::read_to_string(&to).unwrap(), content);
+                }
+                other => panic!("{content:?} gave {other:?}"),
+            }
+            assert!(!store.path().exists());
+        }
+    }
+
+    #[test]
+    fn a_full_disk_is_an_error_that_names_the_file() {
+        let store = Store::new(Path::new("/proc/self"));
+        let err = store.save(&Persisted::default()).unwrap_err();
+        assert!(err.to_string().contains("/proc/self/session.json"), "{err}");
+    }
+}

@@ -62,15 +62,6 @@ async fn request_timeout(request: Request, next: axum::middleware::Next) -> Resp
     }
 }
 
-/// The connection's peer, for the log (absent only when the router is used without the
-/// server, in tests).
-type MaybePeer = Option<Extension<Peer>>;
-
-fn peer_fields(peer: &MaybePeer) -> (Option<u32>, Option<i32>) {
-    peer.as_ref()
-        .map_or((None, None), |Extension(p)| (Some(p.uid), p.pid))
-}
-
 async fn status(State(session): State<SessionHandle>) -> Json<Status> {
     let snapshot = session.snapshot();
     let signed_in = snapshot.signed_in.as_deref();
@@ -104,7 +95,7 @@ async fn user(State(session): State<SessionHandle>) -> Result<Json<proto::User>,
 
 async fn session_handler(
     State(session): State<SessionHandle>,
-    peer: MaybePeer,
+    Extension(peer): Extension<Peer>,
     query: Result<Query<SessionQuery>, QueryRejection>,
 ) -> Result<Json<proto::Session>, HttpError> {
     let Query(query) = query.map_err(|e| HttpError::invalid(e.body_text()))?;
@@ -127,8 +118,7 @@ async fn session_handler(
         snapshot = session.snapshot();
     }
     if let Some(signed_in) = snapshot.signed_in.as_deref() {
-        let (uid, pid) = peer_fields(&peer);
-        info!(?uid, ?pid, username = %signed_in.username, "session tokens handed out");
+        info!(uid = peer.uid, pid = peer.pid_or_zero(), username = %signed_in.username, "session tokens handed out");
     }
     Ok(Json(session_view(&snapshot)))
 }
@@ -158,11 +148,10 @@ fn session_view(snapshot: &Snapshot) -> proto::Session {
 
 async fn sign_in(
     State(session): State<SessionHandle>,
-    peer: MaybePeer,
+    Extension(peer): Extension<Peer>,
     JsonBody(request): JsonBody<SignInRequest>,
 ) -> Result<Json<proto::SignInResponse>, HttpError> {
-    let (uid, pid) = peer_fields(&peer);
-    info!(?uid, ?pid, username = %request.username, "sign-in requested");
+    info!(uid = peer.uid, pid = peer.pid_or_zero(), username = %request.username, "sign-in requested");
     Ok(Json(session.sign_in(request).await?))
 }
 
@@ -175,11 +164,15 @@ async fn confirm_sign_in(
 
 async fn sign_out(
     State(session): State<SessionHandle>,
-    peer: MaybePeer,
+    Extension(peer): Extension<Peer>,
     JsonBody(request): JsonBody<SignOutRequest>,
 ) -> Result<StatusCode, HttpError> {
-    let (uid, pid) = peer_fields(&peer);
-    info!(?uid, ?pid, global = request.global, "sign-out requested");
+    info!(
+        uid = peer.uid,
+        pid = peer.pid_or_zero(),
+        global = request.global,
+        "sign-out requested"
+    );
     session.sign_out(request.global).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -12,7 +12,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::Semaphore;
 use tower::ServiceExt as _;
@@ -29,6 +29,13 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 pub struct Peer {
     pub uid: u32,
     pub pid: Option<i32>,
+}
+
+impl Peer {
+    /// The pid for logs (0 when the kernel did not say).
+    pub fn pid_or_zero(&self) -> i32 {
+        self.pid.unwrap_or(0)
+    }
 }
 
 /// Which users may connect: the daemon's own uid, root, and `allowed_uids`.
@@ -87,11 +94,19 @@ pub async fn serve(
             continue;
         };
         if !access.allows(peer.uid) {
-            warn!(uid = peer.uid, pid = ?peer.pid, "refused a connection from a user that is not allowed");
+            warn!(
+                uid = peer.uid,
+                pid = peer.pid_or_zero(),
+                "refused a connection from a user that is not allowed"
+            );
             tokio::spawn(refuse(stream));
             continue;
         }
-        debug!(uid = peer.uid, pid = ?peer.pid, "connection accepted");
+        debug!(
+            uid = peer.uid,
+            pid = peer.pid_or_zero(),
+            "connection accepted"
+        );
         let service = TowerToHyperService::new(router.clone().map_request(
             move |mut request: Request<Incoming>| {
                 request.extensions_mut().insert(peer);
@@ -132,12 +147,24 @@ fn peer_of(stream: &UnixStream) -> Option<Peer> {
     }
 }
 
+/// Answers 403 and closes. What the peer sends is read and thrown away unparsed (at most
+/// 64 KiB, for at most a second), so that its request write does not fail before it can read
+/// the answer.
 async fn refuse(mut stream: UnixStream) {
-    let write = async {
+    let answer = async {
         stream.write_all(&FORBIDDEN).await?;
-        stream.shutdown().await
+        stream.shutdown().await?;
+        let mut sink = [0u8; 4096];
+        let mut drained = 0;
+        while drained < 64 * 1024 {
+            match stream.read(&mut sink).await? {
+                0 => break,
+                n => drained += n,
+            }
+        }
+        std::io::Result::Ok(())
     };
-    let _ = tokio::time::timeout(Duration::from_secs(1), write).await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), answer).await;
 }
 
 #[cfg(test)]

@@ -30,42 +30,76 @@ impl TestDaemon {
     /// Starts `cognitod` with `cognito_toml` (the Cognito keys) plus a `[daemon]` section of
     /// its own, and waits until the socket answers.
     pub fn start(cognito_toml: &str) -> TestDaemon {
+        Self::start_with(cognito_toml, "")
+    }
+
+    /// Like [`TestDaemon::start`], with more lines for the `[daemon]` section.
+    pub fn start_with(cognito_toml: &str, daemon_lines: &str) -> TestDaemon {
         let dir = tempfile::Builder::new()
             .prefix("cognitod-test")
             .tempdir()
             .expect("a temporary folder");
         let socket = dir.path().join("run/socket");
         let config = format!(
-            "{cognito_toml}\n[daemon]\nsocket = \"{}\"\nstate_dir = \"{}\"\nlog_level = \"debug\"\n",
+            "{cognito_toml}\n[daemon]\nsocket = \"{}\"\nstate_dir = \"{}\"\nlog_level = \"debug\"\n{daemon_lines}",
             socket.display(),
             dir.path().join("state").display()
         );
-        Self::start_with_config(dir, socket, &config)
-    }
-
-    fn start_with_config(dir: TempDir, socket: PathBuf, config: &str) -> TestDaemon {
         let config_path = dir.path().join("config.toml");
         std::fs::write(&config_path, config).expect("config written");
         let log_path = dir.path().join("cognitod.log");
-        let log = std::fs::File::create(&log_path).expect("log file");
+        let mut daemon = TestDaemon {
+            dir,
+            socket,
+            config_path,
+            log_path,
+            child: None,
+        };
+        daemon.spawn();
+        daemon
+    }
+
+    /// The state directory (`session.json` lives here).
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log_path)
+            .expect("log file");
         let child = Command::new(crate::binary("cognitod"))
             .arg("--config")
-            .arg(&config_path)
+            .arg(&self.config_path)
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log handle"))
             .stderr(log)
             .spawn()
             .expect("cognitod starts");
-        let mut daemon = TestDaemon {
-            dir,
-            socket,
-            config_path,
-            log_path,
-            child: Some(child),
-        };
-        daemon.wait_ready();
-        daemon
+        self.child = Some(child);
+        self.wait_ready();
+    }
+
+    /// Starts the daemon again with the same config and state (after [`TestDaemon::stop`] or
+    /// [`TestDaemon::kill`]).
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "stop or kill the daemon first");
+        self.spawn();
+    }
+
+    /// SIGKILL: no chance to clean up.
+    pub fn kill(&mut self) {
+        let mut child = self.child.take().expect("the daemon runs");
+        child.kill().expect("SIGKILL sent");
+        child.wait().expect("cognitod is reaped");
+    }
+
+    /// The daemon's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("the daemon runs").id()
     }
 
     fn wait_ready(&mut self) {
@@ -178,4 +212,31 @@ pub fn ctl(args: &[&str], stdin: Option<&str>) -> CtlOutput {
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
+}
+
+/// Runs `cognitod --config CONFIG` expecting it to refuse to start; returns its exit code and
+/// what it printed. Panics if it is still running after 10 s.
+pub fn cognitod_refuses(config_path: &std::path::Path) -> (i32, String) {
+    let mut child = Command::new(crate::binary("cognitod"))
+        .arg("--config")
+        .arg(config_path)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cognitod starts");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let running = matches!(child.try_wait(), Ok(None));
+    if running {
+        let _ = child.kill();
+    }
+    let output = child.wait_with_output().expect("cognitod is reaped");
+    assert!(!running, "cognitod started although it should have refused");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    (output.status.code().unwrap_or(-1), text)
 }

@@ -1,0 +1,414 @@
+//! Persistence across restarts and crashes, private files and directories, the peer check,
+//! a non-dumpable process, and logs without secrets. The real binaries against the fake.
+
+#![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+use std::process::Command;
+
+use cognitod_tests::daemon::{TestDaemon, cognitod_refuses};
+use cognitod_tests::fake::{FakeCognito, PoolOptions, UserSpec};
+use cognitod_tests::{binary, raw_request};
+use serde_json::Value;
+
+const PASSWORD: &str = "Correct-Horse-9";
+const NOBODY: u32 = 65534;
+
+fn json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text:?}"))
+}
+
+fn signed_in_daemon(daemon_lines: &str) -> (FakeCognito, TestDaemon) {
+    let fake = FakeCognito::start(PoolOptions::default());
+    fake.add_user(UserSpec::new("alice", PASSWORD));
+    let daemon = TestDaemon::start_with(&fake.config_toml(), daemon_lines);
+    let login = daemon.ctl_stdin(
+        &["login", "alice", "--password-stdin"],
+        &format!("{PASSWORD}\n"),
+    );
+    assert_eq!(login.code, 0, "{login:?}");
+    (fake, daemon)
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::symlink_metadata(path).unwrap().mode() & 0o777
+}
+
+fn is_root() -> bool {
+    rustix::process::getuid().is_root()
+}
+
+#[test]
+fn a_restart_and_a_kill_9_keep_the_session_without_a_new_sign_in() {
+    let (fake, mut daemon) = signed_in_daemon("");
+    let before = json(&daemon.ctl(&["session", "--json"]).stdout);
+    let sign_ins = fake.calls("InitiateAuth");
+
+    assert!(daemon.stop().success());
+    daemon.restart();
+    assert_eq!(daemon.ctl(&["whoami"]).stdout.trim(), "alice");
+    assert_eq!(json(&daemon.ctl(&["session", "--json"]).stdout), before);
+
+    daemon.kill();
+    assert!(daemon.socket.exists(), "kill -9 leaves the socket behind");
+    daemon.restart();
+    assert_eq!(daemon.ctl(&["whoami"]).stdout.trim(), "alice");
+    let user = json(&daemon.ctl(&["whoami", "--json"]).stdout);
+    assert_eq!(user["signInDetails"]["authFlowType"], "USER_SRP_AUTH");
+    assert_eq!(
+        fake.calls("InitiateAuth"),
+        sign_ins,
+        "no new sign-in, no refresh"
+    );
+
+    // The restored refresh token still works.
+    let refreshed = daemon.ctl(&["session", "--force-refresh", "--json"]);
+    assert_eq!(refreshed.code, 0, "{refreshed:?}");
+    assert_eq!(fake.calls("InitiateAuth"), sign_ins + 1);
+}
+
+#[test]
+fn the_state_file_is_private_and_sign_out_empties_it() {
+    let (_fake, daemon) = signed_in_daemon("");
+    let state_dir = daemon.state_dir();
+    let file = state_dir.join("session.json");
+    assert_eq!(mode(&state_dir), 0o700);
+    assert_eq!(mode(&file), 0o600);
+    let stored = json(&std::fs::read_to_string(&file).unwrap());
+    assert_eq!(stored["version"], 1);
+    assert_eq!(stored["user"]["username"], "alice");
+
+    assert_eq!(daemon.ctl(&["logout"]).code, 0);
+    let stored = json(&std::fs::read_to_string(&file).unwrap());
+    assert_eq!(stored, serde_json::json!({"version": 1}));
+    let names: Vec<String> = std::fs::read_dir(&state_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["session.json"], "no temporary files are left");
+}
+
+#[test]
+fn persist_false_writes_nothing() {
+    let (_fake, mut daemon) = signed_in_daemon("persist = false\n");
+    assert!(!daemon.state_dir().exists());
+    assert!(daemon.stop().success());
+    daemon.restart();
+    assert_eq!(
+        daemon.ctl(&["whoami"]).code,
+        1,
+        "signed out after a restart"
+    );
+}
+
+#[test]
+fn a_corrupt_state_file_is_moved_aside_and_the_daemon_starts_signed_out() {
+    let (_fake, mut daemon) = signed_in_daemon("");
+    assert!(daemon.stop().success());
+    let file = daemon.state_dir().join("session.json");
+    std::fs::write(&file, "{\"version\": 1, \"user\": {\"username\": ").unwrap();
+    daemon.restart();
+    assert_eq!(daemon.ctl(&["whoami"]).code, 1);
+    let aside: Vec<_> = std::fs::read_dir(daemon.state_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("session.json.corrupt-"))
+        .collect();
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    assert!(
+        daemon.log().contains("the state file is unusable"),
+        "{}",
+        daemon.log()
+    );
+    assert_eq!(
+        daemon
+            .ctl_stdin(
+                &["login", "alice", "--password-stdin"],
+                &format!("{PASSWORD}\n")
+            )
+            .code,
+        0,
+        "a new sign-in works"
+    );
+}
+
+#[test]
+fn unsafe_state_and_socket_directories_stop_the_daemon_with_the_fix() {
+    let fake = FakeCognito::start(PoolOptions::default());
+    let dir = tempfile::tempdir().unwrap();
+    let real = dir.path().join("real");
+    std::fs::create_dir(&real).unwrap();
+    std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let open = dir.path().join("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o770)).unwrap();
+    let run = dir.path().join("run");
+
+    let cases = [
+        (
+            format!("state_dir = \"{}\"", link.display()),
+            "symbolic link",
+            link.clone(),
+        ),
+        (
+            format!("state_dir = \"{}\"", open.display()),
+            "chmod 700",
+            open.clone(),
+        ),
+        (
+            format!(
+                "state_dir = \"{}\"\nsocket = \"{}/socket\"",
+                real.display(),
+                open.display()
+            ),
+            "chmod 700",
+            open.clone(),
+        ),
+    ];
+    for (daemon_lines, fix, named) in cases {
+        let socket_line = if daemon_lines.contains("socket") {
+            String::new()
+        } else {
+            format!("socket = \"{}/socket\"\n", run.display())
+        };
+        let config = format!(
+            "{}[daemon]\n{socket_line}{daemon_lines}\n",
+            fake.config_toml()
+        );
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, config).unwrap();
+        let (code, output) = cognitod_refuses(&path);
+        assert_ne!(code, 0);
+        assert!(output.contains(fix), "{daemon_lines}: {output}");
+        assert!(
+            output.contains(named.to_str().unwrap()),
+            "{daemon_lines}: {output}"
+        );
+    }
+
+    if is_root() {
+        let foreign = dir.path().join("foreign");
+        std::fs::create_dir(&foreign).unwrap();
+        std::fs::set_permissions(&foreign, std::fs::Permissions::from_mode(0o700)).unwrap();
+        std::os::unix::fs::chown(&foreign, Some(NOBODY), Some(NOBODY)).unwrap();
+        let config = format!(
+            "{}[daemon]\nsocket = \"{}/socket\"\nstate_dir = \"{}\"\n",
+            fake.config_toml(),
+            foreign.display(),
+            real.display()
+        );
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, config).unwrap();
+        let (_, output) = cognitod_refuses(&path);
+        assert!(output.contains("owned by uid 65534"), "{output}");
+    }
+}
+
+#[test]
+fn a_stale_socket_is_replaced_and_a_foreign_file_is_not() {
+    let fake = FakeCognito::start(PoolOptions::default());
+    let mut daemon = TestDaemon::start(&fake.config_toml());
+    daemon.kill();
+    assert!(daemon.socket.exists());
+    daemon.restart();
+    assert_eq!(daemon.ctl(&["status"]).code, 0);
+    assert!(daemon.stop().success());
+
+    std::fs::write(&daemon.socket, "not a socket").unwrap();
+    let (_, output) = cognitod_refuses(&daemon.config_path);
+    assert!(output.contains("is not a socket"), "{output}");
+    assert_eq!(
+        std::fs::read_to_string(&daemon.socket).unwrap(),
+        "not a socket"
+    );
+}
+
+/// A copy of a binary that `nobody` can run wherever the checkout lives.
+fn binary_for_nobody(name: &str, dir: &Path) -> std::path::PathBuf {
+    let copy = dir.join(name);
+    std::fs::copy(binary(name), &copy).unwrap();
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+    copy
+}
+
+/// Runs `cognitoctl` as `nobody`.
+fn ctl_as_nobody(socket: &Path, args: &[&str]) -> std::process::Output {
+    let dir = socket.parent().unwrap();
+    Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(binary_for_nobody("cognitoctl", dir))
+        .arg("--socket")
+        .arg(socket)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Opens the socket and its directories to everyone, so only the peer check stands between
+/// another user and the daemon.
+fn open_up(socket: &Path) {
+    let mut dir = socket.parent().unwrap().to_path_buf();
+    std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o666)).unwrap();
+    while dir != Path::new("/tmp") && dir.parent().is_some() {
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        dir.pop();
+    }
+}
+
+#[test]
+fn another_user_is_refused_by_the_peer_check_unless_allowed() {
+    if !is_root() {
+        eprintln!("skipped: switching to another uid needs root (CI runs as root)");
+        return;
+    }
+    let (_fake, refusing) = signed_in_daemon("");
+    open_up(&refusing.socket);
+    let refused = ctl_as_nobody(&refusing.socket, &["session", "--json"]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("Forbidden"), "{stderr}");
+    assert!(refused.stdout.is_empty());
+    let log = refusing.log();
+    assert!(log.contains("refused a connection"), "{log}");
+    assert!(log.contains("uid=65534"), "{log}");
+
+    let (_fake, allowing) = signed_in_daemon("allowed_uids = [65534]\n");
+    open_up(&allowing.socket);
+    let allowed = ctl_as_nobody(&allowing.socket, &["whoami"]);
+    assert_eq!(
+        allowed.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&allowed.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&allowed.stdout).trim(), "alice");
+    let session = ctl_as_nobody(&allowing.socket, &["session", "--json"]);
+    assert_eq!(session.status.code(), Some(0));
+    let log = allowing.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("session tokens handed out") && l.contains("uid=65534")),
+        "tokens handed out are logged with the peer: {log}"
+    );
+}
+
+#[test]
+fn the_daemon_is_not_dumpable() {
+    if !is_root() {
+        eprintln!("skipped: starting the daemon as another uid needs root (CI runs as root)");
+        return;
+    }
+    let fake = FakeCognito::start(PoolOptions::default());
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let home = dir.path().join("nobody");
+    std::fs::create_dir(&home).unwrap();
+    std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::os::unix::fs::chown(&home, Some(NOBODY), Some(NOBODY)).unwrap();
+    let config = home.join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "{}[daemon]\nsocket = \"{}/run/socket\"\nstate_dir = \"{}/state\"\n",
+            fake.config_toml(),
+            home.display(),
+            home.display()
+        ),
+    )
+    .unwrap();
+    std::os::unix::fs::chown(&config, Some(NOBODY), Some(NOBODY)).unwrap();
+    let mut child = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(binary_for_nobody("cognitod", dir.path()))
+        .arg("--config")
+        .arg(&config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let socket = home.join("run/socket");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !socket.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let proc = Path::new("/proc").join(child.id().to_string());
+    let environ_owner = std::fs::metadata(proc.join("environ")).map(|m| m.uid());
+    let limits = std::fs::read_to_string(proc.join("limits")).unwrap_or_default();
+    let answered = socket.exists() && raw_request(&socket, "GET", "/v1/status", b"").status == 200;
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(answered, "the daemon served as nobody");
+    assert_eq!(
+        environ_owner.unwrap(),
+        0,
+        "a non-dumpable process's /proc files belong to root"
+    );
+    let core = limits
+        .lines()
+        .find(|l| l.starts_with("Max core file size"))
+        .unwrap();
+    assert!(core.split_whitespace().nth(4) == Some("0"), "{core}");
+}
+
+#[test]
+fn a_debug_log_of_a_whole_session_holds_no_secret() {
+    let (fake, daemon) = signed_in_daemon("");
+    let session = json(&daemon.ctl(&["session", "--json"]).stdout);
+    let refreshed = json(&daemon.ctl(&["session", "--force-refresh", "--json"]).stdout);
+    let refresh_tokens: Vec<String> = fake
+        .with_pool(|p| p.refresh_tokens("alice"))
+        .into_iter()
+        .map(|(t, _)| t)
+        .collect();
+    assert_eq!(daemon.ctl(&["logout"]).code, 0);
+    let log = daemon.log();
+    assert!(log.contains("DEBUG"), "the log is at debug level");
+    let mut secrets = vec![PASSWORD.to_owned()];
+    for s in [&session, &refreshed] {
+        for kind in ["idToken", "accessToken"] {
+            let token = s["tokens"][kind].as_str().unwrap().to_owned();
+            secrets.push(token.rsplit('.').next().unwrap().to_owned());
+            secrets.push(token);
+        }
+    }
+    secrets.extend(refresh_tokens);
+    assert!(secrets.len() >= 6);
+    for secret in &secrets {
+        assert!(
+            !log.contains(secret.as_str()),
+            "a secret is in the log:\n{log}"
+        );
+    }
+}
+
+#[test]
+fn a_stalled_client_is_cut_off_and_cannot_hold_shutdown() {
+    use std::io::{Read, Write};
+    let fake = FakeCognito::start(PoolOptions::default());
+    let mut daemon = TestDaemon::start(&fake.config_toml());
+    let mut stalled = std::os::unix::net::UnixStream::connect(&daemon.socket).unwrap();
+    stalled
+        .write_all(b"GET /v1/status HTTP/1.1\r\nHost: local")
+        .unwrap();
+    stalled
+        .set_read_timeout(Some(std::time::Duration::from_secs(15)))
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut answer = Vec::new();
+    let _ = stalled.read_to_end(&mut answer);
+    let waited = started.elapsed();
+    assert!(
+        waited >= std::time::Duration::from_secs(4) && waited < std::time::Duration::from_secs(14),
+        "closed after {waited:?}: the header-read timeout is 5 s"
+    );
+
+    let mut held = std::os::unix::net::UnixStream::connect(&daemon.socket).unwrap();
+    held.write_all(b"GET /v1/status HTTP/1.1\r\n").unwrap();
+    assert!(
+        daemon.stop().success(),
+        "shutdown finished despite a half-sent request"
+    );
+}

@@ -100,13 +100,15 @@ impl HttpUserPool {
             }
             bytes.extend_from_slice(&chunk);
         }
+        // The answer holds tokens: parse it, then wipe the buffer.
+        let bytes = zeroize::Zeroizing::new(bytes);
         if status.is_success() {
-            let bytes = if bytes.iter().all(u8::is_ascii_whitespace) {
+            let body = if bytes.iter().all(u8::is_ascii_whitespace) {
                 &b"{}"[..]
             } else {
                 &bytes[..]
             };
-            return serde_json::from_slice(bytes).map_err(|e| {
+            return serde_json::from_slice(body).map_err(|e| {
                 CognitoError::Protocol(format!("{action} answer does not parse: {e}"))
             });
         }

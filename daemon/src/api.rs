@@ -6,15 +6,21 @@ use std::time::Duration;
 use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{DefaultBodyLimit, FromRequest, Query, Request, State};
+use std::convert::Infallible;
+
+use axum::extract::{DefaultBodyLimit, FromRef, FromRequest, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use cognitod_proto::{
-    self as proto, ApiError, ErrorBody, SessionQuery, SignInRequest, SignOutRequest, Status, codes,
+    self as proto, ApiError, ErrorBody, Event, EventKind, SessionQuery, SignInRequest,
+    SignOutRequest, Status, Timestamp, codes,
 };
+use futures_util::Stream;
 use serde::de::DeserializeOwned;
+use tokio::sync::{broadcast, watch};
 use tracing::{error, info};
 
 use crate::server::Peer;
@@ -26,7 +32,22 @@ const REFRESH_WAIT: Duration = Duration::from_secs(10);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The router, ready to serve.
-pub fn router(session: SessionHandle) -> Router {
+/// What the handlers share: the session, and a flag that turns true at shutdown (it ends
+/// event streams, which would otherwise never finish).
+#[derive(Debug, Clone)]
+pub struct AppState {
+    session: SessionHandle,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl FromRef<AppState> for SessionHandle {
+    fn from_ref(state: &AppState) -> Self {
+        state.session.clone()
+    }
+}
+
+/// The router, ready to serve; `shutdown` turning true ends the event streams.
+pub fn router(session: SessionHandle, shutdown: watch::Receiver<bool>) -> Router {
     Router::new()
         .route("/v1/status", get(status))
         .route("/v1/user", get(user))
@@ -34,12 +55,13 @@ pub fn router(session: SessionHandle) -> Router {
         .route("/v1/sign-in", post(sign_in))
         .route("/v1/sign-in/confirm", post(confirm_sign_in))
         .route("/v1/sign-out", post(sign_out))
+        .route("/v1/events", get(events))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(proto::MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(request_timeout))
         .layer(axum::middleware::map_response(api_version_header))
-        .with_state(session)
+        .with_state(AppState { session, shutdown })
 }
 
 async fn api_version_header(mut response: Response) -> Response {
@@ -73,7 +95,7 @@ async fn status(State(session): State<SessionHandle>) -> Json<Status> {
         username: signed_in.map(|s| s.username.clone()),
         tokens_expire_at: signed_in.map(|s| s.expires_at()),
         credentials_expire_at: None,
-        next_refresh_at: None,
+        next_refresh_at: snapshot.next_refresh_at,
         last_refresh: snapshot.last_refresh.clone(),
         consecutive_failures: snapshot.consecutive_failures,
         upstream: snapshot.upstream,
@@ -99,28 +121,50 @@ async fn session_handler(
     query: Result<Query<SessionQuery>, QueryRejection>,
 ) -> Result<Json<proto::Session>, HttpError> {
     let Query(query) = query.map_err(|e| HttpError::invalid(e.body_text()))?;
-    let mut snapshot = session.snapshot();
-    let needs_refresh = snapshot
-        .signed_in
-        .as_deref()
-        .is_some_and(|s| query.force_refresh || s.is_expired());
-    if needs_refresh {
-        match tokio::time::timeout(REFRESH_WAIT, session.refresh()).await {
-            Ok(result) => result?,
-            Err(_) => {
-                return Err(SessionError::Unavailable(format!(
-                    "no fresh tokens within {} s",
-                    REFRESH_WAIT.as_secs()
-                ))
-                .into());
-            }
-        }
-        snapshot = session.snapshot();
-    }
+    let snapshot = fresh_snapshot(&session, query.force_refresh).await?;
     if let Some(signed_in) = snapshot.signed_in.as_deref() {
         info!(uid = peer.uid, pid = peer.pid_or_zero(), username = %signed_in.username, "session tokens handed out");
     }
     Ok(Json(session_view(&snapshot)))
+}
+
+/// The session with tokens a client may use: valid ones at once (waking the refresher when
+/// they are inside their lead); expired ones, or any with `force`, only after a refresh, waited
+/// for at most [`REFRESH_WAIT`].
+async fn fresh_snapshot(session: &SessionHandle, force: bool) -> Result<Snapshot, HttpError> {
+    let snapshot = session.snapshot();
+    let Some(signed_in) = snapshot.signed_in.as_deref() else {
+        return Ok(snapshot);
+    };
+    let now = session.now_ms();
+    if !force && !signed_in.is_expired(now) {
+        if signed_in.refresh_due(now) {
+            session.wake_refresher();
+        }
+        return Ok(snapshot);
+    }
+    match tokio::time::timeout(REFRESH_WAIT, session.refresh(force)).await {
+        Ok(result) => result?,
+        Err(_) => {
+            return Err(SessionError::Unavailable(format!(
+                "no fresh tokens within {} s",
+                REFRESH_WAIT.as_secs()
+            ))
+            .into());
+        }
+    }
+    let snapshot = session.snapshot();
+    if snapshot
+        .signed_in
+        .as_deref()
+        .is_some_and(|s| s.is_expired(session.now_ms()))
+    {
+        return Err(SessionError::Unavailable(
+            "the tokens expired and no refresh succeeded".into(),
+        )
+        .into());
+    }
+    Ok(snapshot)
 }
 
 fn session_view(snapshot: &Snapshot) -> proto::Session {
@@ -175,6 +219,42 @@ async fn sign_out(
     );
     session.sign_out(request.global).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /v1/events`: server-sent events, a `: keep-alive` comment every 30 s, `lagged` when
+/// this subscriber fell behind. A slow subscriber only loses its own events: the session
+/// owner never waits for it.
+async fn events(
+    State(state): State<AppState>,
+) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+    let receiver = state.session.subscribe();
+    let stream = futures_util::stream::unfold(
+        (receiver, state.shutdown),
+        |(mut receiver, mut shutdown)| async move {
+            if *shutdown.borrow() {
+                return None;
+            }
+            let event = tokio::select! {
+                received = receiver.recv() => match received {
+                    Ok(event) => event,
+                    Err(broadcast::error::RecvError::Lagged(missed)) => Event {
+                        at: Timestamp::now(),
+                        kind: EventKind::Lagged { missed },
+                    },
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                },
+                _ = shutdown.wait_for(|stop| *stop) => return None,
+            };
+            let data = serde_json::to_string(&event).unwrap_or_default();
+            let sse = SseEvent::default().event(event.kind.name()).data(data);
+            Some((Ok(sse), (receiver, shutdown)))
+        },
+    );
+    Sse::new(stream).keep_alive(
+        KeepAlive::new()
+            .interval(Duration::from_secs(30))
+            .text("keep-alive"),
+    )
 }
 
 async fn not_found() -> HttpError {
@@ -288,6 +368,12 @@ impl From<SessionError> for HttpError {
                 message,
             )
             .suggest("sign in with `cognitoctl login`"),
+            SessionError::SessionEnded(_) => Self::new(
+                StatusCode::UNAUTHORIZED,
+                codes::USER_UNAUTHENTICATED,
+                message,
+            )
+            .suggest("sign in again with `cognitoctl login`"),
             SessionError::AlreadySignedIn(_) => Self::new(
                 StatusCode::CONFLICT,
                 codes::USER_ALREADY_AUTHENTICATED,

@@ -42,7 +42,16 @@ pub async fn run(
     } else {
         None
     };
-    let session = session::spawn(pool, verifier, config.user_pool_id.clone(), store);
+    let session = session::spawn(
+        pool,
+        verifier,
+        session::SessionConfig {
+            user_pool_id: config.user_pool_id.clone(),
+            refresh_token_rotation: config.refresh_token_rotation,
+            store,
+        },
+        std::sync::Arc::new(session::SystemClock),
+    );
 
     let socket_path = config.daemon.socket.clone();
     let listener = socket::bind(&socket_path, env.uid)?;
@@ -58,14 +67,16 @@ pub async fn run(
         own_uid: env.uid,
         allowed_uids: config.daemon.allowed_uids.clone(),
     };
+    let (stop, stopping) = tokio::sync::watch::channel(false);
     server::serve(
         listener,
-        api::router(session),
+        api::router(session, stopping),
         access,
         config.daemon.max_connections,
-        async {
+        async move {
             shutdown.await;
             tracing::info!("shutting down");
+            let _ = stop.send(true);
         },
     )
     .await;

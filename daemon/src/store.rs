@@ -32,8 +32,14 @@ pub struct PersistedUser {
     pub id_token: Secret,
     pub access_token: Secret,
     pub refresh_token: Secret,
-    /// When the tokens were received.
-    pub received_at: Timestamp,
+    /// The server's clock minus ours when the tokens arrived, in milliseconds.
+    #[serde(default)]
+    pub clock_drift_ms: i64,
+    /// Set before a refresh that rotates the refresh token is sent, cleared when its answer is
+    /// stored: a daemon that starts and finds it set refreshes at once, inside Cognito's
+    /// rotation grace period.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub refresh_in_flight: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -175,7 +181,8 @@ mod tests {
             id_token: Secret::new("id.jwt"),
             access_token: Secret::new("access.jwt"),
             refresh_token: Secret::new("refresh"),
-            received_at: Timestamp::from_unix(1_800_000_000),
+            clock_drift_ms: 1000,
+            refresh_in_flight: true,
         }
     }
 

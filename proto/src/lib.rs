@@ -296,6 +296,59 @@ pub struct SessionQuery {
     pub force_refresh: bool,
 }
 
+/// One event of `GET /v1/events` (server-sent events: `event: <type>` and `data: <json>`).
+///
+/// ```json
+/// {"type": "tokenRefresh", "at": "2026-11-26T19:05:09Z", "expiresAt": "2026-11-26T20:05:09Z"}
+/// ```
+/// Clients must ignore event types they do not know.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    pub at: Timestamp,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+/// What happened; never carries a secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum EventKind {
+    #[serde(rename = "signedIn")]
+    SignedIn { username: String },
+    #[serde(rename = "signedOut")]
+    SignedOut {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    #[serde(rename = "tokenRefresh", rename_all = "camelCase")]
+    TokenRefresh { expires_at: Timestamp },
+    #[serde(rename = "tokenRefresh_failure")]
+    TokenRefreshFailure { error: String },
+    #[serde(rename = "credentialsRefresh")]
+    CredentialsRefresh { expiration: Timestamp },
+    /// The tokens expired with no successful refresh.
+    #[serde(rename = "sessionExpired")]
+    SessionExpired {},
+    /// This subscriber fell behind and missed events.
+    #[serde(rename = "lagged")]
+    Lagged { missed: u64 },
+}
+
+impl EventKind {
+    /// The `type` name, also the SSE `event:` field.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::SignedIn { .. } => "signedIn",
+            Self::SignedOut { .. } => "signedOut",
+            Self::TokenRefresh { .. } => "tokenRefresh",
+            Self::TokenRefreshFailure { .. } => "tokenRefresh_failure",
+            Self::CredentialsRefresh { .. } => "credentialsRefresh",
+            Self::SessionExpired {} => "sessionExpired",
+            Self::Lagged { .. } => "lagged",
+        }
+    }
+}
+
 /// Every error answer.
 ///
 /// ```json

@@ -126,3 +126,30 @@ fn error_body_golden_json() {
     let sign_out: SignOutRequest = serde_json::from_str("{}").unwrap();
     assert!(!sign_out.global);
 }
+
+#[test]
+fn events_golden_json() {
+    let event = Event {
+        at: Timestamp::from_unix(0),
+        kind: EventKind::TokenRefresh {
+            expires_at: Timestamp::from_unix(3600),
+        },
+    };
+    assert_eq!(
+        serde_json::to_value(&event).unwrap(),
+        json!({"type": "tokenRefresh", "at": "1970-01-01T00:00:00Z", "expiresAt": "1970-01-01T01:00:00Z"})
+    );
+    let failure: Event = serde_json::from_value(json!({
+        "type": "tokenRefresh_failure", "at": "1970-01-01T00:00:00Z", "error": "x"
+    }))
+    .unwrap();
+    assert_eq!(failure.kind.name(), "tokenRefresh_failure");
+    let expired = Event {
+        at: Timestamp::from_unix(0),
+        kind: EventKind::SessionExpired {},
+    };
+    assert_eq!(
+        serde_json::to_value(&expired).unwrap(),
+        json!({"type": "sessionExpired", "at": "1970-01-01T00:00:00Z"})
+    );
+}

@@ -8,8 +8,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::wire::{
-    AssociateSoftwareTokenRequest, ErrorResponse, GlobalSignOutRequest, RevokeTokenRequest,
-    VerifySoftwareTokenRequest,
+    AssociateSoftwareTokenRequest, ErrorResponse, GetTokensFromRefreshTokenRequest,
+    GlobalSignOutRequest, RevokeTokenRequest, VerifySoftwareTokenRequest,
 };
 use super::{
     AssociateSoftwareTokenResponse, AuthResponse, CognitoError, InitiateAuthRequest,
@@ -199,6 +199,18 @@ impl UserPool for HttpUserPool {
             },
         )
         .await
+    }
+
+    async fn get_tokens_from_refresh_token(
+        &self,
+        refresh_token: &Secret,
+    ) -> Result<AuthResponse, CognitoError> {
+        let request = GetTokensFromRefreshTokenRequest {
+            refresh_token,
+            client_id: &self.client_id,
+            client_secret: self.client_secret.as_ref(),
+        };
+        self.call("GetTokensFromRefreshToken", &request).await
     }
 
     async fn revoke_token(&self, refresh_token: &Secret) -> Result<(), CognitoError> {

@@ -144,6 +144,18 @@ impl Verifier {
         }
     }
 
+    /// A verifier with its keys already loaded, for tests that run without a network.
+    #[cfg(test)]
+    pub(crate) fn with_keys(keys: JwkSet, rules: Rules) -> Self {
+        let verifier = Self::new(reqwest::Client::new(), "http://127.0.0.1:9/".into(), rules);
+        verifier
+            .cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys = Some(Arc::new(keys));
+        verifier
+    }
+
     /// Verifies `token` as the `expected` kind and returns its claims.
     pub async fn verify(&self, token: &Secret, expected: TokenUse) -> Result<Claims, CognitoError> {
         let (cached, fetched_recently) = {

@@ -101,6 +101,12 @@ pub trait UserPool: Send + Sync + 'static {
         code: &Secret,
     ) -> impl Future<Output = Result<VerifySoftwareTokenResponse, CognitoError>> + Send;
 
+    /// Refreshes with `GetTokensFromRefreshToken` (needed with refresh-token rotation).
+    fn get_tokens_from_refresh_token(
+        &self,
+        refresh_token: &Secret,
+    ) -> impl Future<Output = Result<AuthResponse, CognitoError>> + Send;
+
     /// Revokes one refresh token (and the tokens issued from it).
     fn revoke_token(
         &self,

@@ -64,6 +64,16 @@ pub struct RevokeTokenRequest<'a> {
     pub client_secret: Option<&'a Secret>,
 }
 
+/// Refresh with rotation: the answer carries a new refresh token.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetTokensFromRefreshTokenRequest<'a> {
+    pub refresh_token: &'a Secret,
+    pub client_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<&'a Secret>,
+}
+
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GlobalSignOutRequest<'a> {

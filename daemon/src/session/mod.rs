@@ -1,29 +1,49 @@
 //! The one owner of the session.
 //!
 //! A single task holds the state. It publishes [`Snapshot`]s through a `watch` channel, which
-//! request handlers read without locking, and takes [`Command`]s (sign in, sign out, refresh)
-//! over a channel with a oneshot reply. Commands run one at a time, so two refresh requests can
-//! never race: the second finds the tokens the first obtained.
+//! request handlers read without locking, and takes [`Command`]s (sign in, confirm, sign out,
+//! refresh) over a channel with a oneshot reply. It refreshes the tokens ahead of expiry on its
+//! own timer; a refresh runs beside the command loop and every caller who asks while it runs
+//! shares its result, so N clients cause one upstream call.
 
 mod challenge;
+mod owner;
+mod refresh;
+pub mod schedule;
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use cognitod_proto::{
-    AuthFlowType, ConfirmSignInRequest, LastRefresh, NextStep, Secret, SessionState, SignInDetails,
-    SignInRequest, SignInResponse, SignInStep, Timestamp, UpstreamHealth,
+    ConfirmSignInRequest, Event, LastRefresh, NextStep, SessionState, SignInDetails, SignInRequest,
+    SignInResponse, Timestamp, UpstreamHealth,
 };
-use tokio::sync::{mpsc, oneshot, watch};
-use tracing::{info, warn};
+use tokio::sync::{Notify, broadcast, mpsc, oneshot, watch};
 
-use crate::cognito::auth::{self, AuthOutcome, Challenge, VerifiedTokens};
+use crate::cognito::CognitoError;
+use crate::cognito::UserPool;
+use crate::cognito::auth::VerifiedTokens;
 use crate::cognito::jwt::Verifier;
-use crate::cognito::jwt::stored_claims;
-use crate::cognito::wire::SecretParameters;
-use crate::cognito::{CognitoError, InitiateAuthRequest, UserPool};
-use crate::store::{Loaded, Persisted, PersistedUser, Store};
+use crate::store::Store;
 use challenge::ChallengeError;
+
+/// The wall clock, in Unix milliseconds. Passed in so tests can run the timers on tokio's
+/// paused clock.
+pub trait Clock: Send + Sync + std::fmt::Debug + 'static {
+    fn now_ms(&self) -> i64;
+}
+
+/// The system's wall clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    }
+}
 
 /// A signed-in user and their verified tokens.
 #[derive(Debug)]
@@ -34,19 +54,66 @@ pub struct SignedIn {
     pub user_id: String,
     pub sign_in_details: SignInDetails,
     pub tokens: VerifiedTokens,
-    /// When these tokens arrived (monotonic), to tell a refresh request whether it is served.
-    pub received_at: Instant,
+    /// The server's clock minus ours, measured when these tokens arrived.
+    pub drift_ms: i64,
+    /// When (local ms) to refresh these tokens, jitter included.
+    pub refresh_due_ms: i64,
 }
 
 impl SignedIn {
-    /// The earlier of the two tokens' `exp`.
-    pub fn expires_at(&self) -> Timestamp {
-        Timestamp::from_unix(self.tokens.id_claims.exp.min(self.tokens.access_claims.exp))
+    fn new(
+        username: String,
+        user_id: String,
+        sign_in_details: SignInDetails,
+        tokens: VerifiedTokens,
+        drift_ms: i64,
+    ) -> Self {
+        let mut signed_in = Self {
+            username,
+            user_id,
+            sign_in_details,
+            tokens,
+            drift_ms,
+            refresh_due_ms: 0,
+        };
+        signed_in.refresh_due_ms = schedule::refresh_at_ms(
+            signed_in.issued_at(),
+            signed_in.exp(),
+            drift_ms,
+            schedule::random_unit(),
+        );
+        signed_in
     }
 
-    /// Whether the tokens are expired by the wall clock now.
-    pub fn is_expired(&self) -> bool {
-        self.expires_at() <= Timestamp::now()
+    /// The earlier of the two tokens' `exp` (server clock, seconds).
+    fn exp(&self) -> i64 {
+        self.tokens.id_claims.exp.min(self.tokens.access_claims.exp)
+    }
+
+    fn issued_at(&self) -> i64 {
+        let claims = &self.tokens.access_claims;
+        claims.iat.unwrap_or(claims.exp - 3600)
+    }
+
+    /// The tokens' expiry as they state it.
+    pub fn expires_at(&self) -> Timestamp {
+        Timestamp::from_unix(self.exp())
+    }
+
+    /// When (local ms) the tokens expire.
+    pub fn local_expiry_ms(&self) -> i64 {
+        schedule::local_expiry_ms(self.exp(), self.drift_ms)
+    }
+
+    /// Whether the tokens are expired at local time `now_ms` (the wall clock, so a suspended
+    /// machine is judged right when it wakes).
+    pub fn is_expired(&self, now_ms: i64) -> bool {
+        schedule::is_expired(self.exp(), self.drift_ms, now_ms)
+    }
+
+    /// Whether the refresh is due at `now_ms`.
+    pub fn refresh_due(&self, now_ms: i64) -> bool {
+        now_ms >= self.refresh_due_ms
     }
 }
 
@@ -60,6 +127,8 @@ pub struct Snapshot {
     pub upstream: UpstreamHealth,
     /// The sign-in step waiting for an answer, while `state` is `SigningIn`.
     pub pending_step: Option<NextStep>,
+    /// The next refresh attempt (a retry while failing).
+    pub next_refresh_at: Option<Timestamp>,
 }
 
 impl Snapshot {
@@ -71,6 +140,7 @@ impl Snapshot {
             last_refresh: None,
             consecutive_failures: 0,
             upstream: UpstreamHealth::Ok,
+            next_refresh_at: None,
         }
     }
 }
@@ -80,6 +150,9 @@ impl Snapshot {
 pub enum SessionError {
     #[error("not signed in")]
     NotSignedIn,
+    /// The session ended because Cognito refused its refresh token.
+    #[error("the session ended: {0}")]
+    SessionEnded(String),
     #[error("already signed in as {0}")]
     AlreadySignedIn(String),
     #[error("no sign-in step is pending")]
@@ -103,12 +176,13 @@ pub enum SessionError {
 impl From<CognitoError> for SessionError {
     fn from(error: CognitoError) -> Self {
         match error {
-            CognitoError::Service { kind, message, .. } if !error_is_transient(&kind) => {
-                Self::Refused { kind, message }
-            }
-            CognitoError::Service { .. } | CognitoError::Unreachable { .. } => {
+            CognitoError::Service { .. } | CognitoError::Unreachable { .. }
+                if error.is_transient() =>
+            {
                 Self::Unavailable(error.to_string())
             }
+            CognitoError::Service { kind, message, .. } => Self::Refused { kind, message },
+            CognitoError::Unreachable { .. } => Self::Unavailable(error.to_string()),
             CognitoError::InvalidToken(why) => Self::InvalidToken(why),
             CognitoError::Protocol(_) | CognitoError::Srp(_) => Self::Internal(error.to_string()),
         }
@@ -136,15 +210,6 @@ impl SessionError {
     }
 }
 
-fn error_is_transient(kind: &str) -> bool {
-    CognitoError::Service {
-        kind: kind.to_owned(),
-        message: String::new(),
-        status: 400,
-    }
-    .is_transient()
-}
-
 type Reply<T> = oneshot::Sender<Result<T, SessionError>>;
 
 /// What the owner can be asked to do.
@@ -162,24 +227,33 @@ pub enum Command {
         global: bool,
         reply: Reply<()>,
     },
-    /// Fresh tokens, unless tokens newer than `requested_at` are already there.
+    /// Fresh tokens: joins a refresh in flight, else starts one (whatever the backoff) unless
+    /// the tokens are valid and `force` is false.
     Refresh {
-        requested_at: Instant,
+        force: bool,
         reply: Reply<()>,
     },
 }
 
-/// The handlers' side: read snapshots, send commands.
+/// The handlers' side: read snapshots, send commands, subscribe to events.
 #[derive(Debug, Clone)]
 pub struct SessionHandle {
     commands: mpsc::Sender<Command>,
     snapshot: watch::Receiver<Snapshot>,
+    events: broadcast::Sender<Event>,
+    wake: Arc<Notify>,
+    clock: Arc<dyn Clock>,
 }
 
 impl SessionHandle {
     /// The session as it is now.
     pub fn snapshot(&self) -> Snapshot {
         self.snapshot.borrow().clone()
+    }
+
+    /// The wall clock the session judges expiry by.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
     }
 
     pub async fn sign_in(&self, request: SignInRequest) -> Result<SignInResponse, SessionError> {
@@ -198,14 +272,19 @@ impl SessionHandle {
         self.ask(|reply| Command::SignOut { global, reply }).await
     }
 
-    /// Refreshes the tokens unless a refresh that began after this call already did.
-    pub async fn refresh(&self) -> Result<(), SessionError> {
-        let requested_at = Instant::now();
-        self.ask(|reply| Command::Refresh {
-            requested_at,
-            reply,
-        })
-        .await
+    /// Waits for fresh tokens (see [`Command::Refresh`]).
+    pub async fn refresh(&self, force: bool) -> Result<(), SessionError> {
+        self.ask(|reply| Command::Refresh { force, reply }).await
+    }
+
+    /// Tells the refresher that a client saw the tokens inside their lead; never waits.
+    pub fn wake_refresher(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Events from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
     }
 
     async fn ask<T>(&self, command: impl FnOnce(Reply<T>) -> Command) -> Result<T, SessionError> {
@@ -220,453 +299,43 @@ impl SessionHandle {
     }
 }
 
-/// Starts the owner task with the session `store` holds (if any); the task ends when every
-/// handle is dropped.
+/// How the session reaches Cognito and keeps its state.
+#[derive(Debug)]
+pub struct SessionConfig {
+    pub user_pool_id: String,
+    /// Refresh with GetTokensFromRefreshToken and keep the rotated refresh token.
+    pub refresh_token_rotation: bool,
+    /// Where the session is persisted (`None` with `persist = false`).
+    pub store: Option<Store>,
+}
+
+/// Starts the owner task with the session `config.store` holds (if any); the task ends when
+/// every handle is dropped.
 pub fn spawn<P: UserPool>(
     pool: P,
     verifier: Verifier,
-    user_pool_id: String,
-    store: Option<Store>,
+    config: SessionConfig,
+    clock: Arc<dyn Clock>,
 ) -> SessionHandle {
-    let (commands, receiver) = mpsc::channel(64);
-    let mut initial = Snapshot::signed_out();
-    if let Some(signed_in) = store.as_ref().and_then(restore) {
-        info!(
-            username = %signed_in.username,
-            expires_at = %signed_in.expires_at(),
-            "session restored from the state file"
-        );
-        initial.state = SessionState::SignedIn;
-        initial.signed_in = Some(Arc::new(signed_in));
-    }
-    let (publish, snapshot) = watch::channel(initial);
-    let owner = Owner {
-        pool,
-        verifier,
-        user_pool_id,
-        publish,
-        pending: None,
-        store,
-    };
-    tokio::spawn(owner.run(receiver));
-    SessionHandle { commands, snapshot }
-}
-
-struct Owner<P> {
-    pool: P,
-    verifier: Verifier,
-    user_pool_id: String,
-    publish: watch::Sender<Snapshot>,
-    /// The sign-in step waiting for the user's answer.
-    pending: Option<Pending>,
-    /// Where the session is persisted (`None` with `persist = false`).
-    store: Option<Store>,
-}
-
-/// The session in the state file, if there is a usable one.
-fn restore(store: &Store) -> Option<SignedIn> {
-    let persisted = match store.load() {
-        Ok(Loaded::Session(persisted)) => persisted,
-        Ok(Loaded::Empty) => return None,
-        Ok(Loaded::MovedAside { to, why }) => {
-            warn!(moved_to = %to.display(), %why, "the state file is unusable; starting signed out");
-            return None;
-        }
-        Err(error) => {
-            warn!(%error, "starting signed out");
-            return None;
-        }
-    };
-    let user = persisted.user?;
-    let claims = stored_claims(&user.id_token)
-        .and_then(|id| stored_claims(&user.access_token).map(|access| (id, access)));
-    match claims {
-        Ok((id_claims, access_claims)) => Some(SignedIn {
-            username: user.username,
-            user_id: user.user_id,
-            sign_in_details: user.sign_in_details,
-            tokens: VerifiedTokens {
-                id_token: user.id_token,
-                access_token: user.access_token,
-                refresh_token: Some(user.refresh_token),
-                id_claims,
-                access_claims,
-            },
-            received_at: Instant::now(),
-        }),
-        Err(error) => {
-            warn!(%error, "the stored session is unusable; starting signed out");
-            None
-        }
+    let (commands, receiver) = mpsc::channel(256);
+    let (events, _) = broadcast::channel(256);
+    let wake = Arc::new(Notify::new());
+    let (owner, snapshot) = owner::Owner::new(
+        Arc::new(pool),
+        Arc::new(verifier),
+        config,
+        Arc::clone(&clock),
+        events.clone(),
+    );
+    tokio::spawn(owner.run(receiver, Arc::clone(&wake)));
+    SessionHandle {
+        commands,
+        snapshot,
+        events,
+        wake,
+        clock,
     }
 }
 
-/// A sign-in in progress: the challenge Cognito asked, for whom, and how it started.
-#[derive(Debug)]
-struct Pending {
-    challenge: Challenge,
-    /// The canonical username the challenge names; every answer carries it.
-    username: String,
-    login_id: String,
-    flow: AuthFlowType,
-    /// The session to answer with when a call after the challenge issued a new one
-    /// (AssociateSoftwareToken during `MFA_SETUP`).
-    session: Option<Secret>,
-    next_step: NextStep,
-}
-
-impl<P: UserPool> Owner<P> {
-    async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
-        while let Some(command) = commands.recv().await {
-            match command {
-                Command::SignIn { request, reply } => {
-                    let _ = reply.send(self.sign_in(request).await);
-                }
-                Command::Confirm { request, reply } => {
-                    let _ = reply.send(self.confirm(request).await);
-                }
-                Command::SignOut { global, reply } => {
-                    let _ = reply.send(self.sign_out(global).await);
-                }
-                Command::Refresh {
-                    requested_at,
-                    reply,
-                } => {
-                    let _ = reply.send(self.refresh(requested_at).await);
-                }
-            }
-        }
-    }
-
-    fn current(&self) -> Option<Arc<SignedIn>> {
-        self.publish.borrow().signed_in.clone()
-    }
-
-    /// Starts a sign-in; one already pending is replaced.
-    async fn sign_in(&mut self, request: SignInRequest) -> Result<SignInResponse, SessionError> {
-        if let Some(current) = self.current() {
-            return Err(SessionError::AlreadySignedIn(current.username.clone()));
-        }
-        self.set_pending(None);
-        let flow = request.auth_flow_type.unwrap_or_default();
-        let username = request.username.trim();
-        if username.is_empty() {
-            return Err(SessionError::BadAnswer("username is empty".to_owned()));
-        }
-        let outcome = auth::sign_in(
-            &self.pool,
-            &self.verifier,
-            &self.user_pool_id,
-            username,
-            &request.password,
-            flow,
-        )
-        .await;
-        match outcome {
-            Ok(outcome) => self.advance(outcome, username, flow).await,
-            Err(error) => {
-                info!(username, %error, "sign-in refused");
-                Err(error.into())
-            }
-        }
-    }
-
-    /// Answers the pending step. A wrong answer keeps the step open for another try.
-    async fn confirm(
-        &mut self,
-        request: ConfirmSignInRequest,
-    ) -> Result<SignInResponse, SessionError> {
-        let pending = self.pending.as_ref().ok_or(SessionError::NoPendingStep)?;
-        let result = self.answer(pending, &request).await;
-        match result {
-            Ok(outcome) => {
-                let pending = self.pending.take().expect("checked above");
-                self.advance(outcome, &pending.login_id, pending.flow).await
-            }
-            Err(error) => {
-                if !error.keeps_step_open() {
-                    info!(%error, "the pending sign-in step was refused; sign in again");
-                    self.set_pending(None);
-                }
-                Err(error)
-            }
-        }
-    }
-
-    async fn answer(
-        &self,
-        pending: &Pending,
-        request: &ConfirmSignInRequest,
-    ) -> Result<AuthOutcome, SessionError> {
-        let challenge = &pending.challenge;
-        let answer = &request.challenge_response;
-        let responses = challenge::responses(challenge, answer, request.user_attributes.as_ref())?;
-        let mut session = pending.session.clone();
-        if challenge.name == "MFA_SETUP" {
-            let current = session
-                .as_ref()
-                .or(challenge.session.as_ref())
-                .ok_or_else(|| SessionError::Internal("MFA_SETUP without a session".into()))?;
-            let code = challenge::code(answer)?;
-            let verified = self.pool.verify_software_token(current, &code).await?;
-            if verified.status.as_deref().is_some_and(|s| s != "SUCCESS") {
-                return Err(SessionError::Refused {
-                    kind: "EnableSoftwareTokenMFAException".into(),
-                    message: "the authenticator code was not accepted".into(),
-                });
-            }
-            session = verified.session.or(session);
-        }
-        Ok(auth::respond(
-            &self.pool,
-            &self.verifier,
-            challenge,
-            &pending.username,
-            responses,
-            session,
-        )
-        .await?)
-    }
-
-    /// Signs in, or makes the challenge the pending step.
-    async fn advance(
-        &mut self,
-        outcome: AuthOutcome,
-        login_id: &str,
-        flow: AuthFlowType,
-    ) -> Result<SignInResponse, SessionError> {
-        let challenge = match outcome {
-            AuthOutcome::SignedIn(tokens) => {
-                self.set_pending(None);
-                self.install(*tokens, login_id, flow);
-                return Ok(SignInResponse {
-                    is_signed_in: true,
-                    next_step: NextStep::new(SignInStep::Done),
-                });
-            }
-            AuthOutcome::Challenge(challenge) => challenge,
-        };
-        let username = challenge.username().unwrap_or(login_id).to_owned();
-        let (next_step, session) = if challenge.name == "MFA_SETUP" {
-            if !challenge::can_set_up_totp(&challenge) {
-                self.set_pending(None);
-                return Err(SessionError::UnsupportedChallenge(
-                    "MFA_SETUP without SOFTWARE_TOKEN_MFA".into(),
-                ));
-            }
-            let session = challenge
-                .session
-                .as_ref()
-                .ok_or_else(|| SessionError::Internal("MFA_SETUP without a session".into()))?;
-            let associated = self.pool.associate_software_token(session).await?;
-            (
-                challenge::totp_setup_step(&associated.secret_code, &username),
-                associated.session,
-            )
-        } else {
-            match challenge::next_step(&challenge) {
-                Ok(step) => (step, None),
-                Err(error) => {
-                    warn!(challenge = %challenge.name, "sign-in needs a challenge cognitod cannot answer");
-                    self.set_pending(None);
-                    return Err(error.into());
-                }
-            }
-        };
-        info!(username, challenge = %challenge.name, "sign-in step pending");
-        self.set_pending(Some(Pending {
-            challenge,
-            username,
-            login_id: login_id.to_owned(),
-            flow,
-            session,
-            next_step: next_step.clone(),
-        }));
-        Ok(SignInResponse {
-            is_signed_in: false,
-            next_step,
-        })
-    }
-
-    fn set_pending(&mut self, pending: Option<Pending>) {
-        let state = if pending.is_some() {
-            SessionState::SigningIn
-        } else if self.current().is_some() {
-            SessionState::SignedIn
-        } else {
-            SessionState::SignedOut
-        };
-        let next_step = pending.as_ref().map(|p| p.next_step.clone());
-        self.pending = pending;
-        self.publish.send_modify(|snapshot| {
-            snapshot.state = state;
-            snapshot.pending_step = next_step;
-        });
-    }
-
-    fn install(&self, tokens: VerifiedTokens, login_id: &str, flow: AuthFlowType) {
-        let username = tokens
-            .id_claims
-            .cognito_username
-            .clone()
-            .or_else(|| tokens.access_claims.username.clone())
-            .unwrap_or_else(|| login_id.to_owned());
-        let signed_in = SignedIn {
-            user_id: tokens.id_claims.sub.clone(),
-            username,
-            sign_in_details: SignInDetails {
-                login_id: login_id.to_owned(),
-                auth_flow_type: flow,
-            },
-            tokens,
-            received_at: Instant::now(),
-        };
-        info!(
-            username = %signed_in.username,
-            user_id = %signed_in.user_id,
-            expires_at = %signed_in.expires_at(),
-            "signed in"
-        );
-        self.persist(Some(&signed_in));
-        self.publish.send_modify(|snapshot| {
-            snapshot.state = SessionState::SignedIn;
-            snapshot.signed_in = Some(Arc::new(signed_in));
-            snapshot.upstream = UpstreamHealth::Ok;
-            snapshot.consecutive_failures = 0;
-        });
-    }
-
-    /// Writes the session (or its absence) to the state file. A failure is logged and the
-    /// session goes on in memory: nothing already obtained is thrown away.
-    fn persist(&self, signed_in: Option<&SignedIn>) {
-        let Some(store) = &self.store else {
-            return;
-        };
-        let user = signed_in.and_then(|s| {
-            Some(PersistedUser {
-                username: s.username.clone(),
-                user_id: s.user_id.clone(),
-                sign_in_details: s.sign_in_details.clone(),
-                id_token: s.tokens.id_token.clone(),
-                access_token: s.tokens.access_token.clone(),
-                refresh_token: s.tokens.refresh_token.clone()?,
-                received_at: Timestamp::now(),
-            })
-        });
-        if let Err(error) = store.save(&Persisted { user }) {
-            tracing::error!(%error, "the session is kept in memory only until the state file can be written");
-        }
-    }
-
-    async fn sign_out(&mut self, global: bool) -> Result<(), SessionError> {
-        self.set_pending(None);
-        let Some(current) = self.current() else {
-            return Ok(());
-        };
-        let result = if global {
-            self.pool
-                .global_sign_out(&current.tokens.access_token)
-                .await
-        } else if let Some(refresh_token) = &current.tokens.refresh_token {
-            self.pool.revoke_token(refresh_token).await
-        } else {
-            Ok(())
-        };
-        if let Err(error) = result {
-            warn!(%error, global, "Cognito did not confirm the sign-out; the local session is cleared anyway");
-        }
-        self.persist(None);
-        self.publish.send_replace(Snapshot::signed_out());
-        info!(username = %current.username, global, "signed out");
-        Ok(())
-    }
-
-    async fn refresh(&self, requested_at: Instant) -> Result<(), SessionError> {
-        let current = self.current().ok_or(SessionError::NotSignedIn)?;
-        if current.received_at > requested_at {
-            return Ok(());
-        }
-        let refresh_token =
-            current.tokens.refresh_token.clone().ok_or_else(|| {
-                SessionError::Internal("the session has no refresh token".to_owned())
-            })?;
-        let mut parameters = SecretParameters::new();
-        parameters.insert("REFRESH_TOKEN".into(), refresh_token.clone());
-        if let Some(hash) = self.pool.secret_hash(&current.username) {
-            parameters.insert("SECRET_HASH".into(), hash);
-        }
-        let response = self
-            .pool
-            .initiate_auth(InitiateAuthRequest {
-                auth_flow: "REFRESH_TOKEN_AUTH",
-                client_id: self.pool.client_id().to_owned(),
-                auth_parameters: parameters,
-            })
-            .await;
-        let result = match response {
-            Ok(response) => auth::outcome(&self.verifier, response).await,
-            Err(error) => Err(error),
-        };
-        let now = Timestamp::now();
-        match result {
-            Ok(AuthOutcome::SignedIn(mut tokens)) => {
-                if tokens.refresh_token.is_none() {
-                    tokens.refresh_token = Some(refresh_token);
-                }
-                if tokens.id_claims.sub != current.user_id {
-                    return Err(SessionError::InvalidToken(
-                        "refreshed tokens belong to another user".to_owned(),
-                    ));
-                }
-                let refreshed = SignedIn {
-                    username: current.username.clone(),
-                    user_id: current.user_id.clone(),
-                    sign_in_details: current.sign_in_details.clone(),
-                    tokens: *tokens,
-                    received_at: Instant::now(),
-                };
-                info!(username = %refreshed.username, expires_at = %refreshed.expires_at(), "tokens refreshed");
-                self.persist(Some(&refreshed));
-                self.publish.send_modify(|snapshot| {
-                    snapshot.signed_in = Some(Arc::new(refreshed));
-                    snapshot.last_refresh = Some(LastRefresh {
-                        at: now,
-                        ok: true,
-                        error: None,
-                    });
-                    snapshot.consecutive_failures = 0;
-                    snapshot.upstream = UpstreamHealth::Ok;
-                });
-                Ok(())
-            }
-            Ok(AuthOutcome::Challenge(challenge)) => Err(SessionError::Internal(format!(
-                "refresh answered with the {} challenge",
-                challenge.name
-            ))),
-            Err(error) => {
-                let error = SessionError::from(error);
-                warn!(%error, "token refresh failed");
-                let ends_session = matches!(error, SessionError::Refused { .. });
-                self.publish.send_modify(|snapshot| {
-                    snapshot.last_refresh = Some(LastRefresh {
-                        at: now,
-                        ok: false,
-                        error: Some(error.to_string()),
-                    });
-                    snapshot.consecutive_failures += 1;
-                    snapshot.upstream = if matches!(error, SessionError::Unavailable(_)) {
-                        UpstreamHealth::Unreachable
-                    } else {
-                        UpstreamHealth::Degraded
-                    };
-                });
-                if ends_session {
-                    info!(username = %current.username, "the refresh token was refused; signed out");
-                    self.persist(None);
-                    self.publish.send_replace(Snapshot::signed_out());
-                }
-                Err(error)
-            }
-        }
-    }
-}
+#[cfg(test)]
+mod tests;

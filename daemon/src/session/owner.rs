@@ -1,0 +1,498 @@
+//! The owner task: its state, its loop, and the commands that change who is signed in.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cognitod_proto::{
+    AuthFlowType, ConfirmSignInRequest, Event, EventKind, NextStep, Secret, SessionState,
+    SignInDetails, SignInRequest, SignInResponse, SignInStep, Timestamp, UpstreamHealth,
+};
+use tokio::sync::{Notify, broadcast, mpsc, watch};
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+use super::challenge;
+use super::{Clock, Command, Reply, SessionConfig, SessionError, SignedIn, Snapshot};
+use crate::cognito::auth::{self, AuthOutcome, Challenge, VerifiedTokens};
+use crate::cognito::jwt::{Verifier, stored_claims};
+use crate::cognito::{CognitoError, UserPool};
+use crate::store::{Loaded, Persisted, PersistedUser, Store};
+
+/// A refresh call in flight, as its own task so the loop can poll it beside commands and
+/// abort it when the session ends.
+pub(super) type InFlight = JoinHandle<Result<Box<VerifiedTokens>, CognitoError>>;
+
+/// The longest the loop sleeps before looking at the wall clock again, so a suspended machine
+/// or a clock jump is noticed.
+const MAX_SLEEP: Duration = Duration::from_secs(60);
+
+pub(super) struct Owner<P> {
+    pub(super) pool: Arc<P>,
+    pub(super) verifier: Arc<Verifier>,
+    pub(super) config: SessionConfig,
+    pub(super) clock: Arc<dyn Clock>,
+    pub(super) publish: watch::Sender<Snapshot>,
+    pub(super) events: broadcast::Sender<Event>,
+    /// The sign-in step waiting for the user's answer.
+    pending: Option<Pending>,
+    /// The refresh call in flight, and everyone waiting for it.
+    pub(super) in_flight: Option<InFlight>,
+    pub(super) waiters: Vec<Reply<()>>,
+    /// While refreshes fail: when to try again (local ms).
+    pub(super) retry_at_ms: Option<i64>,
+    /// `sessionExpired` was sent for the current tokens.
+    pub(super) expiry_reported: bool,
+}
+
+/// A sign-in in progress: the challenge Cognito asked, for whom, and how it started.
+#[derive(Debug)]
+struct Pending {
+    challenge: Challenge,
+    /// The canonical username the challenge names; every answer carries it.
+    username: String,
+    login_id: String,
+    flow: AuthFlowType,
+    /// The session to answer with when a call after the challenge issued a new one
+    /// (AssociateSoftwareToken during `MFA_SETUP`).
+    session: Option<Secret>,
+    next_step: NextStep,
+}
+
+/// What woke the loop.
+enum Wakeup {
+    Command(Option<Command>),
+    Refreshed(Result<Result<Box<VerifiedTokens>, CognitoError>, tokio::task::JoinError>),
+    Timer,
+    Nudged,
+}
+
+impl<P: UserPool> Owner<P> {
+    pub(super) fn new(
+        pool: Arc<P>,
+        verifier: Arc<Verifier>,
+        config: SessionConfig,
+        clock: Arc<dyn Clock>,
+        events: broadcast::Sender<Event>,
+    ) -> (Self, watch::Receiver<Snapshot>) {
+        let mut initial = Snapshot::signed_out();
+        if let Some((mut signed_in, in_flight)) = config.store.as_ref().and_then(restore) {
+            info!(
+                username = %signed_in.username,
+                expires_at = %signed_in.expires_at(),
+                "session restored from the state file"
+            );
+            if in_flight {
+                info!(
+                    "a rotating refresh was cut short before its answer was stored; refreshing at once"
+                );
+                signed_in.refresh_due_ms = 0;
+            }
+            initial.state = SessionState::SignedIn;
+            initial.signed_in = Some(Arc::new(signed_in));
+        }
+        let (publish, snapshot) = watch::channel(initial);
+        let owner = Self {
+            pool,
+            verifier,
+            config,
+            clock,
+            publish,
+            events,
+            pending: None,
+            in_flight: None,
+            waiters: Vec::new(),
+            retry_at_ms: None,
+            expiry_reported: false,
+        };
+        (owner, snapshot)
+    }
+
+    pub(super) async fn run(mut self, mut commands: mpsc::Receiver<Command>, wake: Arc<Notify>) {
+        self.publish_schedule();
+        loop {
+            let sleep = self.next_timer().map(tokio::time::sleep);
+            let in_flight = &mut self.in_flight;
+            let wakeup = tokio::select! {
+                command = commands.recv() => Wakeup::Command(command),
+                result = async { in_flight.as_mut().expect("guarded").await }, if in_flight.is_some() => {
+                    Wakeup::Refreshed(result)
+                }
+                () = async { sleep.expect("guarded").await }, if sleep.is_some() => Wakeup::Timer,
+                () = wake.notified() => Wakeup::Nudged,
+            };
+            match wakeup {
+                Wakeup::Command(None) => break,
+                Wakeup::Command(Some(command)) => self.handle(command).await,
+                Wakeup::Refreshed(joined) => {
+                    self.in_flight = None;
+                    let result = joined.unwrap_or_else(|e| {
+                        Err(CognitoError::Protocol(format!(
+                            "the refresh task failed: {e}"
+                        )))
+                    });
+                    self.finish_refresh(result);
+                }
+                Wakeup::Timer | Wakeup::Nudged => self.on_timer(),
+            }
+        }
+    }
+
+    /// How long until the next thing the timer must look at, at most [`MAX_SLEEP`].
+    fn next_timer(&self) -> Option<Duration> {
+        let signed_in = self.current()?;
+        let mut due = Vec::new();
+        if self.in_flight.is_none() {
+            due.push(self.retry_at_ms.unwrap_or(signed_in.refresh_due_ms));
+        }
+        if !self.expiry_reported {
+            due.push(signed_in.local_expiry_ms());
+        }
+        let next = due.into_iter().min()?;
+        let wait = u64::try_from(next - self.clock.now_ms()).unwrap_or(0);
+        Some(Duration::from_millis(wait).min(MAX_SLEEP))
+    }
+
+    async fn handle(&mut self, command: Command) {
+        match command {
+            Command::SignIn { request, reply } => {
+                let _ = reply.send(self.sign_in(request).await);
+            }
+            Command::Confirm { request, reply } => {
+                let _ = reply.send(self.confirm(request).await);
+            }
+            Command::SignOut { global, reply } => {
+                let _ = reply.send(self.sign_out(global).await);
+            }
+            Command::Refresh { force, reply } => self.refresh_requested(force, reply),
+        }
+    }
+
+    pub(super) fn current(&self) -> Option<Arc<SignedIn>> {
+        self.publish.borrow().signed_in.clone()
+    }
+
+    pub(super) fn emit(&self, kind: EventKind) {
+        let _ = self.events.send(Event {
+            at: Timestamp::from_unix(self.clock.now_ms().div_euclid(1000)),
+            kind,
+        });
+    }
+
+    /// Starts a sign-in; one already pending is replaced.
+    async fn sign_in(&mut self, request: SignInRequest) -> Result<SignInResponse, SessionError> {
+        if let Some(current) = self.current() {
+            return Err(SessionError::AlreadySignedIn(current.username.clone()));
+        }
+        self.set_pending(None);
+        let flow = request.auth_flow_type.unwrap_or_default();
+        let username = request.username.trim();
+        if username.is_empty() {
+            return Err(SessionError::BadAnswer("username is empty".to_owned()));
+        }
+        let outcome = auth::sign_in(
+            &*self.pool,
+            &self.verifier,
+            &self.config.user_pool_id,
+            username,
+            &request.password,
+            flow,
+        )
+        .await;
+        match outcome {
+            Ok(outcome) => self.advance(outcome, username, flow).await,
+            Err(error) => {
+                info!(username, %error, "sign-in refused");
+                Err(error.into())
+            }
+        }
+    }
+
+    /// Answers the pending step. A wrong answer keeps the step open for another try.
+    async fn confirm(
+        &mut self,
+        request: ConfirmSignInRequest,
+    ) -> Result<SignInResponse, SessionError> {
+        let pending = self.pending.as_ref().ok_or(SessionError::NoPendingStep)?;
+        let result = self.answer(pending, &request).await;
+        match result {
+            Ok(outcome) => {
+                let pending = self.pending.take().expect("checked above");
+                self.advance(outcome, &pending.login_id, pending.flow).await
+            }
+            Err(error) => {
+                if !error.keeps_step_open() {
+                    info!(%error, "the pending sign-in step was refused; sign in again");
+                    self.set_pending(None);
+                }
+                Err(error)
+            }
+        }
+    }
+
+    async fn answer(
+        &self,
+        pending: &Pending,
+        request: &ConfirmSignInRequest,
+    ) -> Result<AuthOutcome, SessionError> {
+        let challenge = &pending.challenge;
+        let answer = &request.challenge_response;
+        let responses = challenge::responses(challenge, answer, request.user_attributes.as_ref())?;
+        let mut session = pending.session.clone();
+        if challenge.name == "MFA_SETUP" {
+            let current = session
+                .as_ref()
+                .or(challenge.session.as_ref())
+                .ok_or_else(|| SessionError::Internal("MFA_SETUP without a session".into()))?;
+            let code = challenge::code(answer)?;
+            let verified = self.pool.verify_software_token(current, &code).await?;
+            if verified.status.as_deref().is_some_and(|s| s != "SUCCESS") {
+                return Err(SessionError::Refused {
+                    kind: "EnableSoftwareTokenMFAException".into(),
+                    message: "the authenticator code was not accepted".into(),
+                });
+            }
+            session = verified.session.or(session);
+        }
+        Ok(auth::respond(
+            &*self.pool,
+            &self.verifier,
+            challenge,
+            &pending.username,
+            responses,
+            session,
+        )
+        .await?)
+    }
+
+    /// Signs in, or makes the challenge the pending step.
+    async fn advance(
+        &mut self,
+        outcome: AuthOutcome,
+        login_id: &str,
+        flow: AuthFlowType,
+    ) -> Result<SignInResponse, SessionError> {
+        let challenge = match outcome {
+            AuthOutcome::SignedIn(tokens) => {
+                self.set_pending(None);
+                self.install(*tokens, login_id, flow);
+                return Ok(SignInResponse {
+                    is_signed_in: true,
+                    next_step: NextStep::new(SignInStep::Done),
+                });
+            }
+            AuthOutcome::Challenge(challenge) => challenge,
+        };
+        let username = challenge.username().unwrap_or(login_id).to_owned();
+        let (next_step, session) = if challenge.name == "MFA_SETUP" {
+            if !challenge::can_set_up_totp(&challenge) {
+                self.set_pending(None);
+                return Err(SessionError::UnsupportedChallenge(
+                    "MFA_SETUP without SOFTWARE_TOKEN_MFA".into(),
+                ));
+            }
+            let session = challenge
+                .session
+                .as_ref()
+                .ok_or_else(|| SessionError::Internal("MFA_SETUP without a session".into()))?;
+            let associated = self.pool.associate_software_token(session).await?;
+            (
+                challenge::totp_setup_step(&associated.secret_code, &username),
+                associated.session,
+            )
+        } else {
+            match challenge::next_step(&challenge) {
+                Ok(step) => (step, None),
+                Err(error) => {
+                    warn!(challenge = %challenge.name, "sign-in needs a challenge cognitod cannot answer");
+                    self.set_pending(None);
+                    return Err(error.into());
+                }
+            }
+        };
+        info!(username, challenge = %challenge.name, "sign-in step pending");
+        self.set_pending(Some(Pending {
+            challenge,
+            username,
+            login_id: login_id.to_owned(),
+            flow,
+            session,
+            next_step: next_step.clone(),
+        }));
+        Ok(SignInResponse {
+            is_signed_in: false,
+            next_step,
+        })
+    }
+
+    fn set_pending(&mut self, pending: Option<Pending>) {
+        let state = if pending.is_some() {
+            SessionState::SigningIn
+        } else if self.current().is_some() {
+            SessionState::SignedIn
+        } else {
+            SessionState::SignedOut
+        };
+        let next_step = pending.as_ref().map(|p| p.next_step.clone());
+        self.pending = pending;
+        self.publish.send_modify(|snapshot| {
+            snapshot.state = state;
+            snapshot.pending_step = next_step;
+        });
+    }
+
+    fn install(&mut self, tokens: VerifiedTokens, login_id: &str, flow: AuthFlowType) {
+        let username = tokens
+            .id_claims
+            .cognito_username
+            .clone()
+            .or_else(|| tokens.access_claims.username.clone())
+            .unwrap_or_else(|| login_id.to_owned());
+        let drift = super::schedule::clock_drift_ms(
+            tokens
+                .access_claims
+                .iat
+                .unwrap_or(tokens.access_claims.exp - 3600),
+            self.clock.now_ms(),
+        );
+        let signed_in = SignedIn::new(
+            username,
+            tokens.id_claims.sub.clone(),
+            SignInDetails {
+                login_id: login_id.to_owned(),
+                auth_flow_type: flow,
+            },
+            tokens,
+            drift,
+        );
+        info!(
+            username = %signed_in.username,
+            user_id = %signed_in.user_id,
+            expires_at = %signed_in.expires_at(),
+            "signed in"
+        );
+        self.persist(Some(&signed_in), false);
+        self.emit(EventKind::SignedIn {
+            username: signed_in.username.clone(),
+        });
+        self.retry_at_ms = None;
+        self.expiry_reported = false;
+        self.publish.send_modify(|snapshot| {
+            snapshot.state = SessionState::SignedIn;
+            snapshot.signed_in = Some(Arc::new(signed_in));
+            snapshot.upstream = UpstreamHealth::Ok;
+            snapshot.consecutive_failures = 0;
+            snapshot.last_refresh = None;
+        });
+        self.publish_schedule();
+    }
+
+    /// Writes the session (or its absence) to the state file; `refresh_in_flight` marks a
+    /// rotating refresh about to be sent. A failure is logged and the session goes on in
+    /// memory: nothing already obtained is thrown away.
+    pub(super) fn persist(&self, signed_in: Option<&SignedIn>, refresh_in_flight: bool) -> bool {
+        let Some(store) = &self.config.store else {
+            return true;
+        };
+        let user = signed_in.and_then(|s| {
+            Some(PersistedUser {
+                username: s.username.clone(),
+                user_id: s.user_id.clone(),
+                sign_in_details: s.sign_in_details.clone(),
+                id_token: s.tokens.id_token.clone(),
+                access_token: s.tokens.access_token.clone(),
+                refresh_token: s.tokens.refresh_token.clone()?,
+                clock_drift_ms: s.drift_ms,
+                refresh_in_flight,
+            })
+        });
+        match store.save(&Persisted { user }) {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::error!(%error, "the session is kept in memory only until the state file can be written");
+                false
+            }
+        }
+    }
+
+    /// Forgets the session: in memory, in the state file, and for everyone waiting.
+    pub(super) fn end_session(&mut self, reason: Option<String>) {
+        if let Some(refresh) = self.in_flight.take() {
+            refresh.abort();
+        }
+        self.retry_at_ms = None;
+        self.expiry_reported = false;
+        for waiter in self.waiters.drain(..) {
+            let _ = waiter.send(Err(match &reason {
+                Some(why) => SessionError::SessionEnded(why.clone()),
+                None => SessionError::NotSignedIn,
+            }));
+        }
+        self.persist(None, false);
+        self.publish.send_replace(Snapshot::signed_out());
+        self.emit(EventKind::SignedOut { reason });
+    }
+
+    async fn sign_out(&mut self, global: bool) -> Result<(), SessionError> {
+        self.set_pending(None);
+        let Some(current) = self.current() else {
+            return Ok(());
+        };
+        let result = if global {
+            self.pool
+                .global_sign_out(&current.tokens.access_token)
+                .await
+        } else if let Some(refresh_token) = &current.tokens.refresh_token {
+            self.pool.revoke_token(refresh_token).await
+        } else {
+            Ok(())
+        };
+        if let Err(error) = result {
+            warn!(%error, global, "Cognito did not confirm the sign-out; the local session is cleared anyway");
+        }
+        self.end_session(None);
+        info!(username = %current.username, global, "signed out");
+        Ok(())
+    }
+}
+
+/// The session in the state file, if there is a usable one, and whether a rotating refresh
+/// was in flight when it was written.
+fn restore(store: &Store) -> Option<(SignedIn, bool)> {
+    let persisted = match store.load() {
+        Ok(Loaded::Session(persisted)) => persisted,
+        Ok(Loaded::Empty) => return None,
+        Ok(Loaded::MovedAside { to, why }) => {
+            warn!(moved_to = %to.display(), %why, "the state file is unusable; starting signed out");
+            return None;
+        }
+        Err(error) => {
+            warn!(%error, "starting signed out");
+            return None;
+        }
+    };
+    let user = persisted.user?;
+    let claims = stored_claims(&user.id_token)
+        .and_then(|id| stored_claims(&user.access_token).map(|access| (id, access)));
+    match claims {
+        Ok((id_claims, access_claims)) => Some((
+            SignedIn::new(
+                user.username,
+                user.user_id,
+                user.sign_in_details,
+                VerifiedTokens {
+                    id_token: user.id_token,
+                    access_token: user.access_token,
+                    refresh_token: Some(user.refresh_token),
+                    id_claims,
+                    access_claims,
+                },
+                user.clock_drift_ms,
+            ),
+            user.refresh_in_flight,
+        )),
+        Err(error) => {
+            warn!(%error, "the stored session is unusable; starting signed out");
+            None
+        }
+    }
+}

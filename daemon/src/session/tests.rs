@@ -1,0 +1,224 @@
+//! The owner's timer loop on tokio's paused clock, against an in-process user pool.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::Duration;
+
+use cognitod_proto::{AuthFlowType, EventKind, Secret, SignInRequest};
+use serde_json::json;
+
+use super::*;
+use crate::cognito::jwt::Rules;
+use crate::cognito::jwt::tests::{CLIENT, ISSUER, jwks, sign};
+use crate::cognito::{
+    AssociateSoftwareTokenResponse, AuthResponse, InitiateAuthRequest,
+    RespondToAuthChallengeRequest, VerifySoftwareTokenResponse,
+};
+
+/// The wall clock moved by tokio's (paused) clock.
+#[derive(Debug)]
+struct TokioClock {
+    base_ms: i64,
+    base: tokio::time::Instant,
+}
+
+impl Clock for TokioClock {
+    fn now_ms(&self) -> i64 {
+        self.base_ms + i64::try_from(self.base.elapsed().as_millis()).unwrap()
+    }
+}
+
+/// Issues tokens of `lifetime` by the test clock; refreshes fail while `failing`.
+#[derive(Debug)]
+struct TestPool {
+    clock: Arc<TokioClock>,
+    lifetime: i64,
+    refreshes: AtomicU32,
+    failing: AtomicBool,
+}
+
+impl TestPool {
+    fn tokens(&self) -> AuthResponse {
+        let now = self.clock.now_ms() / 1000;
+        let exp = now + self.lifetime;
+        let id = json!({"sub": "sub-1", "iss": ISSUER, "aud": CLIENT, "token_use": "id",
+                        "cognito:username": "alice", "iat": now, "exp": exp});
+        let access = json!({"sub": "sub-1", "iss": ISSUER, "client_id": CLIENT,
+                            "token_use": "access", "username": "alice", "iat": now, "exp": exp});
+        serde_json::from_value(json!({"AuthenticationResult": {
+            "IdToken": sign("kid-1", &id), "AccessToken": sign("kid-2", &access),
+            "RefreshToken": "refresh-1"}}))
+        .unwrap()
+    }
+}
+
+fn not_here() -> CognitoError {
+    CognitoError::Protocol("not used in this test".into())
+}
+
+impl UserPool for Arc<TestPool> {
+    async fn initiate_auth(
+        &self,
+        request: InitiateAuthRequest,
+    ) -> Result<AuthResponse, CognitoError> {
+        if request.auth_flow == "REFRESH_TOKEN_AUTH" {
+            self.refreshes.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            if self.failing.load(Ordering::SeqCst) {
+                return Err(CognitoError::Service {
+                    kind: "InternalErrorException".into(),
+                    message: "down".into(),
+                    status: 500,
+                });
+            }
+        }
+        Ok(self.tokens())
+    }
+    async fn respond_to_auth_challenge(
+        &self,
+        _: RespondToAuthChallengeRequest,
+    ) -> Result<AuthResponse, CognitoError> {
+        Err(not_here())
+    }
+    async fn associate_software_token(
+        &self,
+        _: &Secret,
+    ) -> Result<AssociateSoftwareTokenResponse, CognitoError> {
+        Err(not_here())
+    }
+    async fn verify_software_token(
+        &self,
+        _: &Secret,
+        _: &Secret,
+    ) -> Result<VerifySoftwareTokenResponse, CognitoError> {
+        Err(not_here())
+    }
+    async fn get_tokens_from_refresh_token(
+        &self,
+        _: &Secret,
+    ) -> Result<AuthResponse, CognitoError> {
+        Err(not_here())
+    }
+    async fn revoke_token(&self, _: &Secret) -> Result<(), CognitoError> {
+        Ok(())
+    }
+    async fn global_sign_out(&self, _: &Secret) -> Result<(), CognitoError> {
+        Ok(())
+    }
+    fn client_id(&self) -> &str {
+        CLIENT
+    }
+    fn secret_hash(&self, _: &str) -> Option<Secret> {
+        None
+    }
+}
+
+async fn signed_in(lifetime: i64) -> (SessionHandle, Arc<TestPool>) {
+    let clock = Arc::new(TokioClock {
+        base_ms: SystemClock.now_ms(),
+        base: tokio::time::Instant::now(),
+    });
+    let pool = Arc::new(TestPool {
+        clock: Arc::clone(&clock),
+        lifetime,
+        refreshes: AtomicU32::new(0),
+        failing: AtomicBool::new(false),
+    });
+    let verifier = Verifier::with_keys(
+        jwks(),
+        Rules {
+            issuer: ISSUER.into(),
+            client_id: CLIENT.into(),
+        },
+    );
+    let config = SessionConfig {
+        user_pool_id: "us-east-1_Test".into(),
+        refresh_token_rotation: false,
+        store: None,
+    };
+    let session = spawn(Arc::clone(&pool), verifier, config, clock);
+    let answer = session
+        .sign_in(SignInRequest {
+            username: "alice".into(),
+            password: Secret::new("pw"),
+            auth_flow_type: Some(AuthFlowType::UserPasswordAuth),
+        })
+        .await
+        .unwrap();
+    assert!(answer.is_signed_in);
+    (session, pool)
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_hour_tokens_are_refreshed_12_to_13_minutes_early_cycle_after_cycle() {
+    let (session, pool) = signed_in(3600).await;
+    let mut events = session.subscribe();
+    tokio::time::sleep(Duration::from_secs(46 * 60)).await;
+    assert_eq!(
+        pool.refreshes.load(Ordering::SeqCst),
+        0,
+        "not before 13.2 min early"
+    );
+    tokio::time::sleep(Duration::from_secs(2 * 60 + 5)).await;
+    assert_eq!(pool.refreshes.load(Ordering::SeqCst), 1, "by 12 min early");
+    for cycle in 2..=4 {
+        tokio::time::sleep(Duration::from_secs(48 * 60 + 5)).await;
+        assert_eq!(pool.refreshes.load(Ordering::SeqCst), cycle);
+    }
+    let snapshot = session.snapshot();
+    let signed_in = snapshot.signed_in.unwrap();
+    assert!(!signed_in.is_expired(session.now_ms()));
+    assert!(snapshot.next_refresh_at.is_some());
+    let event = events.recv().await.unwrap();
+    assert!(
+        matches!(event.kind, EventKind::TokenRefresh { .. }),
+        "{event:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn failures_back_off_and_an_expired_token_forces_an_attempt_at_once() {
+    let (session, pool) = signed_in(300).await;
+    pool.failing.store(true, Ordering::SeqCst);
+    // 5 min tokens refresh 60 s early; failures then back off (1 s, 2 s, 4 s, ... ceilings).
+    tokio::time::sleep(Duration::from_secs(240 + 59)).await;
+    let attempts = pool.refreshes.load(Ordering::SeqCst);
+    assert!(attempts >= 2, "retried: {attempts}");
+    assert!(attempts <= 12, "backed off, not spinning: {attempts}");
+    let snapshot = session.snapshot();
+    assert_eq!(snapshot.consecutive_failures, attempts);
+    assert_eq!(snapshot.upstream, UpstreamHealth::Degraded);
+    assert!(snapshot.last_refresh.is_some_and(|r| !r.ok));
+
+    // Expired now: a client's request makes an attempt at once and gets a clear error.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before = pool.refreshes.load(Ordering::SeqCst);
+    let result = session.refresh(false).await;
+    assert!(
+        matches!(result, Err(SessionError::Unavailable(_))),
+        "{result:?}"
+    );
+    assert_eq!(pool.refreshes.load(Ordering::SeqCst), before + 1);
+
+    // Cognito is back: the next request recovers at once.
+    pool.failing.store(false, Ordering::SeqCst);
+    session.refresh(false).await.unwrap();
+    let snapshot = session.snapshot();
+    assert_eq!(snapshot.consecutive_failures, 0);
+    assert!(!snapshot.signed_in.unwrap().is_expired(session.now_ms()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn concurrent_refresh_requests_share_one_call() {
+    let (session, pool) = signed_in(3600).await;
+    let waiters: Vec<_> = (0..50)
+        .map(|_| {
+            let session = session.clone();
+            tokio::spawn(async move { session.refresh(true).await })
+        })
+        .collect();
+    for waiter in waiters {
+        waiter.await.unwrap().unwrap();
+    }
+    let calls = pool.refreshes.load(Ordering::SeqCst);
+    assert_eq!(calls, 1, "50 forced refreshes at once make one call");
+}

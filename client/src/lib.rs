@@ -136,6 +136,55 @@ impl Client {
         .map(drop)
     }
 
+    /// Follows `GET /v1/events`, calling `on_event(type, data)` for each event until it returns
+    /// false or the daemon ends the stream.
+    pub async fn events(
+        &self,
+        mut on_event: impl FnMut(&str, &str) -> bool,
+    ) -> Result<(), ClientError> {
+        let stream = tokio::net::UnixStream::connect(&self.socket)
+            .await
+            .map_err(|e| self.connect_error(&e))?;
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let connection = tokio::spawn(connection);
+        let request = Request::builder()
+            .uri("/v1/events")
+            .header("host", "localhost")
+            .header("accept", "text/event-stream")
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| ClientError::Protocol(format!("the connection failed: {e}")))?;
+        check_version(response.headers().get(API_VERSION_HEADER))?;
+        if !response.status().is_success() {
+            return Err(ClientError::Protocol(format!(
+                "events answered HTTP {}",
+                response.status()
+            )));
+        }
+        let mut body = response.into_body();
+        let mut parser = SseParser::default();
+        while let Some(frame) = body.frame().await {
+            let frame =
+                frame.map_err(|e| ClientError::Protocol(format!("the stream broke: {e}")))?;
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            for (kind, data) in parser.feed(&data) {
+                if !on_event(&kind, &data) {
+                    connection.abort();
+                    return Ok(());
+                }
+            }
+        }
+        connection.abort();
+        Ok(())
+    }
+
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         self.request::<(), T>(Method::GET, path, None).await
     }
@@ -252,5 +301,61 @@ fn check_version(header: Option<&hyper::header::HeaderValue>) -> Result<(), Clie
         Err(ClientError::Version {
             daemon: text.to_owned(),
         })
+    }
+}
+
+/// Splits a `text/event-stream` into `(event type, data)` pairs; comments are skipped.
+#[derive(Debug, Default)]
+struct SseParser {
+    buffer: String,
+    kind: String,
+    data: String,
+}
+
+impl SseParser {
+    fn feed(&mut self, bytes: &[u8]) -> Vec<(String, String)> {
+        self.buffer.push_str(&String::from_utf8_lossy(bytes));
+        let mut events = Vec::new();
+        while let Some(end) = self.buffer.find('\n') {
+            let line: String = self.buffer.drain(..=end).collect();
+            let line = line.trim_end_matches(['\r', '\n']);
+            if line.is_empty() {
+                if !self.data.is_empty() {
+                    let kind = std::mem::take(&mut self.kind);
+                    events.push((kind, std::mem::take(&mut self.data)));
+                }
+            } else if let Some(kind) = line.strip_prefix("event:") {
+                self.kind = kind.trim_start().to_owned();
+            } else if let Some(data) = line.strip_prefix("data:") {
+                if !self.data.is_empty() {
+                    self.data.push('\n');
+                }
+                self.data.push_str(data.strip_prefix(' ').unwrap_or(data));
+            }
+        }
+        events
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sse_parser_handles_split_frames_and_comments() {
+        let mut parser = SseParser::default();
+        assert!(
+            parser
+                .feed(b": keep-alive\n\nevent: signedIn\ndata: {\"a\"")
+                .is_empty()
+        );
+        let events = parser.feed(b":1}\n\nevent: x\r\ndata: 2\r\n\r\n");
+        assert_eq!(
+            events,
+            vec![
+                ("signedIn".to_owned(), "{\"a\":1}".to_owned()),
+                ("x".to_owned(), "2".to_owned())
+            ]
+        );
     }
 }

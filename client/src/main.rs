@@ -75,6 +75,8 @@ enum Command {
         #[arg(long)]
         force_refresh: bool,
     },
+    /// Follow the session's events (sign-in, refreshes, failures, sign-out) as they happen.
+    Events,
     /// Print a raw JWT, for pipes.
     Token {
         #[arg(value_enum)]
@@ -188,6 +190,24 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             } else {
                 exit::NO
             })
+        }
+        Command::Events => {
+            let mut write_failed = false;
+            client
+                .events(|kind, data| {
+                    let line = if json {
+                        data.to_owned()
+                    } else {
+                        output::event_line(kind, data)
+                    };
+                    let mut stdout = std::io::stdout().lock();
+                    write_failed = writeln!(stdout, "{line}")
+                        .and_then(|()| stdout.flush())
+                        .is_err();
+                    !write_failed
+                })
+                .await?;
+            Ok(exit::OK)
         }
         Command::Token { kind } => {
             let session = client.session(false).await?;

@@ -73,6 +73,28 @@ pub fn session(session: &Session) {
     }
 }
 
+/// One event as a line: its time, its type and its details.
+pub fn event_line(kind: &str, data: &str) -> String {
+    let Ok(serde_json::Value::Object(mut fields)) = serde_json::from_str(data) else {
+        return format!("{kind} {data}");
+    };
+    let at = fields
+        .remove("at")
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    fields.remove("type");
+    let details: Vec<String> = fields
+        .iter()
+        .map(|(k, v)| match v {
+            serde_json::Value::String(s) => format!("{k}={s}"),
+            other => format!("{k}={other}"),
+        })
+        .collect();
+    format!("{at} {kind} {}", details.join(" "))
+        .trim_end()
+        .to_owned()
+}
+
 /// What the pending step asks for; `with_hint` adds how to answer it.
 pub fn next_step(step: &NextStep, with_hint: bool) {
     let what = match step.sign_in_step {

@@ -111,6 +111,11 @@ impl Moto {
         }
     }
 
+    /// GlobalSignOut with a user's access token, as another device of theirs would.
+    pub fn global_sign_out(&self, access_token: &str) {
+        self.call("GlobalSignOut", json!({"AccessToken": access_token}));
+    }
+
     fn call(&self, action: &str, body: Value) -> Value {
         let response = reqwest::blocking::Client::new()
             .post(format!("{}/", self.endpoint))

@@ -5,6 +5,7 @@
 
 use cognitod_tests::daemon::{CtlOutput, TestDaemon};
 use cognitod_tests::fake::{FakeCognito, PoolOptions, UserSpec};
+use cognitod_tests::jwt_claims;
 use serde_json::Value;
 
 const PASSWORD: &str = "Correct-Horse-9";
@@ -268,17 +269,6 @@ fn new_password_required_with_policy_and_missing_attributes() {
         0,
         "the new password works"
     );
-}
-
-fn jwt_claims(token: &str) -> Value {
-    use base64::Engine as _;
-    let payload = token.trim().split('.').nth(1).unwrap();
-    serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .unwrap(),
-    )
-    .unwrap()
 }
 
 #[test]

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
 
 use cognitod_tests::daemon::TestDaemon;
+use cognitod_tests::jwt_claims;
 use cognitod_tests::moto::{Moto, Pool};
 use serde_json::Value;
 
@@ -18,20 +19,6 @@ fn daemon_for(moto: &Moto, users: &[&str]) -> (Pool, TestDaemon) {
 
 fn json(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text:?}"))
-}
-
-/// The payload of a JWT, decoded without verification (the daemon verified it).
-fn jwt_claims(token: &str) -> Value {
-    use base64::Engine as _;
-    let payload = token
-        .trim()
-        .split('.')
-        .nth(1)
-        .expect("a JWT has three parts");
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .expect("base64url payload");
-    serde_json::from_slice(&bytes).expect("JSON claims")
 }
 
 #[test]
@@ -230,4 +217,27 @@ fn tokens_from_an_unexpected_issuer_are_refused() {
         json(&daemon.ctl(&["status", "--json"]).stdout)["state"],
         "signedOut"
     );
+}
+
+#[test]
+fn a_global_sign_out_elsewhere_makes_the_next_refresh_fail_and_end_the_session() {
+    let moto = Moto::shared_or_start();
+    let (_pool, daemon) = daemon_for(&moto, &["hank"]);
+    let login = daemon.ctl_stdin(
+        &["login", "hank", "--password-stdin"],
+        &format!("{PASSWORD}\n"),
+    );
+    assert_eq!(login.code, 0, "{login:?}");
+    let access = daemon.ctl(&["token", "access"]).stdout.trim().to_owned();
+    // Another device signs the user out everywhere, straight at Cognito.
+    moto.global_sign_out(&access);
+    let refresh = daemon.ctl(&["session", "--force-refresh"]);
+    assert_eq!(refresh.code, 1, "{refresh:?}");
+    assert!(
+        refresh.stderr.contains("UserUnAuthenticatedException"),
+        "{refresh:?}"
+    );
+    assert_eq!(daemon.ctl(&["whoami"]).code, 1, "signed out");
+    let status = json(&daemon.ctl(&["status", "--json"]).stdout);
+    assert_eq!(status["state"], "signedOut");
 }

@@ -36,6 +36,9 @@ pub enum Fault {
     Delay(Duration),
     /// Close the connection without an answer.
     Drop,
+    /// Do the action, then wait before answering (a client that dies meanwhile never hears
+    /// what the pool did).
+    DelayAnswer(Duration),
 }
 
 #[derive(Debug, Default)]
@@ -43,6 +46,8 @@ struct Shared {
     pool: Option<PoolState>,
     calls: HashMap<String, u64>,
     faults: HashMap<String, VecDeque<Fault>>,
+    /// Faults for every call of an action until an instant.
+    windows: HashMap<String, (Fault, std::time::Instant)>,
 }
 
 type SharedState = Arc<Mutex<Shared>>;
@@ -147,6 +152,14 @@ impl FakeCognito {
         let mut shared = lock(&self.shared);
         let queue = shared.faults.entry(action.to_owned()).or_default();
         queue.extend(std::iter::repeat_n(fault, times));
+    }
+
+    /// Makes every call of `action` fail with `fault` for the next `duration`.
+    pub fn fail_for(&self, action: &str, fault: Fault, duration: Duration) {
+        lock(&self.shared).windows.insert(
+            action.to_owned(),
+            (fault, std::time::Instant::now() + duration),
+        );
     }
 
     /// The last SMS or email code "sent" to a user.
@@ -257,7 +270,12 @@ async fn dispatch(State(shared): State<SharedState>, headers: HeaderMap, body: B
     let fault = {
         let mut shared = lock(&shared);
         *shared.calls.entry(action.clone()).or_default() += 1;
-        shared.faults.get_mut(&action).and_then(VecDeque::pop_front)
+        let window = shared
+            .windows
+            .get(&action)
+            .filter(|(_, until)| std::time::Instant::now() < *until)
+            .map(|(fault, _)| fault.clone());
+        window.or_else(|| shared.faults.get_mut(&action).and_then(VecDeque::pop_front))
     };
     match fault {
         Some(Fault::Internal) => {
@@ -275,7 +293,7 @@ async fn dispatch(State(shared): State<SharedState>, headers: HeaderMap, body: B
         }
         Some(Fault::Delay(delay)) => tokio::time::sleep(delay).await,
         Some(Fault::Drop) => return dropped_connection(),
-        None => {}
+        Some(Fault::DelayAnswer(_)) | None => {}
     }
 
     let content_type = headers
@@ -305,12 +323,16 @@ async fn dispatch(State(shared): State<SharedState>, headers: HeaderMap, body: B
             "VerifySoftwareToken" => pool.verify_software_token(&request, now),
             "GlobalSignOut" => pool.global_sign_out(&request, now),
             "RevokeToken" => pool.revoke_token(&request),
+            "GetTokensFromRefreshToken" => pool.get_tokens_from_refresh_token(&request, now),
             other => Err(pool_fault(
                 "UnknownOperationException",
                 format!("the fake does not implement {other}"),
             )),
         }
     };
+    if let Some(Fault::DelayAnswer(delay)) = fault {
+        tokio::time::sleep(delay).await;
+    }
     match answer {
         Ok(value) => (
             StatusCode::OK,

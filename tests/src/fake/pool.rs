@@ -56,6 +56,10 @@ pub struct PoolOptions {
     pub mfa_required: bool,
     /// How far a client's SRP `TIMESTAMP` may be from the pool's clock.
     pub timestamp_window_seconds: i64,
+    /// Refresh-token rotation: refresh only through GetTokensFromRefreshToken, which hands out
+    /// a new refresh token; the old one keeps working for `rotation_grace_seconds`.
+    pub refresh_token_rotation: bool,
+    pub rotation_grace_seconds: i64,
 }
 
 impl Default for PoolOptions {
@@ -70,6 +74,8 @@ impl Default for PoolOptions {
             id_token_seconds: 3600,
             mfa_required: false,
             timestamp_window_seconds: 300,
+            refresh_token_rotation: false,
+            rotation_grace_seconds: 60,
         }
     }
 }
@@ -165,6 +171,8 @@ struct SrpPending {
 pub struct RefreshRecord {
     pub username: String,
     pub revoked: bool,
+    /// When rotation replaced this token (it works for the grace period after).
+    pub rotated_at: Option<i64>,
     origin_jti: String,
 }
 
@@ -393,8 +401,13 @@ impl PoolState {
                 Ok(self.after_password(index, now))
             }
             "REFRESH_TOKEN_AUTH" | "REFRESH_TOKEN" => {
+                if self.options.refresh_token_rotation {
+                    return Err(not_authorized(
+                        "Refresh token rotation is enabled: use GetTokensFromRefreshToken",
+                    ));
+                }
                 let token = param("REFRESH_TOKEN").ok_or_else(|| missing("REFRESH_TOKEN"))?;
-                let record = self.live_refresh_token(token)?;
+                let record = self.live_refresh_token(token, now)?;
                 self.check_secret_hash(param("SECRET_HASH"), &record.username)?;
                 let index = self
                     .find_user(&record.username)
@@ -414,12 +427,55 @@ impl PoolState {
             .ok_or_else(|| fault("UserNotFoundException", "User does not exist."))
     }
 
-    fn live_refresh_token(&self, token: &str) -> Result<RefreshRecord, CognitoFault> {
+    fn live_refresh_token(&self, token: &str, now: i64) -> Result<RefreshRecord, CognitoFault> {
         match self.refresh_tokens.get(token) {
             None => Err(not_authorized("Invalid Refresh Token")),
             Some(record) if record.revoked => Err(not_authorized("Refresh Token has been revoked")),
+            Some(record)
+                if record
+                    .rotated_at
+                    .is_some_and(|at| now >= at + self.options.rotation_grace_seconds) =>
+            {
+                Err(not_authorized("Refresh Token has been rotated"))
+            }
             Some(record) => Ok(record.clone()),
         }
+    }
+
+    /// Revokes every refresh token of a user, as an administrator would.
+    pub fn revoke_refresh_tokens(&mut self, username: &str) {
+        let Some(index) = self.find_user(username) else {
+            return;
+        };
+        let canonical = self.users[index].username.clone();
+        for record in self.refresh_tokens.values_mut() {
+            if record.username == canonical {
+                record.revoked = true;
+            }
+        }
+    }
+
+    pub fn get_tokens_from_refresh_token(&mut self, body: &Value, now: i64) -> Answer {
+        self.check_client(body)?;
+        match (&self.options.client_secret, body["ClientSecret"].as_str()) {
+            (Some(secret), Some(given)) if secret == given => {}
+            (None, None) => {}
+            _ => return Err(not_authorized("Client secret is missing or wrong")),
+        }
+        let token = body["RefreshToken"]
+            .as_str()
+            .ok_or_else(|| missing("RefreshToken"))?
+            .to_owned();
+        let record = self.live_refresh_token(&token, now)?;
+        let index = self.user_or_fail(&record.username)?;
+        if !self.options.refresh_token_rotation {
+            let result = self.tokens(index, now, Some(record.origin_jti));
+            return Ok(json!({ "AuthenticationResult": result }));
+        }
+        if let Some(old) = self.refresh_tokens.get_mut(&token) {
+            old.rotated_at.get_or_insert(now);
+        }
+        Ok(self.signed_in(index, now))
     }
 
     pub fn respond_to_auth_challenge(&mut self, body: &Value, now: i64) -> Answer {
@@ -845,6 +901,7 @@ impl PoolState {
             RefreshRecord {
                 username: self.users[index].username.clone(),
                 revoked: false,
+                rotated_at: None,
                 origin_jti: origin,
             },
         );

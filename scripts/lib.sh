@@ -3,22 +3,25 @@
 
 VENV="${COGNITOD_VENV:-$PWD/.venv}"
 MOTO_VERSION='moto[server]>=5.2,<5.3'
+# Real AWS clients, to check what the daemon hands them.
+AWS_CLIENTS='awscli boto3'
 
 log() { printf '==> %s\n' "$*" >&2; }
 
 # Creates the venv and installs moto into it, once.
 ensure_moto() {
-    if [ -x "$VENV/bin/moto_server" ]; then
+    if [ -x "$VENV/bin/moto_server" ] && [ -x "$VENV/bin/aws" ]; then
         return
     fi
-    log "installing $MOTO_VERSION into $VENV"
+    log "installing $MOTO_VERSION and $AWS_CLIENTS into $VENV"
     if ! python3 -m venv "$VENV" 2>/dev/null; then
         log "python3 -m venv failed; installing python3-venv"
         rm -rf "$VENV"
         apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
         python3 -m venv "$VENV"
     fi
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check "$MOTO_VERSION"
+    # shellcheck disable=SC2086 # AWS_CLIENTS is a list
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check "$MOTO_VERSION" $AWS_CLIENTS
 }
 
 free_port() {

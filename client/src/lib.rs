@@ -11,6 +11,8 @@
 //! # Ok(()) }
 //! ```
 
+pub mod blocking;
+
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -109,6 +111,18 @@ impl Client {
             self.get("/v1/session?forceRefresh=true").await
         } else {
             self.get("/v1/session").await
+        }
+    }
+
+    /// `GET /v1/credentials`: AWS credentials (the user's, else a guest's).
+    pub async fn credentials(
+        &self,
+        force_refresh: bool,
+    ) -> Result<proto::CredentialsResponse, ClientError> {
+        if force_refresh {
+            self.get("/v1/credentials?forceRefresh=true").await
+        } else {
+            self.get("/v1/credentials").await
         }
     }
 
@@ -271,20 +285,25 @@ impl Client {
     }
 
     fn connect_error(&self, error: &io::Error) -> ClientError {
-        let path = self.socket.clone();
-        match error.kind() {
-            io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => {
-                ClientError::NotRunning { path }
-            }
-            io::ErrorKind::PermissionDenied => ClientError::Connect {
-                path,
-                reason: "permission denied (the socket belongs to another user)".to_owned(),
-            },
-            _ => ClientError::Connect {
-                path,
-                reason: error.to_string(),
-            },
+        connect_error(&self.socket, error)
+    }
+}
+
+/// What a failed connect to `socket` means for the user.
+fn connect_error(socket: &Path, error: &io::Error) -> ClientError {
+    let path = socket.to_path_buf();
+    match error.kind() {
+        io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => {
+            ClientError::NotRunning { path }
         }
+        io::ErrorKind::PermissionDenied => ClientError::Connect {
+            path,
+            reason: "permission denied (the socket belongs to another user)".to_owned(),
+        },
+        _ => ClientError::Connect {
+            path,
+            reason: error.to_string(),
+        },
     }
 }
 

@@ -75,6 +75,18 @@ enum Command {
         #[arg(long)]
         force_refresh: bool,
     },
+    /// The AWS credentials (`--json`: all of them, secret included).
+    Credentials {
+        /// Fetch new credentials now.
+        #[arg(long)]
+        force_refresh: bool,
+    },
+    /// `export AWS_...='...'` lines for `eval "$(cognitoctl env)"`.
+    Env,
+    /// The identity pool identity id.
+    IdentityId,
+    /// The AWS `credential_process` helper: the credentials as JSON on stdout.
+    CredentialProcess,
     /// Follow the session's events (sign-in, refreshes, failures, sign-out) as they happen.
     Events,
     /// Print a raw JWT, for pipes.
@@ -100,6 +112,11 @@ enum TokenKind {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(cli.command, Command::CredentialProcess) {
+        // The hot path of every AWS CLI command: no async runtime, one request.
+        let socket = cli.socket.unwrap_or_else(cognitod_client::default_socket);
+        return credential_process(&socket);
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -191,6 +208,42 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                 exit::NO
             })
         }
+        Command::Credentials { force_refresh } => {
+            let credentials = client.credentials(force_refresh).await?;
+            if json {
+                output::json(&credentials)?;
+            } else {
+                output::credentials(&credentials);
+            }
+            Ok(exit::OK)
+        }
+        Command::Env => {
+            let credentials = client.credentials(false).await?;
+            let lines = [
+                ("AWS_ACCESS_KEY_ID", credentials.access_key_id.as_str()),
+                (
+                    "AWS_SECRET_ACCESS_KEY",
+                    credentials.secret_access_key.expose(),
+                ),
+                ("AWS_SESSION_TOKEN", credentials.session_token.expose()),
+                (
+                    "AWS_CREDENTIAL_EXPIRATION",
+                    &credentials.expiration.to_string(),
+                ),
+            ];
+            let mut stdout = std::io::stdout().lock();
+            for (name, value) in lines {
+                writeln!(stdout, "export {name}={}", output::shell_quote(value))
+                    .context("cannot write to stdout")?;
+            }
+            Ok(exit::OK)
+        }
+        Command::IdentityId => {
+            let credentials = client.credentials(false).await?;
+            println!("{}", credentials.identity_id);
+            Ok(exit::OK)
+        }
+        Command::CredentialProcess => unreachable!("handled before the runtime starts"),
         Command::Events => {
             let mut write_failed = false;
             client
@@ -365,4 +418,37 @@ fn read_stdin_line() -> anyhow::Result<Secret> {
         anyhow::bail!("stdin is empty");
     }
     Ok(secret)
+}
+
+/// `credential_process`: exactly `{"Version":1,...}` on stdout, or nothing there and one line
+/// on stderr saying what to do.
+fn credential_process(socket: &std::path::Path) -> ExitCode {
+    let credentials: cognitod_proto::CredentialsResponse =
+        match cognitod_client::blocking::get(socket, "/v1/credentials") {
+            Ok(credentials) => credentials,
+            Err(error) => {
+                let text = error.to_string().replace('\n', " ");
+                eprintln!("cognitoctl credential-process: {text}");
+                return ExitCode::from(if error.is_unreachable() {
+                    exit::UNREACHABLE
+                } else {
+                    exit::NO
+                });
+            }
+        };
+    let output = serde_json::json!({
+        "Version": 1,
+        "AccessKeyId": credentials.access_key_id,
+        "SecretAccessKey": credentials.secret_access_key.expose(),
+        "SessionToken": credentials.session_token.expose(),
+        "Expiration": credentials.expiration.to_string(),
+    });
+    let mut stdout = std::io::stdout().lock();
+    match writeln!(stdout, "{output}").and_then(|()| stdout.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("cognitoctl credential-process: cannot write to stdout: {error}");
+            ExitCode::FAILURE
+        }
+    }
 }

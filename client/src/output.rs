@@ -73,6 +73,20 @@ pub fn session(session: &Session) {
     }
 }
 
+pub fn credentials(credentials: &cognitod_proto::CredentialsResponse) {
+    println!("access key {}", credentials.access_key_id);
+    println!(
+        "expires {}",
+        expiry(credentials.expiration, Timestamp::now()).trim_start_matches("expire ")
+    );
+    println!("identity {}", credentials.identity_id);
+}
+
+/// `value` in single quotes for a POSIX shell.
+pub fn shell_quote(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "'\\''"))
+}
+
 /// One event as a line: its time, its type and its details.
 pub fn event_line(kind: &str, data: &str) -> String {
     let Ok(serde_json::Value::Object(mut fields)) = serde_json::from_str(data) else {
@@ -158,6 +172,12 @@ pub fn relative(at: Timestamp, now: Timestamp) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shell_quoting_survives_quotes() {
+        assert_eq!(shell_quote("abc"), "'abc'");
+        assert_eq!(shell_quote("a'b"), "'a'\\''b'");
+    }
 
     #[test]
     fn relative_times_read_naturally() {

@@ -7,6 +7,7 @@ use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use std::convert::Infallible;
+use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, FromRef, FromRequest, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode};
@@ -21,10 +22,10 @@ use cognitod_proto::{
 use futures_util::Stream;
 use serde::de::DeserializeOwned;
 use tokio::sync::{broadcast, watch};
-use tracing::{error, info};
+use tracing::{debug, error, info};
 
 use crate::server::Peer;
-use crate::session::{SessionError, SessionHandle, Snapshot};
+use crate::session::{AwsCredentials, SessionError, SessionHandle, Snapshot};
 
 /// How long a request waits for a refresh it needs before it gets 503.
 const REFRESH_WAIT: Duration = Duration::from_secs(10);
@@ -52,6 +53,7 @@ pub fn router(session: SessionHandle, shutdown: watch::Receiver<bool>) -> Router
         .route("/v1/status", get(status))
         .route("/v1/user", get(user))
         .route("/v1/session", get(session_handler))
+        .route("/v1/credentials", get(credentials_handler))
         .route("/v1/sign-in", post(sign_in))
         .route("/v1/sign-in/confirm", post(confirm_sign_in))
         .route("/v1/sign-out", post(sign_out))
@@ -91,10 +93,10 @@ async fn status(State(session): State<SessionHandle>) -> Json<Status> {
         version: env!("CARGO_PKG_VERSION").to_owned(),
         api_version: proto::API_VERSION,
         state: snapshot.state,
-        guest: false,
+        guest: signed_in.is_none() && snapshot.aws.as_ref().is_some_and(|aws| aws.guest),
         username: signed_in.map(|s| s.username.clone()),
         tokens_expire_at: signed_in.map(|s| s.expires_at()),
-        credentials_expire_at: None,
+        credentials_expire_at: snapshot.aws.as_ref().map(|aws| aws.expiration()),
         next_refresh_at: snapshot.next_refresh_at,
         last_refresh: snapshot.last_refresh.clone(),
         consecutive_failures: snapshot.consecutive_failures,
@@ -125,7 +127,83 @@ async fn session_handler(
     if let Some(signed_in) = snapshot.signed_in.as_deref() {
         info!(uid = peer.uid, pid = peer.pid_or_zero(), username = %signed_in.username, "session tokens handed out");
     }
-    Ok(Json(session_view(&snapshot)))
+    let mut view = session_view(&snapshot);
+    if session.has_identity_pool() {
+        match fresh_credentials(&session, query.force_refresh).await {
+            Ok(aws) => {
+                info!(uid = peer.uid, pid = peer.pid_or_zero(), identity_id = %aws.identity_id, guest = aws.guest, "AWS credentials handed out");
+                view.identity_id = Some(aws.identity_id.clone());
+                view.credentials = Some(credentials_view(&aws));
+            }
+            Err(error) => debug!(?error, "the session is served without AWS credentials"),
+        }
+    }
+    Ok(Json(view))
+}
+
+/// `GET /v1/credentials`.
+async fn credentials_handler(
+    State(session): State<SessionHandle>,
+    Extension(peer): Extension<Peer>,
+    query: Result<Query<SessionQuery>, QueryRejection>,
+) -> Result<Json<proto::CredentialsResponse>, HttpError> {
+    let Query(query) = query.map_err(|e| HttpError::invalid(e.body_text()))?;
+    let aws = fresh_credentials(&session, query.force_refresh).await?;
+    info!(uid = peer.uid, pid = peer.pid_or_zero(), identity_id = %aws.identity_id, guest = aws.guest, "AWS credentials handed out");
+    Ok(Json(proto::CredentialsResponse {
+        access_key_id: aws.access_key_id.clone(),
+        secret_access_key: aws.secret_access_key.clone(),
+        session_token: aws.session_token.clone(),
+        expiration: aws.expiration(),
+        identity_id: aws.identity_id.clone(),
+    }))
+}
+
+/// AWS credentials a client may use: valid cached ones at once (waking the owner when they
+/// are due for renewal), else a fetch shared with everyone asking, waited for at most
+/// [`REFRESH_WAIT`].
+async fn fresh_credentials(
+    session: &SessionHandle,
+    force: bool,
+) -> Result<Arc<AwsCredentials>, HttpError> {
+    let usable = |snapshot: &Snapshot, now: i64| {
+        let signed_in = snapshot.signed_in.is_some();
+        snapshot
+            .aws
+            .clone()
+            .filter(|aws| !aws.is_expired(now) && aws.guest != signed_in)
+    };
+    let now = session.now_ms();
+    if !force {
+        if let Some(aws) = usable(&session.snapshot(), now) {
+            if now >= aws.refresh_due_ms {
+                session.wake_refresher();
+            }
+            return Ok(aws);
+        }
+    }
+    match tokio::time::timeout(REFRESH_WAIT, session.credentials(force)).await {
+        Ok(result) => result?,
+        Err(_) => {
+            return Err(SessionError::Unavailable(format!(
+                "no AWS credentials within {} s",
+                REFRESH_WAIT.as_secs()
+            ))
+            .into());
+        }
+    }
+    usable(&session.snapshot(), session.now_ms()).ok_or_else(|| {
+        SessionError::Unavailable("no valid AWS credentials could be obtained".into()).into()
+    })
+}
+
+fn credentials_view(aws: &AwsCredentials) -> proto::Credentials {
+    proto::Credentials {
+        access_key_id: aws.access_key_id.clone(),
+        secret_access_key: aws.secret_access_key.clone(),
+        session_token: aws.session_token.clone(),
+        expiration: aws.expiration(),
+    }
 }
 
 /// The session with tokens a client may use: valid ones at once (waking the refresher when
@@ -404,6 +482,10 @@ impl From<SessionError> for HttpError {
                 Self::new(StatusCode::BAD_GATEWAY, codes::INVALID_TOKEN, message).suggest(
                     "check `issuer` and `user_pool_client_id` in the daemon's configuration",
                 )
+            }
+            SessionError::NoIdentityPool => {
+                Self::new(StatusCode::NOT_FOUND, codes::NOT_FOUND, message)
+                    .suggest("set identity_pool_id in the daemon's configuration")
             }
             SessionError::BadAnswer(_) => {
                 Self::new(StatusCode::BAD_REQUEST, codes::INVALID_REQUEST, message)

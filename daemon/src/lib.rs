@@ -49,6 +49,16 @@ pub async fn run(
             user_pool_id: config.user_pool_id.clone(),
             refresh_token_rotation: config.refresh_token_rotation,
             store,
+            identity: config
+                .identity_pool_id
+                .as_ref()
+                .map(|_| session::IdentityConfig {
+                    logins_key: format!(
+                        "cognito-idp.{}.amazonaws.com/{}",
+                        config.aws_region, config.user_pool_id
+                    ),
+                    unauthenticated: config.unauthenticated_identities_enabled,
+                }),
         },
         std::sync::Arc::new(session::SystemClock),
     );

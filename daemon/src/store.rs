@@ -20,6 +20,9 @@ pub struct Persisted {
     /// The signed-in user, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<PersistedUser>,
+    /// The guest identity of the identity pool: reused while signed out, offered at sign-in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guest_identity_id: Option<String>,
 }
 
 /// A signed-in user's session as stored.
@@ -40,6 +43,9 @@ pub struct PersistedUser {
     /// rotation grace period.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub refresh_in_flight: bool,
+    /// The user's identity in the identity pool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_id: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -183,6 +189,7 @@ mod tests {
             refresh_token: Secret::new("refresh"),
             clock_drift_ms: 1000,
             refresh_in_flight: true,
+            identity_id: Some("us-east-1:id".into()),
         }
     }
 
@@ -191,7 +198,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::new(dir.path());
         assert_eq!(store.load().unwrap(), Loaded::Empty);
-        let state = Persisted { user: Some(user()) };
+        let state = Persisted {
+            user: Some(user()),
+            guest_identity_id: Some("us-east-1:guest".into()),
+        };
         store.save(&state).unwrap();
         let mode = std::fs::metadata(store.path())
             .unwrap()

@@ -183,6 +183,22 @@ pub struct Credentials {
     pub expiration: Timestamp,
 }
 
+/// `GET /v1/credentials`: the user's AWS credentials, else a guest's.
+///
+/// ```json
+/// {"accessKeyId": "ASIA...", "secretAccessKey": "...", "sessionToken": "...",
+///  "expiration": "2026-11-26T20:05:09Z", "identityId": "eu-west-1:1234..."}
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CredentialsResponse {
+    pub access_key_id: String,
+    pub secret_access_key: Secret,
+    pub session_token: Secret,
+    pub expiration: Timestamp,
+    pub identity_id: String,
+}
+
 /// `POST /v1/sign-in`.
 ///
 /// ```json

@@ -111,19 +111,37 @@ impl Moto {
         }
     }
 
+    /// An identity pool trusting `pool`'s app client; returns its id.
+    pub fn create_identity_pool(&self, pool: &Pool) -> String {
+        let body = json!({
+            "IdentityPoolName": format!("cognitod_test_{}", crate::free_port()),
+            "AllowUnauthenticatedIdentities": true,
+            "CognitoIdentityProviders": [{
+                "ProviderName": format!("cognito-idp.{}.amazonaws.com/{}", pool.region, pool.pool_id),
+                "ClientId": pool.client_id,
+            }],
+        });
+        let answer = self.call_service("AWSCognitoIdentityService", "CreateIdentityPool", body);
+        answer["IdentityPoolId"]
+            .as_str()
+            .expect("CreateIdentityPool returns an id")
+            .to_owned()
+    }
+
     /// GlobalSignOut with a user's access token, as another device of theirs would.
     pub fn global_sign_out(&self, access_token: &str) {
         self.call("GlobalSignOut", json!({"AccessToken": access_token}));
     }
 
     fn call(&self, action: &str, body: Value) -> Value {
+        self.call_service("AWSCognitoIdentityProviderService", action, body)
+    }
+
+    fn call_service(&self, service: &str, action: &str, body: Value) -> Value {
         let response = reqwest::blocking::Client::new()
             .post(format!("{}/", self.endpoint))
             .header("content-type", "application/x-amz-json-1.1")
-            .header(
-                "x-amz-target",
-                format!("AWSCognitoIdentityProviderService.{action}"),
-            )
+            .header("x-amz-target", format!("{service}.{action}"))
             .body(body.to_string())
             .send()
             .unwrap_or_else(|e| panic!("{action} against moto: {e}"));

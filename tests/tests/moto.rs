@@ -241,3 +241,70 @@ fn a_global_sign_out_elsewhere_makes_the_next_refresh_fail_and_end_the_session()
     let status = json(&daemon.ctl(&["status", "--json"]).stdout);
     assert_eq!(status["state"], "signedOut");
 }
+
+#[test]
+fn identity_pool_credentials_load_in_the_aws_cli_through_credential_process() {
+    let moto = Moto::shared_or_start();
+    let pool = moto.provision(&[("ivy", PASSWORD)]);
+    let identity_pool = moto.create_identity_pool(&pool);
+    let config = format!(
+        "{}identity_pool_id = \"{identity_pool}\"\nidentity_pool_endpoint = \"{}\"\n",
+        pool.config_toml(),
+        moto.endpoint
+    );
+    let daemon = TestDaemon::start(&config);
+    let login = daemon.ctl_stdin(
+        &["login", "ivy", "--password-stdin"],
+        &format!("{PASSWORD}\n"),
+    );
+    assert_eq!(login.code, 0, "{login:?}");
+    let credentials = daemon.ctl(&["credentials", "--json"]);
+    assert_eq!(credentials.code, 0, "{credentials:?}\n{}", daemon.log());
+    let credentials = json(&credentials.stdout);
+    assert!(
+        credentials["identityId"]
+            .as_str()
+            .unwrap()
+            .starts_with(&pool.region)
+    );
+
+    let aws_config = daemon.dir.path().join("aws-config");
+    std::fs::write(
+        &aws_config,
+        format!(
+            "[profile cognitod]\nregion = {}\ncredential_process = {} --socket {} credential-process\n",
+            pool.region,
+            cognitod_tests::binary("cognitoctl").display(),
+            daemon.socket.display()
+        ),
+    )
+    .unwrap();
+    let aws = cognitod_tests::workspace_root().join(".venv/bin/aws");
+    let output = std::process::Command::new(aws)
+        .args([
+            "sts",
+            "get-caller-identity",
+            "--profile",
+            "cognitod",
+            "--output",
+            "json",
+        ])
+        .args(["--endpoint-url", &moto.endpoint])
+        .env("AWS_CONFIG_FILE", &aws_config)
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "aws failed: {stderr}");
+    let identity = json(&String::from_utf8_lossy(&output.stdout));
+    assert!(identity["Account"].is_string(), "{identity}");
+    let log = daemon.log();
+    assert!(
+        log.contains("AWS credentials handed out"),
+        "the AWS CLI went through the daemon"
+    );
+}

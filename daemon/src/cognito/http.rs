@@ -8,12 +8,13 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::wire::{
-    AssociateSoftwareTokenRequest, ErrorResponse, GetTokensFromRefreshTokenRequest,
-    GlobalSignOutRequest, RevokeTokenRequest, VerifySoftwareTokenRequest,
+    AssociateSoftwareTokenRequest, ErrorResponse, GetCredentialsForIdentityRequest, GetIdRequest,
+    GetIdResponse, GetTokensFromRefreshTokenRequest, GlobalSignOutRequest, RevokeTokenRequest,
+    VerifySoftwareTokenRequest,
 };
 use super::{
-    AssociateSoftwareTokenResponse, AuthResponse, CognitoError, InitiateAuthRequest,
-    RespondToAuthChallengeRequest, UserPool, VerifySoftwareTokenResponse,
+    AssociateSoftwareTokenResponse, AuthResponse, CognitoError, GetCredentialsForIdentityResponse,
+    InitiateAuthRequest, RespondToAuthChallengeRequest, UserPool, VerifySoftwareTokenResponse,
 };
 use crate::config::Config;
 
@@ -51,6 +52,8 @@ pub struct HttpUserPool {
     endpoint: String,
     client_id: String,
     client_secret: Option<Secret>,
+    /// The identity pool and its endpoint, when AWS credentials are configured.
+    identity: Option<(String, String)>,
 }
 
 impl HttpUserPool {
@@ -60,6 +63,10 @@ impl HttpUserPool {
             endpoint: format!("{}/", config.user_pool_endpoint),
             client_id: config.user_pool_client_id.clone(),
             client_secret: config.client_secret.clone(),
+            identity: config
+                .identity_pool_id
+                .clone()
+                .map(|id| (id, format!("{}/", config.identity_pool_endpoint))),
         }
     }
 
@@ -68,19 +75,38 @@ impl HttpUserPool {
         action: &str,
         body: &Req,
     ) -> Result<Resp, CognitoError> {
+        let target = format!("AWSCognitoIdentityProviderService.{action}");
+        self.post(&self.endpoint, &target, action, body).await
+    }
+
+    /// An identity pool call, on the identity endpoint.
+    async fn identity_call<Req: Serialize + Sync, Resp: DeserializeOwned>(
+        &self,
+        action: &str,
+        body: &Req,
+    ) -> Result<Resp, CognitoError> {
+        let (_, endpoint) = self.identity.as_ref().ok_or_else(super::no_identity_pool)?;
+        let target = format!("AWSCognitoIdentityService.{action}");
+        self.post(endpoint, &target, action, body).await
+    }
+
+    async fn post<Req: Serialize + Sync, Resp: DeserializeOwned>(
+        &self,
+        endpoint: &str,
+        target: &str,
+        action: &str,
+        body: &Req,
+    ) -> Result<Resp, CognitoError> {
         let body = serde_json::to_vec(body).map_err(|e| CognitoError::Protocol(e.to_string()))?;
         let unreachable = |e: reqwest::Error| CognitoError::Unreachable {
-            endpoint: self.endpoint.clone(),
+            endpoint: endpoint.to_owned(),
             reason: error_chain(&e),
         };
         let mut response = self
             .http
-            .post(&self.endpoint)
+            .post(endpoint)
             .header("content-type", "application/x-amz-json-1.1")
-            .header(
-                "x-amz-target",
-                format!("AWSCognitoIdentityProviderService.{action}"),
-            )
+            .header("x-amz-target", target)
             .body(body)
             .send()
             .await
@@ -228,6 +254,32 @@ impl UserPool for HttpUserPool {
         self.call::<_, serde_json::Value>("GlobalSignOut", &GlobalSignOutRequest { access_token })
             .await
             .map(drop)
+    }
+
+    async fn get_id(
+        &self,
+        logins: Option<std::collections::BTreeMap<String, Secret>>,
+    ) -> Result<String, CognitoError> {
+        let (pool_id, _) = self.identity.as_ref().ok_or_else(super::no_identity_pool)?;
+        let request = GetIdRequest {
+            identity_pool_id: pool_id,
+            logins,
+        };
+        let response: GetIdResponse = self.identity_call("GetId", &request).await?;
+        Ok(response.identity_id)
+    }
+
+    async fn get_credentials_for_identity(
+        &self,
+        identity_id: &str,
+        logins: Option<std::collections::BTreeMap<String, Secret>>,
+    ) -> Result<GetCredentialsForIdentityResponse, CognitoError> {
+        let request = GetCredentialsForIdentityRequest {
+            identity_id,
+            logins,
+        };
+        self.identity_call("GetCredentialsForIdentity", &request)
+            .await
     }
 
     fn client_id(&self) -> &str {

@@ -10,6 +10,7 @@ pub mod jwt;
 pub mod srp;
 pub mod wire;
 
+use std::collections::BTreeMap;
 use std::future::Future;
 
 use base64::Engine as _;
@@ -19,8 +20,9 @@ use sha2::Sha256;
 
 pub use http::{HttpUserPool, http_client};
 pub use wire::{
-    AssociateSoftwareTokenResponse, AuthResponse, AuthenticationResult, InitiateAuthRequest,
-    RespondToAuthChallengeRequest, VerifySoftwareTokenResponse,
+    AssociateSoftwareTokenResponse, AuthResponse, AuthenticationResult,
+    GetCredentialsForIdentityResponse, InitiateAuthRequest, RespondToAuthChallengeRequest,
+    VerifySoftwareTokenResponse,
 };
 
 /// An error from talking to Cognito.
@@ -119,11 +121,34 @@ pub trait UserPool: Send + Sync + 'static {
         access_token: &Secret,
     ) -> impl Future<Output = Result<(), CognitoError>> + Send;
 
+    /// Identity pool `GetId`: with `logins` the user's identity, without a new guest one.
+    fn get_id(
+        &self,
+        logins: Option<BTreeMap<String, Secret>>,
+    ) -> impl Future<Output = Result<String, CognitoError>> + Send {
+        let _ = logins;
+        async { Err(no_identity_pool()) }
+    }
+
+    /// Identity pool `GetCredentialsForIdentity`.
+    fn get_credentials_for_identity(
+        &self,
+        identity_id: &str,
+        logins: Option<BTreeMap<String, Secret>>,
+    ) -> impl Future<Output = Result<GetCredentialsForIdentityResponse, CognitoError>> + Send {
+        let _ = (identity_id, logins);
+        async { Err(no_identity_pool()) }
+    }
+
     /// The app client id the pool is used with.
     fn client_id(&self) -> &str;
 
     /// `SECRET_HASH` for `username`, when the app client has a secret.
     fn secret_hash(&self, username: &str) -> Option<Secret>;
+}
+
+fn no_identity_pool() -> CognitoError {
+    CognitoError::Protocol("no identity_pool_id is configured".to_owned())
 }
 
 /// `SECRET_HASH = Base64(HMAC-SHA256(key = client secret, username | client id))`.

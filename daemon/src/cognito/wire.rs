@@ -120,3 +120,45 @@ pub struct ErrorResponse {
     #[serde(alias = "Message", default)]
     pub message: Option<String>,
 }
+
+/// Identity pool `GetId`: the identity for the Logins (authenticated) or a new guest one.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetIdRequest<'a> {
+    pub identity_pool_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logins: Option<BTreeMap<String, Secret>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetIdResponse {
+    pub identity_id: String,
+}
+
+/// Identity pool `GetCredentialsForIdentity`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetCredentialsForIdentityRequest<'a> {
+    pub identity_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logins: Option<BTreeMap<String, Secret>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetCredentialsForIdentityResponse {
+    #[serde(default)]
+    pub identity_id: Option<String>,
+    pub credentials: IdentityCredentials,
+}
+
+/// Temporary AWS credentials; `Expiration` is epoch seconds, a JSON number with a fraction.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct IdentityCredentials {
+    pub access_key_id: String,
+    pub secret_key: Secret,
+    pub session_token: Secret,
+    pub expiration: f64,
+}

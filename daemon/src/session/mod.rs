@@ -7,6 +7,7 @@
 //! shares its result, so N clients cause one upstream call.
 
 mod challenge;
+mod credentials;
 mod owner;
 mod refresh;
 pub mod schedule;
@@ -26,6 +27,7 @@ use crate::cognito::auth::VerifiedTokens;
 use crate::cognito::jwt::Verifier;
 use crate::store::Store;
 use challenge::ChallengeError;
+pub use credentials::{AwsCredentials, IdentityConfig};
 
 /// The wall clock, in Unix milliseconds. Passed in so tests can run the timers on tokio's
 /// paused clock.
@@ -129,6 +131,8 @@ pub struct Snapshot {
     pub pending_step: Option<NextStep>,
     /// The next refresh attempt (a retry while failing).
     pub next_refresh_at: Option<Timestamp>,
+    /// AWS credentials: the user's while signed in, a guest's while signed out.
+    pub aws: Option<Arc<AwsCredentials>>,
 }
 
 impl Snapshot {
@@ -141,6 +145,7 @@ impl Snapshot {
             consecutive_failures: 0,
             upstream: UpstreamHealth::Ok,
             next_refresh_at: None,
+            aws: None,
         }
     }
 }
@@ -169,6 +174,8 @@ pub enum SessionError {
     /// The answer to the pending step does not fit it; the step stays open.
     #[error("{0}")]
     BadAnswer(String),
+    #[error("no identity_pool_id is configured, so there are no AWS credentials")]
+    NoIdentityPool,
     #[error("{0}")]
     Internal(String),
 }
@@ -233,6 +240,12 @@ pub enum Command {
         force: bool,
         reply: Reply<()>,
     },
+    /// AWS credentials: joins a fetch in flight, else fetches unless valid ones are cached and
+    /// `force` is false.
+    Credentials {
+        force: bool,
+        reply: Reply<()>,
+    },
 }
 
 /// The handlers' side: read snapshots, send commands, subscribe to events.
@@ -243,9 +256,15 @@ pub struct SessionHandle {
     events: broadcast::Sender<Event>,
     wake: Arc<Notify>,
     clock: Arc<dyn Clock>,
+    identity_pool: bool,
 }
 
 impl SessionHandle {
+    /// Whether AWS credentials are configured.
+    pub fn has_identity_pool(&self) -> bool {
+        self.identity_pool
+    }
+
     /// The session as it is now.
     pub fn snapshot(&self) -> Snapshot {
         self.snapshot.borrow().clone()
@@ -275,6 +294,12 @@ impl SessionHandle {
     /// Waits for fresh tokens (see [`Command::Refresh`]).
     pub async fn refresh(&self, force: bool) -> Result<(), SessionError> {
         self.ask(|reply| Command::Refresh { force, reply }).await
+    }
+
+    /// Waits for AWS credentials (see [`Command::Credentials`]).
+    pub async fn credentials(&self, force: bool) -> Result<(), SessionError> {
+        self.ask(|reply| Command::Credentials { force, reply })
+            .await
     }
 
     /// Tells the refresher that a client saw the tokens inside their lead; never waits.
@@ -307,6 +332,8 @@ pub struct SessionConfig {
     pub refresh_token_rotation: bool,
     /// Where the session is persisted (`None` with `persist = false`).
     pub store: Option<Store>,
+    /// The identity pool, when AWS credentials are configured.
+    pub identity: Option<IdentityConfig>,
 }
 
 /// Starts the owner task with the session `config.store` holds (if any); the task ends when
@@ -320,6 +347,7 @@ pub fn spawn<P: UserPool>(
     let (commands, receiver) = mpsc::channel(256);
     let (events, _) = broadcast::channel(256);
     let wake = Arc::new(Notify::new());
+    let identity_pool = config.identity.is_some();
     let (owner, snapshot) = owner::Owner::new(
         Arc::new(pool),
         Arc::new(verifier),
@@ -334,6 +362,7 @@ pub fn spawn<P: UserPool>(
         events,
         wake,
         clock,
+        identity_pool,
     }
 }
 

@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use super::challenge;
+use super::credentials::Fetched;
 use super::{Clock, Command, Reply, SessionConfig, SessionError, SignedIn, Snapshot};
 use crate::cognito::auth::{self, AuthOutcome, Challenge, VerifiedTokens};
 use crate::cognito::jwt::{Verifier, stored_claims};
@@ -42,6 +43,14 @@ pub(super) struct Owner<P> {
     pub(super) retry_at_ms: Option<i64>,
     /// `sessionExpired` was sent for the current tokens.
     pub(super) expiry_reported: bool,
+    /// Identity pool ids: the user's, and the guest one (kept across sign-outs).
+    pub(super) user_identity_id: Option<String>,
+    pub(super) guest_identity_id: Option<String>,
+    /// The credentials fetch in flight, everyone waiting for it, and the retry state.
+    pub(super) creds_in_flight: Option<JoinHandle<Result<Box<Fetched>, CognitoError>>>,
+    pub(super) creds_waiters: Vec<Reply<()>>,
+    pub(super) creds_retry_at_ms: Option<i64>,
+    pub(super) creds_failures: u32,
 }
 
 /// A sign-in in progress: the challenge Cognito asked, for whom, and how it started.
@@ -62,6 +71,7 @@ struct Pending {
 enum Wakeup {
     Command(Option<Command>),
     Refreshed(Result<Result<Box<VerifiedTokens>, CognitoError>, tokio::task::JoinError>),
+    Credentials(Result<Result<Box<Fetched>, CognitoError>, tokio::task::JoinError>),
     Timer,
     Nudged,
 }
@@ -75,7 +85,15 @@ impl<P: UserPool> Owner<P> {
         events: broadcast::Sender<Event>,
     ) -> (Self, watch::Receiver<Snapshot>) {
         let mut initial = Snapshot::signed_out();
-        if let Some((mut signed_in, in_flight)) = config.store.as_ref().and_then(restore) {
+        let restored = config.store.as_ref().and_then(restore);
+        let guest_identity_id = restored.as_ref().and_then(|r| r.guest_identity_id.clone());
+        let user_identity_id = restored.as_ref().and_then(|r| r.user_identity_id.clone());
+        if let Some(Restored {
+            signed_in: Some(mut signed_in),
+            refresh_in_flight: in_flight,
+            ..
+        }) = restored
+        {
             info!(
                 username = %signed_in.username,
                 expires_at = %signed_in.expires_at(),
@@ -103,6 +121,12 @@ impl<P: UserPool> Owner<P> {
             waiters: Vec::new(),
             retry_at_ms: None,
             expiry_reported: false,
+            user_identity_id,
+            guest_identity_id,
+            creds_in_flight: None,
+            creds_waiters: Vec::new(),
+            creds_retry_at_ms: None,
+            creds_failures: 0,
         };
         (owner, snapshot)
     }
@@ -112,10 +136,14 @@ impl<P: UserPool> Owner<P> {
         loop {
             let sleep = self.next_timer().map(tokio::time::sleep);
             let in_flight = &mut self.in_flight;
+            let creds_in_flight = &mut self.creds_in_flight;
             let wakeup = tokio::select! {
                 command = commands.recv() => Wakeup::Command(command),
                 result = async { in_flight.as_mut().expect("guarded").await }, if in_flight.is_some() => {
                     Wakeup::Refreshed(result)
+                }
+                result = async { creds_in_flight.as_mut().expect("guarded").await }, if creds_in_flight.is_some() => {
+                    Wakeup::Credentials(result)
                 }
                 () = async { sleep.expect("guarded").await }, if sleep.is_some() => Wakeup::Timer,
                 () = wake.notified() => Wakeup::Nudged,
@@ -132,20 +160,34 @@ impl<P: UserPool> Owner<P> {
                     });
                     self.finish_refresh(result);
                 }
-                Wakeup::Timer | Wakeup::Nudged => self.on_timer(),
+                Wakeup::Credentials(joined) => {
+                    self.creds_in_flight = None;
+                    match joined {
+                        Ok(result) => self.finish_credentials(result),
+                        Err(e) if e.is_cancelled() => {}
+                        Err(e) => self.finish_credentials(Err(CognitoError::Protocol(format!(
+                            "the credentials task failed: {e}"
+                        )))),
+                    }
+                }
+                Wakeup::Timer | Wakeup::Nudged => {
+                    self.on_timer();
+                    self.credentials_timer();
+                }
             }
         }
     }
 
     /// How long until the next thing the timer must look at, at most [`MAX_SLEEP`].
     fn next_timer(&self) -> Option<Duration> {
-        let signed_in = self.current()?;
-        let mut due = Vec::new();
-        if self.in_flight.is_none() {
-            due.push(self.retry_at_ms.unwrap_or(signed_in.refresh_due_ms));
-        }
-        if !self.expiry_reported {
-            due.push(signed_in.local_expiry_ms());
+        let mut due: Vec<i64> = self.credentials_due_ms().into_iter().collect();
+        if let Some(signed_in) = self.current() {
+            if self.in_flight.is_none() {
+                due.push(self.retry_at_ms.unwrap_or(signed_in.refresh_due_ms));
+            }
+            if !self.expiry_reported {
+                due.push(signed_in.local_expiry_ms());
+            }
         }
         let next = due.into_iter().min()?;
         let wait = u64::try_from(next - self.clock.now_ms()).unwrap_or(0);
@@ -164,6 +206,7 @@ impl<P: UserPool> Owner<P> {
                 let _ = reply.send(self.sign_out(global).await);
             }
             Command::Refresh { force, reply } => self.refresh_requested(force, reply),
+            Command::Credentials { force, reply } => self.credentials_requested(force, reply),
         }
     }
 
@@ -384,6 +427,8 @@ impl<P: UserPool> Owner<P> {
             snapshot.last_refresh = None;
         });
         self.publish_schedule();
+        self.drop_user_credentials();
+        self.start_credentials();
     }
 
     /// Writes the session (or its absence) to the state file; `refresh_in_flight` marks a
@@ -403,15 +448,25 @@ impl<P: UserPool> Owner<P> {
                 refresh_token: s.tokens.refresh_token.clone()?,
                 clock_drift_ms: s.drift_ms,
                 refresh_in_flight,
+                identity_id: self.user_identity_id.clone(),
             })
         });
-        match store.save(&Persisted { user }) {
+        let state = Persisted {
+            user,
+            guest_identity_id: self.guest_identity_id.clone(),
+        };
+        match store.save(&state) {
             Ok(()) => true,
             Err(error) => {
                 tracing::error!(%error, "the session is kept in memory only until the state file can be written");
                 false
             }
         }
+    }
+
+    /// Writes the session as it is now.
+    pub(super) fn persist_current(&self) {
+        self.persist(self.current().as_deref(), false);
     }
 
     /// Forgets the session: in memory, in the state file, and for everyone waiting.
@@ -427,6 +482,7 @@ impl<P: UserPool> Owner<P> {
                 None => SessionError::NotSignedIn,
             }));
         }
+        self.drop_user_credentials();
         self.persist(None, false);
         self.publish.send_replace(Snapshot::signed_out());
         self.emit(EventKind::SignedOut { reason });
@@ -455,9 +511,17 @@ impl<P: UserPool> Owner<P> {
     }
 }
 
-/// The session in the state file, if there is a usable one, and whether a rotating refresh
-/// was in flight when it was written.
-fn restore(store: &Store) -> Option<(SignedIn, bool)> {
+/// What the state file held.
+struct Restored {
+    signed_in: Option<SignedIn>,
+    /// A rotating refresh was sent and its answer never stored.
+    refresh_in_flight: bool,
+    user_identity_id: Option<String>,
+    guest_identity_id: Option<String>,
+}
+
+/// The session in the state file, if there is a usable one.
+fn restore(store: &Store) -> Option<Restored> {
     let persisted = match store.load() {
         Ok(Loaded::Session(persisted)) => persisted,
         Ok(Loaded::Empty) => return None,
@@ -470,12 +534,22 @@ fn restore(store: &Store) -> Option<(SignedIn, bool)> {
             return None;
         }
     };
-    let user = persisted.user?;
+    let mut restored = Restored {
+        signed_in: None,
+        refresh_in_flight: false,
+        user_identity_id: None,
+        guest_identity_id: persisted.guest_identity_id,
+    };
+    let Some(user) = persisted.user else {
+        return Some(restored);
+    };
     let claims = stored_claims(&user.id_token)
         .and_then(|id| stored_claims(&user.access_token).map(|access| (id, access)));
     match claims {
-        Ok((id_claims, access_claims)) => Some((
-            SignedIn::new(
+        Ok((id_claims, access_claims)) => {
+            restored.refresh_in_flight = user.refresh_in_flight;
+            restored.user_identity_id = user.identity_id;
+            restored.signed_in = Some(SignedIn::new(
                 user.username,
                 user.user_id,
                 user.sign_in_details,
@@ -487,12 +561,9 @@ fn restore(store: &Store) -> Option<(SignedIn, bool)> {
                     access_claims,
                 },
                 user.clock_drift_ms,
-            ),
-            user.refresh_in_flight,
-        )),
-        Err(error) => {
-            warn!(%error, "the stored session is unusable; starting signed out");
-            None
+            ));
         }
+        Err(error) => warn!(%error, "the stored session is unusable; starting signed out"),
     }
+    Some(restored)
 }

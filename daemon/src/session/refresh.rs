@@ -140,6 +140,10 @@ impl<P: UserPool> Owner<P> {
                 for waiter in self.waiters.drain(..) {
                     let _ = waiter.send(Ok(()));
                 }
+                // New id token, new credentials.
+                if self.config.identity.is_some() {
+                    self.start_credentials();
+                }
             }
             Err(error) if ends_session(&error) => {
                 warn!(username = %current.username, %error, "Cognito refused the refresh token; signed out");

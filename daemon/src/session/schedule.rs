@@ -43,6 +43,14 @@ pub fn is_expired(exp: i64, drift_ms: i64, now_ms: i64) -> bool {
     now_ms >= local_expiry_ms(exp, drift_ms)
 }
 
+/// When (local ms) to fetch new AWS credentials: when less than `min(20 min, 50% of their
+/// lifetime)` is left, so that with 1 h credentials every one handed out has at least 15 min
+/// (botocore starts refreshing at 15 min and blocks at 10).
+pub fn credentials_refresh_at_ms(received_ms: i64, expiration_ms: i64) -> i64 {
+    let lifetime = (expiration_ms - received_ms).max(0);
+    expiration_ms - (lifetime / 2).min(20 * 60 * 1000)
+}
+
 /// Full-jitter exponential backoff after `failures` failed attempts in a row (at least 1):
 /// a uniform share `random` in `[0, 1)` of `min(5 min, 1 s · 2^(failures-1))`.
 pub fn backoff(failures: u32, random: f64) -> Duration {
@@ -129,6 +137,18 @@ mod tests {
         assert!(!is_expired(T0 + 60 * MIN, behind, (T0 + 64 * MIN) * 1000));
         assert!(is_expired(T0 + 60 * MIN, ahead, (T0 + 56 * MIN) * 1000));
         assert!(!is_expired(T0 + 60 * MIN, ahead, (T0 + 54 * MIN) * 1000));
+    }
+
+    #[test]
+    fn credentials_are_renewed_with_20_min_or_half_their_life_left() {
+        let t = T0 * 1000;
+        assert_eq!(credentials_refresh_at_ms(t, t + 3_600_000), t + 40 * 60_000);
+        assert_eq!(credentials_refresh_at_ms(t, t + 60_000), t + 30_000);
+        assert_eq!(
+            credentials_refresh_at_ms(t, t - 1000),
+            t - 1000,
+            "already expired: now"
+        );
     }
 
     #[test]

@@ -134,6 +134,7 @@ async fn signed_in(lifetime: i64) -> (SessionHandle, Arc<TestPool>) {
         user_pool_id: "us-east-1_Test".into(),
         refresh_token_rotation: false,
         store: None,
+        identity: None,
     };
     let session = spawn(Arc::clone(&pool), verifier, config, clock);
     let answer = session

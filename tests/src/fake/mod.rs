@@ -170,11 +170,26 @@ impl FakeCognito {
     /// The daemon's config for this pool: the Cognito keys, and `client_secret_file` when the
     /// client has a secret.
     pub fn config_toml(&self) -> String {
+        self.config(false)
+    }
+
+    /// [`FakeCognito::config_toml`] with the identity pool too (AWS credentials).
+    pub fn config_toml_with_identity_pool(&self) -> String {
+        self.config(true)
+    }
+
+    fn config(&self, with_identity_pool: bool) -> String {
         let options = self.options();
         let mut text = format!(
             "aws_region = \"{}\"\nuser_pool_id = \"{}\"\nuser_pool_client_id = \"{}\"\nuser_pool_endpoint = \"{}\"\n",
             options.region, options.pool_id, options.client_id, self.endpoint
         );
+        if with_identity_pool {
+            text.push_str(&format!(
+                "identity_pool_id = \"{}\"\nidentity_pool_endpoint = \"{}\"\nunauthenticated_identities_enabled = {}\n",
+                options.identity_pool_id, self.endpoint, options.allow_unauthenticated
+            ));
+        }
         if let Some(secret) = &options.client_secret {
             let path: PathBuf = self.dir.path().join("client-secret");
             std::fs::write(&path, format!("{secret}\n")).expect("secret written");
@@ -260,7 +275,10 @@ async fn dispatch(State(shared): State<SharedState>, headers: HeaderMap, body: B
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    let Some(action) = target.strip_prefix("AWSCognitoIdentityProviderService.") else {
+    let Some(action) = target
+        .strip_prefix("AWSCognitoIdentityProviderService.")
+        .or_else(|| target.strip_prefix("AWSCognitoIdentityService."))
+    else {
         return error(&pool_fault(
             "UnknownOperationException",
             format!("unknown target {target:?}"),
@@ -324,6 +342,8 @@ async fn dispatch(State(shared): State<SharedState>, headers: HeaderMap, body: B
             "GlobalSignOut" => pool.global_sign_out(&request, now),
             "RevokeToken" => pool.revoke_token(&request),
             "GetTokensFromRefreshToken" => pool.get_tokens_from_refresh_token(&request, now),
+            "GetId" => pool.get_id(&request, now),
+            "GetCredentialsForIdentity" => pool.get_credentials_for_identity(&request, now),
             other => Err(pool_fault(
                 "UnknownOperationException",
                 format!("the fake does not implement {other}"),

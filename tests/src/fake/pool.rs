@@ -60,6 +60,12 @@ pub struct PoolOptions {
     /// a new refresh token; the old one keeps working for `rotation_grace_seconds`.
     pub refresh_token_rotation: bool,
     pub rotation_grace_seconds: i64,
+    /// The identity pool beside the user pool (same endpoint).
+    pub identity_pool_id: String,
+    /// Guest identities allowed.
+    pub allow_unauthenticated: bool,
+    /// Lifetime of the AWS credentials it hands out.
+    pub credentials_seconds: i64,
 }
 
 impl Default for PoolOptions {
@@ -76,6 +82,9 @@ impl Default for PoolOptions {
             timestamp_window_seconds: 300,
             refresh_token_rotation: false,
             rotation_grace_seconds: 60,
+            identity_pool_id: "us-east-1:0f4c9a2e-0000-4000-a000-000000000001".into(),
+            allow_unauthenticated: false,
+            credentials_seconds: 3600,
         }
     }
 }
@@ -189,6 +198,10 @@ pub struct PoolState {
     pub sent_codes: HashMap<String, String>,
     keys: Vec<(String, EncodingKey)>,
     tokens_issued: u64,
+    /// Identity id → the user's `sub` it belongs to (`None`: a guest identity).
+    pub identities: HashMap<String, Option<String>>,
+    /// Access key ids handed out, with the identity they are for.
+    pub issued_credentials: Vec<(String, String)>,
 }
 
 impl PoolState {
@@ -215,6 +228,8 @@ impl PoolState {
             sent_codes: HashMap::new(),
             keys,
             tokens_issued: 0,
+            identities: HashMap::new(),
+            issued_credentials: Vec::new(),
         }
     }
 
@@ -739,7 +754,12 @@ impl PoolState {
 
     /// Checks an access token the way Cognito does for GlobalSignOut and GetUser.
     fn verify_access_token(&self, token: &str, now: i64) -> Result<Value, CognitoFault> {
-        let invalid = || not_authorized("Invalid Access Token");
+        self.verify_token(token, "access", now)
+    }
+
+    /// Checks a token this pool issued: signature, issuer, `token_use`, expiry, revocation.
+    fn verify_token(&self, token: &str, token_use: &str, now: i64) -> Result<Value, CognitoFault> {
+        let invalid = || not_authorized("Invalid token");
         let kid = jsonwebtoken::decode_header(token)
             .ok()
             .and_then(|h| h.kid)
@@ -757,7 +777,7 @@ impl PoolState {
         let claims = jsonwebtoken::decode::<Value>(token, &key, &validation)
             .map_err(|_| invalid())?
             .claims;
-        if claims["token_use"] != "access" {
+        if claims["token_use"] != token_use {
             return Err(invalid());
         }
         if claims["exp"].as_i64().unwrap_or(0) <= now {
@@ -767,7 +787,10 @@ impl PoolState {
         if self.revoked_origins.iter().any(|o| o == origin) {
             return Err(not_authorized("Access Token has been revoked"));
         }
-        let username = claims["username"].as_str().unwrap_or_default();
+        let username = claims["username"]
+            .as_str()
+            .or(claims["cognito:username"].as_str())
+            .unwrap_or_default();
         let revoked_globally = self
             .find_user(username)
             .and_then(|i| self.users[i].signed_out_at)
@@ -952,6 +975,126 @@ impl PoolState {
         let mut header = Header::new(Algorithm::RS256);
         header.kid = Some(kid.clone());
         jsonwebtoken::encode(&header, claims, key).expect("signing works")
+    }
+}
+
+impl PoolState {
+    /// The `Logins` key for this user pool.
+    pub fn logins_key(&self) -> String {
+        format!(
+            "cognito-idp.{}.amazonaws.com/{}",
+            self.options.region, self.options.pool_id
+        )
+    }
+
+    /// The user `sub` the request's Logins prove, or `None` without Logins.
+    fn login_sub(&self, body: &Value, now: i64) -> Result<Option<String>, CognitoFault> {
+        let Some(logins) = body["Logins"].as_object() else {
+            return Ok(None);
+        };
+        let [(key, token)] = logins.iter().collect::<Vec<_>>()[..] else {
+            return Err(not_authorized("Exactly one login is supported"));
+        };
+        if *key != self.logins_key() {
+            return Err(not_authorized(&format!("Invalid login provider {key}")));
+        }
+        let token = token
+            .as_str()
+            .ok_or_else(|| not_authorized("Invalid login token"))?;
+        let claims = self.verify_token(token, "id", now)?;
+        if claims["aud"] != self.options.client_id.as_str() {
+            return Err(not_authorized("Invalid login token. Incorrect audience."));
+        }
+        Ok(claims["sub"].as_str().map(str::to_owned))
+    }
+
+    pub fn get_id(&mut self, body: &Value, now: i64) -> Answer {
+        if body["IdentityPoolId"] != self.options.identity_pool_id.as_str() {
+            return Err(fault(
+                "ResourceNotFoundException",
+                "IdentityPool not found".to_owned(),
+            ));
+        }
+        let id = match self.login_sub(body, now)? {
+            Some(sub) => self
+                .identities
+                .iter()
+                .find(|(_, owner)| owner.as_deref() == Some(sub.as_str()))
+                .map(|(id, _)| id.clone())
+                .unwrap_or_else(|| {
+                    let id = format!("{}:{}", self.options.region, uuid());
+                    self.identities.insert(id.clone(), Some(sub));
+                    id
+                }),
+            None if self.options.allow_unauthenticated => {
+                let id = format!("{}:{}", self.options.region, uuid());
+                self.identities.insert(id.clone(), None);
+                id
+            }
+            None => {
+                return Err(not_authorized(
+                    "Unauthenticated access is not supported for this identity pool.",
+                ));
+            }
+        };
+        Ok(json!({ "IdentityId": id }))
+    }
+
+    pub fn get_credentials_for_identity(&mut self, body: &Value, now: i64) -> Answer {
+        let id = body["IdentityId"]
+            .as_str()
+            .ok_or_else(|| missing("IdentityId"))?
+            .to_owned();
+        let owner = self.identities.get(&id).cloned().ok_or_else(|| {
+            fault(
+                "ResourceNotFoundException",
+                format!("Identity '{id}' not found."),
+            )
+        })?;
+        let sub = self.login_sub(body, now)?;
+        match (&owner, &sub) {
+            (Some(owner), Some(sub)) if owner == sub => {}
+            (Some(_), Some(_)) => {
+                return Err(not_authorized("Identity belongs to another user"));
+            }
+            (Some(_), None) => {
+                return Err(not_authorized(
+                    "Logins are required for an authenticated identity",
+                ));
+            }
+            (None, Some(sub)) => {
+                // A guest identity offered at sign-in: linked, unless the user has one already.
+                if self
+                    .identities
+                    .values()
+                    .any(|o| o.as_deref() == Some(sub.as_str()))
+                {
+                    return Err(not_authorized("The user already has an identity"));
+                }
+                self.identities.insert(id.clone(), Some(sub.clone()));
+            }
+            (None, None) if !self.options.allow_unauthenticated => {
+                return Err(not_authorized(
+                    "Unauthenticated access is not supported for this identity pool.",
+                ));
+            }
+            (None, None) => {}
+        }
+        let key = format!(
+            "ASIA{}",
+            data_encoding::BASE32_NOPAD.encode(&random_bytes(10))
+        );
+        self.issued_credentials.push((key.clone(), id.clone()));
+        let expiration = (now + self.options.credentials_seconds) as f64 + 0.25;
+        Ok(json!({
+            "IdentityId": id,
+            "Credentials": {
+                "AccessKeyId": key,
+                "SecretKey": base64::engine::general_purpose::STANDARD.encode(random_bytes(30)),
+                "SessionToken": base64::engine::general_purpose::STANDARD.encode(random_bytes(120)),
+                "Expiration": expiration,
+            }
+        }))
     }
 }
 

@@ -1,0 +1,299 @@
+//! AWS credentials from the identity pool: the user's identity (or a guest one while signed
+//! out), fetched and renewed by the owner like the tokens, one call for every client.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use cognitod_proto::{EventKind, Secret, Timestamp};
+use tracing::{info, warn};
+
+use super::owner::Owner;
+use super::{Reply, SessionError, schedule};
+use crate::cognito::{CognitoError, UserPool};
+
+/// Temporary AWS credentials and the identity they belong to.
+#[derive(Debug)]
+pub struct AwsCredentials {
+    pub identity_id: String,
+    pub access_key_id: String,
+    pub secret_access_key: Secret,
+    pub session_token: Secret,
+    /// Local ms.
+    pub expiration_ms: i64,
+    /// Renew from this local time on.
+    pub refresh_due_ms: i64,
+    /// For a guest identity (signed out).
+    pub guest: bool,
+}
+
+impl AwsCredentials {
+    pub fn expiration(&self) -> Timestamp {
+        Timestamp::from_unix(self.expiration_ms.div_euclid(1000))
+    }
+
+    pub fn is_expired(&self, now_ms: i64) -> bool {
+        now_ms >= self.expiration_ms
+    }
+}
+
+/// The identity pool as the session sees it.
+#[derive(Debug, Clone)]
+pub struct IdentityConfig {
+    /// `cognito-idp.<region>.amazonaws.com/<userPoolId>`.
+    pub logins_key: String,
+    /// Guest credentials while signed out.
+    pub unauthenticated: bool,
+}
+
+/// Whose credentials to fetch.
+enum Mode {
+    User {
+        logins: BTreeMap<String, Secret>,
+        known: Option<String>,
+        guest_offer: Option<String>,
+    },
+    Guest {
+        known: Option<String>,
+    },
+}
+
+/// A fetch's result: the identity used and the credentials.
+pub(super) struct Fetched {
+    identity_id: String,
+    guest: bool,
+    /// The guest identity offered at sign-in became the user's.
+    linked_guest: bool,
+    access_key_id: String,
+    secret_access_key: Secret,
+    session_token: Secret,
+    expiration_ms: i64,
+}
+
+impl std::fmt::Debug for Fetched {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fetched")
+            .field("identity_id", &self.identity_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<P: UserPool> Owner<P> {
+    /// A client wants credentials: joins a fetch in flight, else starts one unless valid ones
+    /// are cached (and `force` is false).
+    pub(super) fn credentials_requested(&mut self, force: bool, reply: Reply<()>) {
+        if self.config.identity.is_none() {
+            let _ = reply.send(Err(SessionError::NoIdentityPool));
+            return;
+        }
+        if self.creds_in_flight.is_none() {
+            let now = self.clock.now_ms();
+            let cached = self.publish.borrow().aws.clone();
+            let usable =
+                cached.is_some_and(|c| !c.is_expired(now) && c.guest == self.current().is_none());
+            if usable && !force {
+                let _ = reply.send(Ok(()));
+                return;
+            }
+            if !self.start_credentials() {
+                let _ = reply.send(Err(SessionError::NotSignedIn));
+                return;
+            }
+        }
+        self.creds_waiters.push(reply);
+    }
+
+    /// Fetches credentials for whoever is signed in (or a guest); false when there is no one
+    /// to fetch for.
+    pub(super) fn start_credentials(&mut self) -> bool {
+        let Some(identity) = self.config.identity.clone() else {
+            return false;
+        };
+        if let Some(fetch) = self.creds_in_flight.take() {
+            fetch.abort();
+        }
+        let mode = match self.current() {
+            Some(signed_in) => Mode::User {
+                logins: BTreeMap::from([(identity.logins_key, signed_in.tokens.id_token.clone())]),
+                known: self.user_identity_id.clone(),
+                guest_offer: self.guest_identity_id.clone(),
+            },
+            None if identity.unauthenticated => Mode::Guest {
+                known: self.guest_identity_id.clone(),
+            },
+            None => return false,
+        };
+        let pool = Arc::clone(&self.pool);
+        self.creds_in_flight = Some(tokio::spawn(async move {
+            fetch(&*pool, mode).await.map(Box::new)
+        }));
+        true
+    }
+
+    pub(super) fn finish_credentials(&mut self, result: Result<Box<Fetched>, CognitoError>) {
+        let now = self.clock.now_ms();
+        match result {
+            Ok(fetched) => {
+                if fetched.guest == self.current().is_some() {
+                    // Fetched for a state that no longer holds (signed in or out meanwhile).
+                    self.start_credentials();
+                    return;
+                }
+                if fetched.guest {
+                    self.guest_identity_id = Some(fetched.identity_id.clone());
+                } else {
+                    self.user_identity_id = Some(fetched.identity_id.clone());
+                    if fetched.linked_guest {
+                        info!(identity_id = %fetched.identity_id, "the guest identity now belongs to the user");
+                        self.guest_identity_id = None;
+                    }
+                }
+                let credentials = AwsCredentials {
+                    refresh_due_ms: schedule::credentials_refresh_at_ms(now, fetched.expiration_ms),
+                    identity_id: fetched.identity_id,
+                    access_key_id: fetched.access_key_id,
+                    secret_access_key: fetched.secret_access_key,
+                    session_token: fetched.session_token,
+                    expiration_ms: fetched.expiration_ms,
+                    guest: fetched.guest,
+                };
+                info!(
+                    identity_id = %credentials.identity_id,
+                    guest = credentials.guest,
+                    expiration = %credentials.expiration(),
+                    "AWS credentials obtained"
+                );
+                self.emit(EventKind::CredentialsRefresh {
+                    expiration: credentials.expiration(),
+                });
+                self.creds_failures = 0;
+                self.creds_retry_at_ms = None;
+                self.publish
+                    .send_modify(|s| s.aws = Some(Arc::new(credentials)));
+                self.persist_current();
+                for waiter in self.creds_waiters.drain(..) {
+                    let _ = waiter.send(Ok(()));
+                }
+            }
+            Err(error) => {
+                self.creds_failures += 1;
+                let wait = schedule::backoff(self.creds_failures, schedule::random_unit());
+                self.creds_retry_at_ms =
+                    Some(now + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX));
+                if matches!(
+                    error.service_kind(),
+                    Some("ResourceNotFoundException" | "NotAuthorizedException")
+                ) {
+                    // The cached identity is gone or not ours: ask for one again next time.
+                    if self.current().is_some() {
+                        self.user_identity_id = None;
+                    } else {
+                        self.guest_identity_id = None;
+                    }
+                }
+                warn!(%error, failures = self.creds_failures, "fetching AWS credentials failed; retrying");
+                let message = SessionError::from(error).to_string();
+                for waiter in self.creds_waiters.drain(..) {
+                    let _ = waiter.send(Err(SessionError::Unavailable(message.clone())));
+                }
+            }
+        }
+    }
+
+    /// When the credentials need the timer next (local ms).
+    pub(super) fn credentials_due_ms(&self) -> Option<i64> {
+        if self.creds_in_flight.is_some() {
+            return None;
+        }
+        let aws = self.publish.borrow().aws.clone()?;
+        Some(self.creds_retry_at_ms.unwrap_or(aws.refresh_due_ms))
+    }
+
+    /// Renews the credentials when due.
+    pub(super) fn credentials_timer(&mut self) {
+        if let Some(due) = self.credentials_due_ms() {
+            if self.clock.now_ms() >= due {
+                self.start_credentials();
+            }
+        }
+    }
+
+    /// Drops the user's credentials and identity (sign-out); the guest identity stays.
+    pub(super) fn drop_user_credentials(&mut self) {
+        if let Some(fetch) = self.creds_in_flight.take() {
+            fetch.abort();
+        }
+        self.user_identity_id = None;
+        self.creds_failures = 0;
+        self.creds_retry_at_ms = None;
+        for waiter in self.creds_waiters.drain(..) {
+            let _ = waiter.send(Err(SessionError::NotSignedIn));
+        }
+        self.publish.send_modify(|s| s.aws = None);
+    }
+}
+
+async fn fetch<P: UserPool>(pool: &P, mode: Mode) -> Result<Fetched, CognitoError> {
+    let (identity_id, logins, guest, linked_guest) = match mode {
+        Mode::Guest { known } => {
+            let id = match known {
+                Some(id) => id,
+                None => pool.get_id(None).await?,
+            };
+            (id, None, true, false)
+        }
+        Mode::User {
+            logins,
+            known: Some(id),
+            ..
+        } => (id, Some(logins), false, false),
+        Mode::User {
+            logins,
+            known: None,
+            guest_offer,
+        } => {
+            if let Some(guest) = guest_offer {
+                // Offered first, as Amplify does, so Cognito can link the guest identity.
+                match pool
+                    .get_credentials_for_identity(&guest, Some(logins.clone()))
+                    .await
+                {
+                    Ok(response) => return fetched(response, guest, false, true),
+                    Err(error) if error.is_transient() => return Err(error),
+                    Err(error) => {
+                        info!(%error, "the guest identity was not linked; using the user's own");
+                    }
+                }
+            }
+            let id = pool.get_id(Some(logins.clone())).await?;
+            (id, Some(logins), false, false)
+        }
+    };
+    let response = pool
+        .get_credentials_for_identity(&identity_id, logins)
+        .await?;
+    fetched(response, identity_id, guest, linked_guest)
+}
+
+fn fetched(
+    response: crate::cognito::GetCredentialsForIdentityResponse,
+    identity_id: String,
+    guest: bool,
+    linked_guest: bool,
+) -> Result<Fetched, CognitoError> {
+    let credentials = response.credentials;
+    if !credentials.expiration.is_finite() {
+        return Err(CognitoError::Protocol(
+            "credentials without a valid Expiration".into(),
+        ));
+    }
+    Ok(Fetched {
+        identity_id: response.identity_id.unwrap_or(identity_id),
+        guest,
+        linked_guest,
+        access_key_id: credentials.access_key_id,
+        secret_access_key: credentials.secret_key,
+        session_token: credentials.session_token,
+        // Whole seconds, as clients see it: nothing is served past the stated expiration.
+        expiration_ms: credentials.expiration.floor() as i64 * 1000,
+    })
+}

@@ -1,0 +1,301 @@
+//! AWS credentials from the identity pool, against the fake: the user's and a guest's,
+//! identity ids kept and linked, freshness, single flight, faults, and the CLI outputs AWS
+//! clients read.
+
+#![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
+
+use std::time::{Duration, Instant};
+
+use cognitod_tests::daemon::{TestDaemon, ctl};
+use cognitod_tests::fake::{FakeCognito, Fault, PoolOptions, UserSpec};
+use cognitod_tests::{now_ms, raw_request};
+use serde_json::Value;
+
+const PASSWORD: &str = "Correct-Horse-9";
+const CREDENTIALS: &str = "GetCredentialsForIdentity";
+
+fn json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text:?}"))
+}
+
+fn start(options: PoolOptions) -> (FakeCognito, TestDaemon) {
+    let fake = FakeCognito::start(options);
+    fake.add_user(UserSpec::new("alice", PASSWORD));
+    let daemon = TestDaemon::start(&fake.config_toml_with_identity_pool());
+    (fake, daemon)
+}
+
+fn login(daemon: &TestDaemon) {
+    let login = daemon.ctl_stdin(
+        &["login", "alice", "--password-stdin"],
+        &format!("{PASSWORD}\n"),
+    );
+    assert_eq!(login.code, 0, "{login:?}");
+}
+
+fn owner_of(fake: &FakeCognito, identity: &str) -> Option<String> {
+    fake.with_pool(|p| p.identities.get(identity).cloned().flatten())
+}
+
+#[test]
+fn a_signed_in_user_gets_credentials_in_every_form() {
+    let (fake, daemon) = start(PoolOptions::default());
+    login(&daemon);
+    let credentials = daemon.ctl(&["credentials", "--json"]);
+    assert_eq!(credentials.code, 0, "{credentials:?}");
+    let credentials = json(&credentials.stdout);
+    let key = credentials["accessKeyId"].as_str().unwrap().to_owned();
+    assert!(key.starts_with("ASIA"), "{key}");
+    let identity = credentials["identityId"].as_str().unwrap().to_owned();
+    let sub = json(&daemon.ctl(&["whoami", "--json"]).stdout)["userId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        owner_of(&fake, &identity),
+        Some(sub),
+        "the user's own identity"
+    );
+
+    let session = json(&daemon.ctl(&["session", "--json"]).stdout);
+    assert_eq!(session["identityId"], identity.as_str());
+    assert_eq!(session["credentials"]["accessKeyId"], key.as_str());
+    assert_eq!(daemon.ctl(&["identity-id"]).stdout.trim(), identity);
+
+    let process = daemon.ctl(&["credential-process"]);
+    assert_eq!(process.code, 0, "{process:?}");
+    assert!(process.stderr.is_empty());
+    let output = json(&process.stdout);
+    let fields: Vec<&String> = output.as_object().unwrap().keys().collect();
+    assert_eq!(
+        fields,
+        [
+            "AccessKeyId",
+            "Expiration",
+            "SecretAccessKey",
+            "SessionToken",
+            "Version"
+        ]
+    );
+    assert_eq!(output["Version"], 1);
+    assert_eq!(output["AccessKeyId"], key.as_str());
+    assert_eq!(output["SecretAccessKey"], credentials["secretAccessKey"]);
+    let expiration = output["Expiration"].as_str().unwrap();
+    assert!(
+        cognitod_proto::Timestamp::parse(expiration).is_ok(),
+        "{expiration}"
+    );
+
+    let env = daemon.ctl(&["env"]).stdout;
+    let names: Vec<&str> = env
+        .lines()
+        .map(|l| {
+            l.strip_prefix("export ")
+                .unwrap()
+                .split('=')
+                .next()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+            "AWS_CREDENTIAL_EXPIRATION"
+        ]
+    );
+    assert!(
+        env.contains(&format!("export AWS_ACCESS_KEY_ID='{key}'")),
+        "{env}"
+    );
+
+    let status = json(&daemon.ctl(&["status", "--json"]).stdout);
+    assert_eq!(status["credentialsExpireAt"], credentials["expiration"]);
+    assert_eq!(status["guest"], false);
+    let secret = credentials["secretAccessKey"].as_str().unwrap();
+    assert!(
+        !daemon.log().contains(secret),
+        "the secret key is never logged"
+    );
+
+    // Sign-out drops them at once.
+    assert_eq!(daemon.ctl(&["logout"]).code, 0);
+    let after = daemon.ctl(&["credentials"]);
+    assert_eq!(after.code, 1, "{after:?}");
+    assert!(
+        after.stderr.contains("UserUnAuthenticatedException"),
+        "{after:?}"
+    );
+    let process = daemon.ctl(&["credential-process"]);
+    assert_ne!(process.code, 0);
+    assert!(process.stdout.is_empty(), "{process:?}");
+    assert_eq!(process.stderr.lines().count(), 1, "{process:?}");
+}
+
+#[test]
+fn credential_process_without_a_daemon_says_so_on_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("socket");
+    let output = ctl(
+        &["--socket", socket.to_str().unwrap(), "credential-process"],
+        None,
+    );
+    assert_eq!(output.code, 2, "{output:?}");
+    assert!(output.stdout.is_empty());
+    assert_eq!(output.stderr.lines().count(), 1, "{output:?}");
+    assert!(output.stderr.contains("not running"), "{output:?}");
+}
+
+#[test]
+fn guests_keep_their_identity_and_hand_it_to_the_user_at_sign_in() {
+    let options = PoolOptions {
+        allow_unauthenticated: true,
+        ..PoolOptions::default()
+    };
+    let (fake, mut daemon) = start(options);
+    let guest = json(&daemon.ctl(&["credentials", "--json"]).stdout);
+    let guest_id = guest["identityId"].as_str().unwrap().to_owned();
+    assert_eq!(owner_of(&fake, &guest_id), None, "a guest identity");
+    let session = json(&daemon.ctl(&["session", "--json"]).stdout);
+    assert_eq!(session["isSignedIn"], false);
+    assert_eq!(session["identityId"], guest_id.as_str());
+    assert!(session["credentials"]["accessKeyId"].is_string());
+    assert_eq!(
+        json(&daemon.ctl(&["status", "--json"]).stdout)["guest"],
+        true
+    );
+
+    let get_ids = fake.calls("GetId");
+    assert!(daemon.stop().success());
+    daemon.restart();
+    let again = json(&daemon.ctl(&["credentials", "--json"]).stdout);
+    assert_eq!(
+        again["identityId"],
+        guest_id.as_str(),
+        "reused after a restart"
+    );
+    assert_eq!(fake.calls("GetId"), get_ids, "no new guest identity");
+
+    login(&daemon);
+    let user = json(&daemon.ctl(&["credentials", "--json"]).stdout);
+    assert_eq!(
+        user["identityId"],
+        guest_id.as_str(),
+        "the guest identity was linked"
+    );
+    assert!(owner_of(&fake, &guest_id).is_some());
+    assert_eq!(fake.calls("GetId"), get_ids, "offered, not asked for");
+}
+
+#[test]
+fn a_refused_guest_offer_falls_back_to_the_users_own_identity() {
+    let options = PoolOptions {
+        allow_unauthenticated: true,
+        ..PoolOptions::default()
+    };
+    let (fake, daemon) = start(options);
+    login(&daemon);
+    let own = json(&daemon.ctl(&["credentials", "--json"]).stdout)["identityId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(daemon.ctl(&["logout"]).code, 0);
+    let guest = json(&daemon.ctl(&["credentials", "--json"]).stdout)["identityId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(guest, own);
+    login(&daemon);
+    let back = json(&daemon.ctl(&["credentials", "--json"]).stdout);
+    assert_eq!(back["identityId"], own.as_str(), "{back}");
+    assert_eq!(
+        owner_of(&fake, &guest),
+        None,
+        "the guest identity stays a guest's"
+    );
+}
+
+#[test]
+fn credentials_handed_out_keep_their_headroom_and_outlive_a_fault() {
+    let options = PoolOptions {
+        credentials_seconds: 20,
+        ..PoolOptions::default()
+    };
+    let (fake, daemon) = start(options);
+    login(&daemon);
+    let started = Instant::now();
+    let mut smallest_left = i64::MAX;
+    while started.elapsed() < Duration::from_secs(25) {
+        let answer = raw_request(&daemon.socket, "GET", "/v1/credentials", b"");
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        let expiration =
+            cognitod_proto::Timestamp::parse(answer.json()["expiration"].as_str().unwrap())
+                .unwrap()
+                .unix()
+                * 1000;
+        smallest_left = smallest_left.min(expiration - now_ms());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    println!("20 s credentials: smallest lifetime left when handed out {smallest_left} ms");
+    // Renewed with half their life (10 s) left; a renewal in flight takes well under a second.
+    assert!(smallest_left >= 8_000, "{smallest_left} ms left");
+    assert!(fake.calls(CREDENTIALS) >= 3);
+
+    // An outage longer than their life: cached ones while valid, then 503, then recovery.
+    fake.fail_for(CREDENTIALS, Fault::Internal, Duration::from_secs(25));
+    let mut last_expiration = 0;
+    let mut saw_503 = false;
+    let started = Instant::now();
+    loop {
+        assert!(started.elapsed() < Duration::from_secs(45), "no recovery");
+        let answer = raw_request(&daemon.socket, "GET", "/v1/credentials", b"");
+        match answer.status {
+            200 => {
+                let expiration =
+                    cognitod_proto::Timestamp::parse(answer.json()["expiration"].as_str().unwrap())
+                        .unwrap()
+                        .unix()
+                        * 1000;
+                assert!(expiration > now_ms(), "expired credentials handed out");
+                if saw_503 {
+                    break;
+                }
+                last_expiration = expiration;
+            }
+            503 => {
+                assert!(
+                    now_ms() >= last_expiration - 1000,
+                    "503 while cached ones were valid"
+                );
+                saw_503 = true;
+            }
+            other => panic!("HTTP {other}: {}", answer.body),
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(saw_503);
+}
+
+#[test]
+fn concurrent_forced_fetches_share_one_call() {
+    let (fake, daemon) = start(PoolOptions::default());
+    login(&daemon);
+    assert_eq!(daemon.ctl(&["credentials"]).code, 0);
+    fake.fail_next(CREDENTIALS, Fault::Delay(Duration::from_secs(1)), 1);
+    let before = fake.calls(CREDENTIALS);
+    let socket = daemon.socket.clone();
+    let clients: Vec<_> = (0..100)
+        .map(|_| {
+            let socket = socket.clone();
+            std::thread::spawn(move || {
+                raw_request(&socket, "GET", "/v1/credentials?forceRefresh=true", b"").status
+            })
+        })
+        .collect();
+    for client in clients {
+        assert_eq!(client.join().unwrap(), 200);
+    }
+    assert_eq!(fake.calls(CREDENTIALS) - before, 1);
+}

@@ -82,7 +82,11 @@ enum Command {
         force_refresh: bool,
     },
     /// `export AWS_...='...'` lines for `eval "$(cognitoctl env)"`.
-    Env,
+    Env {
+        /// The two `AWS_CONTAINER_*` lines of the container credentials endpoint instead.
+        #[arg(long)]
+        ecs: bool,
+    },
     /// The identity pool identity id.
     IdentityId,
     /// The AWS `credential_process` helper: the credentials as JSON on stdout.
@@ -217,7 +221,25 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             }
             Ok(exit::OK)
         }
-        Command::Env => {
+        Command::Env { ecs: true } => {
+            let status = client.status().await?;
+            let Some(ecs) = status.ecs else {
+                eprintln!(
+                    "cognitoctl: the container credentials endpoint is off\nEnable it with `[ecs] enabled = true` in the daemon's configuration."
+                );
+                return Ok(exit::NO);
+            };
+            println!(
+                "export AWS_CONTAINER_CREDENTIALS_FULL_URI={}",
+                output::shell_quote(&ecs.url)
+            );
+            println!(
+                "export AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE={}",
+                output::shell_quote(&ecs.token_file)
+            );
+            Ok(exit::OK)
+        }
+        Command::Env { ecs: false } => {
             let credentials = client.credentials(false).await?;
             let lines = [
                 ("AWS_ACCESS_KEY_ID", credentials.access_key_id.as_str()),

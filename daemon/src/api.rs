@@ -39,6 +39,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct AppState {
     session: SessionHandle,
     shutdown: watch::Receiver<bool>,
+    ecs: Option<proto::EcsInfo>,
 }
 
 impl FromRef<AppState> for SessionHandle {
@@ -48,7 +49,11 @@ impl FromRef<AppState> for SessionHandle {
 }
 
 /// The router, ready to serve; `shutdown` turning true ends the event streams.
-pub fn router(session: SessionHandle, shutdown: watch::Receiver<bool>) -> Router {
+pub fn router(
+    session: SessionHandle,
+    shutdown: watch::Receiver<bool>,
+    ecs: Option<proto::EcsInfo>,
+) -> Router {
     Router::new()
         .route("/v1/status", get(status))
         .route("/v1/user", get(user))
@@ -63,7 +68,11 @@ pub fn router(session: SessionHandle, shutdown: watch::Receiver<bool>) -> Router
         .layer(DefaultBodyLimit::max(proto::MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(request_timeout))
         .layer(axum::middleware::map_response(api_version_header))
-        .with_state(AppState { session, shutdown })
+        .with_state(AppState {
+            session,
+            shutdown,
+            ecs,
+        })
 }
 
 async fn api_version_header(mut response: Response) -> Response {
@@ -86,8 +95,8 @@ async fn request_timeout(request: Request, next: axum::middleware::Next) -> Resp
     }
 }
 
-async fn status(State(session): State<SessionHandle>) -> Json<Status> {
-    let snapshot = session.snapshot();
+async fn status(State(state): State<AppState>) -> Json<Status> {
+    let snapshot = state.session.snapshot();
     let signed_in = snapshot.signed_in.as_deref();
     Json(Status {
         version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -101,6 +110,7 @@ async fn status(State(session): State<SessionHandle>) -> Json<Status> {
         last_refresh: snapshot.last_refresh.clone(),
         consecutive_failures: snapshot.consecutive_failures,
         upstream: snapshot.upstream,
+        ecs: state.ecs.clone(),
     })
 }
 
@@ -162,7 +172,7 @@ async fn credentials_handler(
 /// AWS credentials a client may use: valid cached ones at once (waking the owner when they
 /// are due for renewal), else a fetch shared with everyone asking, waited for at most
 /// [`REFRESH_WAIT`].
-async fn fresh_credentials(
+pub(crate) async fn fresh_credentials(
     session: &SessionHandle,
     force: bool,
 ) -> Result<Arc<AwsCredentials>, HttpError> {
@@ -416,6 +426,11 @@ impl HttpError {
                 recovery_suggestion: None,
             },
         }
+    }
+
+    /// Status, code and message, for answers in another format.
+    pub(crate) fn parts(&self) -> (StatusCode, &str, &str) {
+        (self.status, &self.error.code, &self.error.message)
     }
 
     fn invalid(message: impl Into<String>) -> Self {

@@ -7,6 +7,7 @@ pub mod api;
 pub mod cognito;
 pub mod config;
 pub mod dirs;
+pub mod ecs;
 pub mod paths;
 pub mod server;
 pub mod session;
@@ -78,9 +79,21 @@ pub async fn run(
         allowed_uids: config.daemon.allowed_uids.clone(),
     };
     let (stop, stopping) = tokio::sync::watch::channel(false);
+    let ecs = if config.ecs.enabled {
+        let token_dir = socket_path.parent().unwrap_or(std::path::Path::new("."));
+        let endpoint = ecs::Endpoint::bind(config.ecs.listen, token_dir, session.clone()).await?;
+        let info = endpoint.info.clone();
+        let mut stopping = stopping.clone();
+        tokio::spawn(endpoint.serve(async move {
+            let _ = stopping.wait_for(|stop| *stop).await;
+        }));
+        Some(info)
+    } else {
+        None
+    };
     server::serve(
         listener,
-        api::router(session, stopping),
+        api::router(session, stopping, ecs.clone()),
         access,
         config.daemon.max_connections,
         async move {
@@ -91,6 +104,9 @@ pub async fn run(
     )
     .await;
     socket::remove(&socket_path);
+    if let Some(info) = &ecs {
+        let _ = std::fs::remove_file(&info.token_file);
+    }
     Ok(())
 }
 

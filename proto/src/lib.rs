@@ -61,6 +61,21 @@ pub struct Status {
     pub last_refresh: Option<LastRefresh>,
     pub consecutive_failures: u32,
     pub upstream: UpstreamHealth,
+    /// The container credentials endpoint, when enabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ecs: Option<EcsInfo>,
+}
+
+/// Where the container credentials endpoint listens and where its token is.
+///
+/// ```json
+/// {"url": "http://127.0.0.1:41234/", "tokenFile": "/run/user/1000/cognitod/ecs-token"}
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EcsInfo {
+    pub url: String,
+    pub token_file: String,
 }
 
 /// Where the session is in its life.

@@ -299,3 +299,134 @@ fn concurrent_forced_fetches_share_one_call() {
     }
     assert_eq!(fake.calls(CREDENTIALS) - before, 1);
 }
+
+/// One HTTP request to a loopback TCP port; the status and body.
+fn tcp_request(url: &str, headers: &[(&str, &str)]) -> (u16, Value) {
+    use std::io::{Read, Write};
+    let address = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    let mut request = "GET / HTTP/1.1\r\nConnection: close\r\n".to_owned();
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+#[test]
+fn the_container_endpoint_serves_boto3_and_refuses_everyone_else() {
+    use std::os::unix::fs::PermissionsExt;
+    let fake = FakeCognito::start(PoolOptions::default());
+    fake.add_user(UserSpec::new("alice", PASSWORD));
+    let config = format!(
+        "{}[ecs]\nenabled = true\n",
+        fake.config_toml_with_identity_pool()
+    );
+    let daemon = TestDaemon::start(&config);
+    login(&daemon);
+
+    let env = daemon.ctl(&["env", "--ecs"]);
+    assert_eq!(env.code, 0, "{env:?}");
+    let value = |name: &str| {
+        env.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("export {name}=")))
+            .unwrap()
+            .trim_matches('\'')
+            .to_owned()
+    };
+    let url = value("AWS_CONTAINER_CREDENTIALS_FULL_URI");
+    let token_file = value("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    let token = std::fs::read_to_string(&token_file).unwrap();
+    assert_eq!(token.len(), 64, "256 bits in hex, no newline");
+    let mode = std::fs::metadata(&token_file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let host = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+
+    let (status, body) = tcp_request(&url, &[("Host", &host), ("Authorization", &token)]);
+    assert_eq!(status, 200, "{body}");
+    let daemon_credentials = json(&daemon.ctl(&["credentials", "--json"]).stdout);
+    assert_eq!(body["AccessKeyId"], daemon_credentials["accessKeyId"]);
+    assert_eq!(body["Token"], daemon_credentials["sessionToken"]);
+
+    let localhost = host.replace("127.0.0.1", "localhost");
+    let refusals = [
+        (vec![("Host", host.as_str())], 401),
+        (
+            vec![("Host", host.as_str()), ("Authorization", "0000")],
+            403,
+        ),
+        (
+            vec![
+                ("Host", "evil.example:80"),
+                ("Authorization", token.as_str()),
+            ],
+            403,
+        ),
+        (
+            vec![
+                ("Host", localhost.as_str()),
+                ("Authorization", token.as_str()),
+                ("Origin", "https://evil.example"),
+            ],
+            403,
+        ),
+        (
+            vec![
+                ("Host", host.as_str()),
+                ("Authorization", token.as_str()),
+                ("Sec-Fetch-Mode", "cors"),
+            ],
+            403,
+        ),
+    ];
+    for (headers, expected) in refusals {
+        let (status, body) = tcp_request(&url, &headers);
+        assert_eq!(status, expected, "{headers:?}: {body}");
+        assert!(
+            body["code"].is_string() && body["message"].is_string(),
+            "{body}"
+        );
+    }
+    let (status, _) = tcp_request(&url, &[("Host", &localhost), ("Authorization", &token)]);
+    assert_eq!(status, 200, "localhost:PORT is this endpoint too");
+    assert!(!daemon.log().contains(&token), "the token is never logged");
+
+    // boto3, as any SDK would load them.
+    let python = cognitod_tests::workspace_root().join(".venv/bin/python");
+    let output = std::process::Command::new(python)
+        .args([
+            "-c",
+            "import boto3; c = boto3.Session().get_credentials().get_frozen_credentials(); print(c.access_key, c.token)",
+        ])
+        .env("AWS_CONTAINER_CREDENTIALS_FULL_URI", &url)
+        .env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", &token_file)
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let expected = format!(
+        "{} {}",
+        daemon_credentials["accessKeyId"].as_str().unwrap(),
+        daemon_credentials["sessionToken"].as_str().unwrap()
+    );
+    assert_eq!(stdout.trim(), expected);
+}

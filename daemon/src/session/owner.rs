@@ -51,6 +51,8 @@ pub(super) struct Owner<P> {
     pub(super) creds_waiters: Vec<Reply<()>>,
     pub(super) creds_retry_at_ms: Option<i64>,
     pub(super) creds_failures: u32,
+    /// When the refresh in flight was started (local ms), for the clock-drift estimate.
+    pub(super) refresh_started_ms: i64,
 }
 
 /// A sign-in in progress: the challenge Cognito asked, for whom, and how it started.
@@ -127,6 +129,7 @@ impl<P: UserPool> Owner<P> {
             creds_waiters: Vec::new(),
             creds_retry_at_ms: None,
             creds_failures: 0,
+            refresh_started_ms: 0,
         };
         (owner, snapshot)
     }
@@ -227,6 +230,7 @@ impl<P: UserPool> Owner<P> {
             return Err(SessionError::AlreadySignedIn(current.username.clone()));
         }
         self.set_pending(None);
+        let started_ms = self.clock.now_ms();
         let flow = request.auth_flow_type.unwrap_or_default();
         let username = request.username.trim();
         if username.is_empty() {
@@ -242,7 +246,7 @@ impl<P: UserPool> Owner<P> {
         )
         .await;
         match outcome {
-            Ok(outcome) => self.advance(outcome, username, flow).await,
+            Ok(outcome) => self.advance(outcome, username, flow, started_ms).await,
             Err(error) => {
                 info!(username, %error, "sign-in refused");
                 Err(error.into())
@@ -256,11 +260,13 @@ impl<P: UserPool> Owner<P> {
         request: ConfirmSignInRequest,
     ) -> Result<SignInResponse, SessionError> {
         let pending = self.pending.as_ref().ok_or(SessionError::NoPendingStep)?;
+        let started_ms = self.clock.now_ms();
         let result = self.answer(pending, &request).await;
         match result {
             Ok(outcome) => {
                 let pending = self.pending.take().expect("checked above");
-                self.advance(outcome, &pending.login_id, pending.flow).await
+                self.advance(outcome, &pending.login_id, pending.flow, started_ms)
+                    .await
             }
             Err(error) => {
                 if !error.keeps_step_open() {
@@ -313,11 +319,12 @@ impl<P: UserPool> Owner<P> {
         outcome: AuthOutcome,
         login_id: &str,
         flow: AuthFlowType,
+        started_ms: i64,
     ) -> Result<SignInResponse, SessionError> {
         let challenge = match outcome {
             AuthOutcome::SignedIn(tokens) => {
                 self.set_pending(None);
-                self.install(*tokens, login_id, flow);
+                self.install(*tokens, login_id, flow, started_ms);
                 return Ok(SignInResponse {
                     is_signed_in: true,
                     next_step: NextStep::new(SignInStep::Done),
@@ -383,7 +390,14 @@ impl<P: UserPool> Owner<P> {
         });
     }
 
-    fn install(&mut self, tokens: VerifiedTokens, login_id: &str, flow: AuthFlowType) {
+    /// Signs the user in with `tokens`, which a request sent at `sent_ms` (local) brought.
+    fn install(
+        &mut self,
+        tokens: VerifiedTokens,
+        login_id: &str,
+        flow: AuthFlowType,
+        sent_ms: i64,
+    ) {
         let username = tokens
             .id_claims
             .cognito_username
@@ -395,6 +409,7 @@ impl<P: UserPool> Owner<P> {
                 .access_claims
                 .iat
                 .unwrap_or(tokens.access_claims.exp - 3600),
+            sent_ms,
             self.clock.now_ms(),
         );
         let signed_in = SignedIn::new(

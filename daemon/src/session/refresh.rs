@@ -79,6 +79,7 @@ impl<P: UserPool> Owner<P> {
         let pool = Arc::clone(&self.pool);
         let verifier = Arc::clone(&self.verifier);
         let username = current.username.clone();
+        self.refresh_started_ms = self.clock.now_ms();
         self.in_flight = Some(tokio::spawn(async move {
             refresh_call(&*pool, &verifier, rotation, &username, refresh_token)
                 .await
@@ -109,6 +110,7 @@ impl<P: UserPool> Owner<P> {
                         .access_claims
                         .iat
                         .unwrap_or(tokens.access_claims.exp - 3600),
+                    self.refresh_started_ms,
                     now,
                 );
                 let refreshed = SignedIn::new(

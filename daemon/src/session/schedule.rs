@@ -17,11 +17,15 @@ pub fn lead(lifetime: Duration) -> Duration {
     (lifetime / 5).clamp(MIN_LEAD, MAX_LEAD).min(lifetime / 2)
 }
 
-/// The server's clock minus ours, from a token's `iat` and the local time it arrived.
-/// `iat` is whole seconds, so the token may have been issued up to a second after it: the
-/// estimate assumes that second, which errs towards refreshing and expiring early.
-pub fn clock_drift_ms(iat: i64, received_at_ms: i64) -> i64 {
-    (iat + 1) * 1000 - received_at_ms
+/// The server's clock minus ours, from a token's `iat` and the local times the request that
+/// brought it was sent and its answer received. The token was issued between the two, before
+/// `iat + 1` and at or after `iat` by the server's clock, so the offset lies in
+/// `[iat - received, iat + 1 - sent]`. When that range holds 0 the clocks agree as far as can
+/// be told and 0 is used; otherwise its upper end, so that expiry is judged early, not late.
+pub fn clock_drift_ms(iat: i64, sent_at_ms: i64, received_at_ms: i64) -> i64 {
+    let lower = iat * 1000 - received_at_ms;
+    let upper = (iat + 1) * 1000 - sent_at_ms;
+    if lower <= 0 && 0 <= upper { 0 } else { upper }
 }
 
 /// When (local wall clock) to refresh a token with `iat` and `exp`, given the clock drift and a
@@ -101,11 +105,11 @@ mod tests {
 
     #[test]
     fn refresh_times_for_common_lifetimes() {
-        // 1 h token received the moment it was issued, clocks agreeing (drift is the +1 s).
-        let drift = clock_drift_ms(T0, T0 * 1000);
-        assert_eq!(drift, 1000);
+        // 1 h token asked for and received within the second it was issued: clocks agree.
+        let drift = clock_drift_ms(T0, T0 * 1000 + 100, T0 * 1000 + 300);
+        assert_eq!(drift, 0);
         let at = refresh_at_ms(T0, T0 + 60 * MIN, drift, 0.0);
-        assert_eq!(at, (T0 + 48 * MIN) * 1000 - 1000);
+        assert_eq!(at, (T0 + 48 * MIN) * 1000);
         let late = refresh_at_ms(T0, T0 + 60 * MIN, drift, 0.999_999);
         assert!(
             at - late > 71_000 && at - late <= 72_000,
@@ -113,26 +117,32 @@ mod tests {
         );
 
         let five = refresh_at_ms(T0, T0 + 5 * MIN, drift, 0.0);
-        assert_eq!(five, (T0 + 4 * MIN) * 1000 - 1000);
+        assert_eq!(five, (T0 + 4 * MIN) * 1000);
         let sixty = refresh_at_ms(T0, T0 + 60, drift, 0.0);
-        assert_eq!(sixty, (T0 + 30) * 1000 - 1000);
+        assert_eq!(sixty, (T0 + 30) * 1000);
     }
 
     #[test]
     fn drift_moves_the_schedule_onto_the_local_clock() {
-        // The server is 5 min ahead: a token issued "now" by its clock arrives at local T0-5min.
-        let ahead = clock_drift_ms(T0, (T0 - 5 * MIN) * 1000);
-        assert_eq!(ahead, 5 * MIN * 1000 + 1000);
+        // The server is 5 min ahead: a token issued "now" by its clock arrives at local T0-5min
+        // (asked for 200 ms before). The estimate errs early by at most 1 s + the round trip.
+        let sent = (T0 - 5 * MIN) * 1000 - 200;
+        let ahead = clock_drift_ms(T0, sent, sent + 200);
+        assert_eq!(ahead, 5 * MIN * 1000 + 1200);
         assert_eq!(
             refresh_at_ms(T0, T0 + 60 * MIN, ahead, 0.0),
-            (T0 - 5 * MIN + 48 * MIN) * 1000 - 1000
+            (T0 - 5 * MIN + 48 * MIN) * 1000 - 1200
         );
         // 5 min behind.
-        let behind = clock_drift_ms(T0, (T0 + 5 * MIN) * 1000);
+        let sent = (T0 + 5 * MIN) * 1000 - 200;
+        let behind = clock_drift_ms(T0, sent, sent + 200);
+        assert_eq!(behind, -5 * MIN * 1000 + 1200);
         assert_eq!(
             refresh_at_ms(T0, T0 + 60 * MIN, behind, 0.0),
-            (T0 + 5 * MIN + 48 * MIN) * 1000 - 1000
+            (T0 + 5 * MIN + 48 * MIN) * 1000 - 1200
         );
+        // A slow answer from agreeing clocks is no drift at all.
+        assert_eq!(clock_drift_ms(T0, T0 * 1000 - 2000, T0 * 1000 + 500), 0);
         // Expiry follows the same correction.
         assert!(!is_expired(T0 + 60 * MIN, behind, (T0 + 64 * MIN) * 1000));
         assert!(is_expired(T0 + 60 * MIN, ahead, (T0 + 56 * MIN) * 1000));

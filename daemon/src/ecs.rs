@@ -1,0 +1,223 @@
+//! The container credentials endpoint: what the AWS SDKs and CLI read through
+//! `AWS_CONTAINER_CREDENTIALS_FULL_URI` and `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`.
+//!
+//! Off unless `[ecs] enabled`. It listens on loopback only and answers `GET /` with
+//! `{"AccessKeyId", "SecretAccessKey", "Token", "Expiration"}` to a request that carries the
+//! 256-bit token (compared in constant time), names the endpoint itself in `Host` (no DNS
+//! rebinding), and is not a browser's (`Origin`, `Sec-Fetch-*`). Errors are `{code, message}`,
+//! the container-provider convention.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use cognitod_proto::{EcsInfo, Secret};
+use serde_json::json;
+use subtle::ConstantTimeEq;
+use tracing::{info, warn};
+
+use crate::api::fresh_credentials;
+use crate::session::SessionHandle;
+
+/// The token file's name, beside the socket.
+pub const TOKEN_FILE: &str = "ecs-token";
+
+/// A bound endpoint, ready to serve.
+#[derive(Debug)]
+pub struct Endpoint {
+    listener: tokio::net::TcpListener,
+    state: Arc<Guard>,
+    pub info: EcsInfo,
+}
+
+#[derive(Debug)]
+struct Guard {
+    token: Secret,
+    hosts: [String; 2],
+    session: SessionHandle,
+}
+
+/// Why the endpoint cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum EcsError {
+    #[error("cannot listen on {addr} for the container credentials endpoint: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot write the container credentials token to {}: {source}", path.display())]
+    Token {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl Endpoint {
+    /// Binds `listen` (loopback, checked by the config) and writes a new token to
+    /// `token_dir/ecs-token` (0600, no trailing newline).
+    pub async fn bind(
+        listen: SocketAddr,
+        token_dir: &Path,
+        session: SessionHandle,
+    ) -> Result<Endpoint, EcsError> {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|source| EcsError::Bind {
+                addr: listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| EcsError::Bind {
+            addr: listen,
+            source,
+        })?;
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).map_err(|e| EcsError::Token {
+            path: token_dir.join(TOKEN_FILE),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        let token = Secret::new(data_encoding_hex(&bytes));
+        zeroize::Zeroize::zeroize(&mut bytes);
+        let path = token_dir.join(TOKEN_FILE);
+        write_token(&path, &token).map_err(|source| EcsError::Token {
+            path: path.clone(),
+            source,
+        })?;
+        let port = addr.port();
+        Ok(Endpoint {
+            listener,
+            state: Arc::new(Guard {
+                token,
+                hosts: [format!("127.0.0.1:{port}"), format!("localhost:{port}")],
+                session,
+            }),
+            info: EcsInfo {
+                url: format!("http://127.0.0.1:{port}/"),
+                token_file: path.display().to_string(),
+            },
+        })
+    }
+
+    /// Serves until `shutdown` completes.
+    pub async fn serve(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) {
+        info!(url = %self.info.url, token_file = %self.info.token_file, "container credentials endpoint serving");
+        let router = Router::new()
+            .route("/", get(credentials))
+            .fallback(|| async {
+                refusal(StatusCode::NOT_FOUND, "NotFound", "only GET / is served")
+            })
+            .with_state(self.state);
+        if let Err(error) = axum::serve(self.listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            warn!(%error, "the container credentials endpoint stopped");
+        }
+    }
+}
+
+async fn credentials(State(guard): State<Arc<Guard>>, headers: HeaderMap) -> Response {
+    if let Err((status, code, message)) = check(&guard, &headers) {
+        return refusal(status, code, message);
+    }
+    match fresh_credentials(&guard.session, false).await {
+        Ok(aws) => {
+            info!(identity_id = %aws.identity_id, guest = aws.guest, "AWS credentials handed out on the container endpoint");
+            axum::Json(json!({
+                "AccessKeyId": aws.access_key_id,
+                "SecretAccessKey": aws.secret_access_key.expose(),
+                "Token": aws.session_token.expose(),
+                "Expiration": aws.expiration().to_string(),
+            }))
+            .into_response()
+        }
+        Err(error) => {
+            let (status, code, message) = error.parts();
+            refusal(status, code, message)
+        }
+    }
+}
+
+/// The request's right to credentials: a browser, a foreign `Host` or a missing or wrong token
+/// is refused (and logged, never with the token).
+/// A refusal: status, code, message.
+type Refused = (StatusCode, &'static str, &'static str);
+
+fn check(guard: &Guard, headers: &HeaderMap) -> Result<(), Refused> {
+    let browser = headers.contains_key("origin")
+        || headers
+            .keys()
+            .any(|name| name.as_str().starts_with("sec-fetch-"));
+    if browser {
+        warn!("refused a browser request on the container credentials endpoint");
+        return Err((
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            "browser requests are refused",
+        ));
+    }
+    let host = headers
+        .get("host")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !guard.hosts.iter().any(|h| h == host) {
+        warn!(
+            host,
+            "refused a request for another host on the container credentials endpoint"
+        );
+        return Err((
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            "the Host header does not name this endpoint",
+        ));
+    }
+    let Some(given) = headers.get("authorization") else {
+        warn!("refused a request without a token on the container credentials endpoint");
+        return Err((
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            "the Authorization token is missing",
+        ));
+    };
+    let right: bool = given
+        .as_bytes()
+        .ct_eq(guard.token.expose().as_bytes())
+        .into();
+    if !right {
+        warn!("refused a request with a wrong token on the container credentials endpoint");
+        return Err((
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            "the Authorization token is wrong",
+        ));
+    }
+    Ok(())
+}
+
+fn refusal(status: StatusCode, code: &str, message: &str) -> Response {
+    (
+        status,
+        axum::Json(json!({"code": code, "message": message})),
+    )
+        .into_response()
+}
+
+fn write_token(path: &Path, token: &Secret) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut temp = tempfile::Builder::new()
+        .prefix(".ecs-token.")
+        .tempfile_in(dir)?;
+    temp.write_all(token.expose().as_bytes())?;
+    temp.as_file().sync_all()?;
+    temp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+fn data_encoding_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The demo: a local Cognito emulator (moto), cognitod, an SRP sign-in with cognitoctl, the
-# current user and the session, then sign-out. Stops everything it started.
+# current user, the session and AWS credentials (read by the AWS CLI through
+# credential_process), then sign-out. Stops everything it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -50,6 +51,13 @@ run cognitoctl status
 printf '\n$ cognitoctl token access | cut -d. -f2 | base64 -d   # the claims\n'
 cognitoctl token access | cut -d. -f2 | tr '_-' '/+' | { base64 -d 2>/dev/null || true; }
 echo
+run cognitoctl credentials
+printf '\n$ aws sts get-caller-identity --profile cognitod   # credential_process = cognitoctl credential-process\n'
+printf '[profile cognitod]\nregion = us-east-1\ncredential_process = %s --socket %s credential-process\n' \
+    "$(command -v cognitoctl)" "$COGNITOD_SOCKET" >"$demo/aws-config"
+AWS_CONFIG_FILE="$demo/aws-config" AWS_SHARED_CREDENTIALS_FILE=/dev/null \
+    "$VENV/bin/aws" sts get-caller-identity --profile cognitod --endpoint-url "$MOTO_ENDPOINT" --output json \
+    || printf '(exit status %s)\n' "$?"
 run cognitoctl logout
 run cognitoctl session
 echo

@@ -458,13 +458,14 @@ fn credential_process(socket: &std::path::Path) -> ExitCode {
                 });
             }
         };
-    let output = serde_json::json!({
-        "Version": 1,
-        "AccessKeyId": credentials.access_key_id,
-        "SecretAccessKey": credentials.secret_access_key.expose(),
-        "SessionToken": credentials.session_token.expose(),
-        "Expiration": credentials.expiration.to_string(),
-    });
+    let output = serde_json::to_string(&ProcessCredentials {
+        version: 1,
+        access_key_id: &credentials.access_key_id,
+        secret_access_key: credentials.secret_access_key.expose(),
+        session_token: credentials.session_token.expose(),
+        expiration: credentials.expiration.to_string(),
+    })
+    .unwrap_or_default();
     let mut stdout = std::io::stdout().lock();
     match writeln!(stdout, "{output}").and_then(|()| stdout.flush()) {
         Ok(()) => ExitCode::SUCCESS,
@@ -473,4 +474,15 @@ fn credential_process(socket: &std::path::Path) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// What the AWS SDKs read from a `credential_process`, in the order AWS documents it.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ProcessCredentials<'a> {
+    version: u8,
+    access_key_id: &'a str,
+    secret_access_key: &'a str,
+    session_token: &'a str,
+    expiration: String,
 }

@@ -65,6 +65,13 @@ fn a_signed_in_user_gets_credentials_in_every_form() {
     let process = daemon.ctl(&["credential-process"]);
     assert_eq!(process.code, 0, "{process:?}");
     assert!(process.stderr.is_empty());
+    assert!(
+        process
+            .stdout
+            .starts_with("{\"Version\":1,\"AccessKeyId\":"),
+        "{}",
+        process.stdout
+    );
     let output = json(&process.stdout);
     let fields: Vec<&String> = output.as_object().unwrap().keys().collect();
     assert_eq!(

@@ -1,5 +1,5 @@
-//! `testbed provision ENDPOINT DIR USERNAME...`: creates a user pool, an app client and the
-//! users in the Cognito emulator at ENDPOINT (one password for all, read from stdin, never
+//! `testbed provision ENDPOINT DIR USERNAME...`: creates a user pool, an app client, an
+//! identity pool and the users in the Cognito emulator at ENDPOINT (one password for all, read from stdin, never
 //! argv), and writes DIR/config.toml for cognitod. Used by scripts/demo.sh.
 
 use std::io::BufRead;
@@ -27,10 +27,12 @@ fn main() -> ExitCode {
     let moto = Moto::external(endpoint);
     let users: Vec<(&str, &str)> = users.iter().map(|u| (u.as_str(), password)).collect();
     let pool = moto.provision(&users);
+    let identity_pool = moto.create_identity_pool(&pool);
     let dir = PathBuf::from(dir);
     let config = format!(
-        "{}\n[daemon]\nsocket = \"{}\"\nstate_dir = \"{}\"\n",
+        "{}identity_pool_id = \"{identity_pool}\"\nidentity_pool_endpoint = \"{}\"\n\n[daemon]\nsocket = \"{}\"\nstate_dir = \"{}\"\n",
         pool.config_toml(),
+        moto.endpoint,
         dir.join("run/socket").display(),
         dir.join("state").display()
     );

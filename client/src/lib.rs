@@ -156,13 +156,7 @@ impl Client {
         &self,
         mut on_event: impl FnMut(&str, &str) -> bool,
     ) -> Result<(), ClientError> {
-        let stream = tokio::net::UnixStream::connect(&self.socket)
-            .await
-            .map_err(|e| self.connect_error(&e))?;
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| ClientError::Protocol(e.to_string()))?;
-        let connection = tokio::spawn(connection);
+        let (mut sender, connection) = self.connect().await?;
         let request = Request::builder()
             .uri("/v1/events")
             .header("host", "localhost")
@@ -199,6 +193,25 @@ impl Client {
         Ok(())
     }
 
+    /// A new HTTP/1.1 connection to the daemon, driven on its own task.
+    async fn connect(
+        &self,
+    ) -> Result<
+        (
+            hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+            tokio::task::JoinHandle<hyper::Result<()>>,
+        ),
+        ClientError,
+    > {
+        let stream = tokio::net::UnixStream::connect(&self.socket)
+            .await
+            .map_err(|e| self.connect_error(&e))?;
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        Ok((sender, tokio::spawn(connection)))
+    }
+
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         self.request::<(), T>(Method::GET, path, None).await
     }
@@ -230,13 +243,7 @@ impl Client {
         path: &str,
         body: Option<&B>,
     ) -> Result<T, ClientError> {
-        let stream = tokio::net::UnixStream::connect(&self.socket)
-            .await
-            .map_err(|e| self.connect_error(&e))?;
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| ClientError::Protocol(e.to_string()))?;
-        let connection = tokio::spawn(connection);
+        let (mut sender, connection) = self.connect().await?;
 
         let body = match body {
             Some(body) => serde_json::to_vec(body)

@@ -192,19 +192,25 @@ pub(crate) async fn fresh_credentials(
             return Ok(aws);
         }
     }
-    match tokio::time::timeout(REFRESH_WAIT, session.credentials(force)).await {
-        Ok(result) => result?,
-        Err(_) => {
-            return Err(SessionError::Unavailable(format!(
-                "no AWS credentials within {} s",
-                REFRESH_WAIT.as_secs()
-            ))
-            .into());
-        }
-    }
+    wait_bounded(session.credentials(force), "AWS credentials").await?;
     usable(&session.snapshot(), session.now_ms()).ok_or_else(|| {
         SessionError::Unavailable("no valid AWS credentials could be obtained".into()).into()
     })
+}
+
+/// Waits for the session owner at most [`REFRESH_WAIT`]; past that, 503 naming `what`.
+async fn wait_bounded(
+    work: impl std::future::Future<Output = Result<(), SessionError>>,
+    what: &str,
+) -> Result<(), HttpError> {
+    match tokio::time::timeout(REFRESH_WAIT, work).await {
+        Ok(result) => Ok(result?),
+        Err(_) => Err(SessionError::Unavailable(format!(
+            "no {what} within {} s",
+            REFRESH_WAIT.as_secs()
+        ))
+        .into()),
+    }
 }
 
 fn credentials_view(aws: &AwsCredentials) -> proto::Credentials {
@@ -231,16 +237,7 @@ async fn fresh_snapshot(session: &SessionHandle, force: bool) -> Result<Snapshot
         }
         return Ok(snapshot);
     }
-    match tokio::time::timeout(REFRESH_WAIT, session.refresh(force)).await {
-        Ok(result) => result?,
-        Err(_) => {
-            return Err(SessionError::Unavailable(format!(
-                "no fresh tokens within {} s",
-                REFRESH_WAIT.as_secs()
-            ))
-            .into());
-        }
-    }
+    wait_bounded(session.refresh(force), "fresh tokens").await?;
     let snapshot = session.snapshot();
     if snapshot
         .signed_in

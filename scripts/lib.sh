@@ -24,6 +24,20 @@ ensure_moto() {
     "$VENV/bin/pip" install --quiet --disable-pip-version-check "$MOTO_VERSION" $AWS_CLIENTS
 }
 
+# Tools the tests run: systemd-analyze and systemd-socket-activate (package systemd), and
+# util-linux's script and setpriv. Installed when missing (the tests run as root in CI).
+ensure_test_tools() {
+    local missing=()
+    command -v systemd-analyze >/dev/null && command -v systemd-socket-activate >/dev/null ||
+        missing+=(systemd)
+    command -v script >/dev/null || missing+=(bsdutils)
+    command -v setpriv >/dev/null || missing+=(util-linux)
+    if [ ${#missing[@]} -gt 0 ]; then
+        log "installing ${missing[*]}"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+}
+
 free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }

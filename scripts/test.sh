@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
 ensure_moto
+ensure_test_tools
 log "building the binaries"
 cargo build --workspace --bins
 

@@ -13,19 +13,30 @@ pub mod server;
 pub mod session;
 pub mod socket;
 pub mod store;
+pub mod systemd;
 
 use std::future::Future;
+use std::path::PathBuf;
+
+use sd_notify::NotifyState;
 
 use crate::cognito::HttpUserPool;
 use crate::cognito::jwt::{Rules, Verifier};
 use crate::config::Config;
 use crate::paths::Environment;
 
-/// Serves the socket API for `config` until `shutdown` completes.
+/// Sets the log filter when the configuration is reloaded (`None` when `--log-level` or
+/// `RUST_LOG` fixed it).
+pub type SetLogLevel = Box<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
+
+/// Serves the socket API for `config` until `shutdown` completes; each time `reload` fires,
+/// the config file is read again (`log_level`, `allowed_uids`) and a bad one is rejected.
 pub async fn run(
     config: Config,
     env: &Environment,
     shutdown: impl Future<Output = ()> + Send + 'static,
+    reload: tokio::sync::mpsc::Receiver<()>,
+    set_log_level: Option<SetLogLevel>,
 ) -> anyhow::Result<()> {
     let http = cognito::http_client(config.ca_file.as_deref()).map_err(anyhow::Error::msg)?;
     let pool = HttpUserPool::new(http.clone(), &config);
@@ -64,20 +75,35 @@ pub async fn run(
         std::sync::Arc::new(session::SystemClock),
     );
 
-    let socket_path = config.daemon.socket.clone();
-    let listener = socket::bind(&socket_path, env.uid)?;
+    let (listener, inherited) = match systemd::inherited_listener()? {
+        Some(listener) => (listener, true),
+        None => (socket::bind(&config.daemon.socket, env.uid)?, false),
+    };
+    let socket_path = listener
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_pathname().map(PathBuf::from))
+        .unwrap_or_else(|| config.daemon.socket.clone());
     tracing::info!(
         socket = %socket_path.display(),
+        socket_activated = inherited,
         user_pool = %config.user_pool_id,
         endpoint = %config.user_pool_endpoint,
         "cognitod {} serving",
         env!("CARGO_PKG_VERSION")
     );
 
-    let access = server::Access {
+    let (access_tx, access) = tokio::sync::watch::channel(server::Access {
         own_uid: env.uid,
         allowed_uids: config.daemon.allowed_uids.clone(),
-    };
+    });
+    tokio::spawn(reloader(
+        reload,
+        config.source.clone(),
+        env.clone(),
+        access_tx,
+        set_log_level,
+    ));
     let (stop, stopping) = tokio::sync::watch::channel(false);
     let ecs = if config.ecs.enabled {
         let token_dir = socket_path.parent().unwrap_or(std::path::Path::new("."));
@@ -91,6 +117,9 @@ pub async fn run(
     } else {
         None
     };
+    let status = systemd::status_line(&session.snapshot(), session.now_ms());
+    systemd::spawn_reporters(session.clone(), socket_path.clone());
+    systemd::notify(&[NotifyState::Ready, NotifyState::Status(&status)]);
     server::serve(
         listener,
         api::router(session, stopping, ecs.clone()),
@@ -99,15 +128,64 @@ pub async fn run(
         async move {
             shutdown.await;
             tracing::info!("shutting down");
+            systemd::notify(&[NotifyState::Stopping]);
             let _ = stop.send(true);
         },
     )
     .await;
-    socket::remove(&socket_path);
+    if !inherited {
+        socket::remove(&socket_path);
+    }
     if let Some(info) = &ecs {
         let _ = std::fs::remove_file(&info.token_file);
     }
     Ok(())
+}
+
+/// Applies each reload request: the config file read and validated again; `log_level` and
+/// `allowed_uids` take effect at once. The rest (endpoints, pool ids) is read at start only
+/// and a change is reported as needing a restart.
+async fn reloader(
+    mut requests: tokio::sync::mpsc::Receiver<()>,
+    path: Option<PathBuf>,
+    env: Environment,
+    access: tokio::sync::watch::Sender<server::Access>,
+    set_log_level: Option<SetLogLevel>,
+) {
+    let mut current = Config::load(path.as_deref(), &env).ok();
+    while requests.recv().await.is_some() {
+        systemd::notify(&[NotifyState::Reloading]);
+        match Config::load(path.as_deref(), &env) {
+            Ok(new) => {
+                // Logged before the new level applies, so it is seen whatever the level.
+                tracing::info!(log_level = %new.daemon.log_level, allowed_uids = ?new.daemon.allowed_uids, "configuration reloaded");
+                if let Some(set) = &set_log_level {
+                    if let Err(error) = set(&new.daemon.log_level) {
+                        tracing::error!(%error, "the new log_level is not usable; keeping the old one");
+                    }
+                }
+                access.send_modify(|a| a.allowed_uids = new.daemon.allowed_uids.clone());
+                let needs_restart = current.as_ref().is_some_and(|old| {
+                    old.user_pool_endpoint != new.user_pool_endpoint
+                        || old.identity_pool_endpoint != new.identity_pool_endpoint
+                        || old.user_pool_id != new.user_pool_id
+                        || old.user_pool_client_id != new.user_pool_client_id
+                        || old.identity_pool_id != new.identity_pool_id
+                        || old.daemon.socket != new.daemon.socket
+                });
+                if needs_restart {
+                    tracing::warn!(
+                        "the new configuration changes Cognito settings or the socket; they take effect after a restart"
+                    );
+                }
+                current = Some(new);
+            }
+            Err(error) => {
+                tracing::error!("the configuration was not reloaded, the old one stays: {error}");
+            }
+        }
+        systemd::notify(&[NotifyState::Ready]);
+    }
 }
 
 /// Makes the process not dumpable (no core files, no ptrace or `/proc/<pid>/mem` by other
@@ -134,4 +212,17 @@ pub async fn termination_signal() {
         _ = term.recv() => {}
         _ = int.recv() => {}
     }
+}
+
+/// A reload request for each SIGHUP.
+pub fn reload_signals() -> tokio::sync::mpsc::Receiver<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (send, receive) = tokio::sync::mpsc::channel(1);
+    let mut hangups = signal(SignalKind::hangup()).expect("SIGHUP handler installs");
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            let _ = send.try_send(());
+        }
+    });
+    receive
 }

@@ -48,10 +48,13 @@ fn main() -> ExitCode {
         print!("{config}");
         return ExitCode::SUCCESS;
     }
-    if let Err(error) = init_logging(&args, &config) {
-        eprintln!("cognitod: {error}");
-        return ExitCode::from(2);
-    }
+    let set_log_level = match init_logging(&args, &config) {
+        Ok(set) => set,
+        Err(error) => {
+            eprintln!("cognitod: {error}");
+            return ExitCode::from(2);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -63,7 +66,18 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(cognitod::run(config, &env, cognitod::termination_signal())) {
+    let served = runtime.block_on(async {
+        let reload = cognitod::reload_signals();
+        cognitod::run(
+            config,
+            &env,
+            cognitod::termination_signal(),
+            reload,
+            set_log_level,
+        )
+        .await
+    });
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("{error:#}");
@@ -73,21 +87,41 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(args: &Args, config: &Config) -> Result<(), String> {
-    let filter = match (&args.log_level, std::env::var("RUST_LOG")) {
-        (Some(level), _) => level.clone(),
-        (None, Ok(env)) if !env.is_empty() => env,
-        _ => config.daemon.log_level.clone(),
+/// Logs to stderr: text (without timestamps under journald, which adds its own), or JSON.
+/// The level comes from `--log-level`, else `RUST_LOG`, else the config's `log_level`; only the
+/// last can change on reload, so only then is a setter returned.
+fn init_logging(args: &Args, config: &Config) -> Result<Option<cognitod::SetLogLevel>, String> {
+    use tracing_subscriber::prelude::*;
+    use tracing_subscriber::{EnvFilter, fmt, reload};
+
+    let (filter, fixed) = match (&args.log_level, std::env::var("RUST_LOG")) {
+        (Some(level), _) => (level.clone(), true),
+        (None, Ok(env)) if !env.is_empty() => (env, true),
+        _ => (config.daemon.log_level.clone(), false),
     };
-    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
-        .map_err(|e| format!("invalid log level {filter:?}: {e}"))?;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
-    match args.log_format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
-    Ok(())
+    let filter =
+        EnvFilter::try_new(&filter).map_err(|e| format!("invalid log level {filter:?}: {e}"))?;
+    let (filter, handle) = reload::Layer::new(filter);
+    let journal = std::env::var_os("JOURNAL_STREAM").is_some();
+    let output = match (args.log_format, journal) {
+        (LogFormat::Json, _) => fmt::layer().json().with_writer(std::io::stderr).boxed(),
+        (LogFormat::Text, true) => fmt::layer()
+            .without_time()
+            .with_ansi(false)
+            .with_writer(std::io::stderr)
+            .boxed(),
+        (LogFormat::Text, false) => fmt::layer()
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_writer(std::io::stderr)
+            .boxed(),
+    };
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(output)
+        .init();
+    let set: cognitod::SetLogLevel = Box::new(move |level: &str| {
+        let filter = EnvFilter::try_new(level).map_err(|e| e.to_string())?;
+        handle.reload(filter).map_err(|e| e.to_string())
+    });
+    Ok((!fixed).then_some(set))
 }

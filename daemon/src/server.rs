@@ -14,7 +14,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 use tower::ServiceExt as _;
 use tracing::{debug, warn};
 
@@ -62,11 +62,12 @@ static FORBIDDEN: LazyLock<Vec<u8>> = LazyLock::new(|| {
 });
 
 /// Serves `router` on `listener` until `shutdown` completes, then lets the requests already
-/// accepted finish for at most [`SHUTDOWN_GRACE`].
+/// accepted finish for at most [`SHUTDOWN_GRACE`]. `access` may change while serving (a
+/// reload); each new connection is checked against the current one.
 pub async fn serve(
     listener: UnixListener,
     router: Router,
-    access: Access,
+    access: watch::Receiver<Access>,
     max_connections: usize,
     shutdown: impl Future<Output = ()>,
 ) {
@@ -93,7 +94,7 @@ pub async fn serve(
         let Some(peer) = peer_of(&stream) else {
             continue;
         };
-        if !access.allows(peer.uid) {
+        if !access.borrow().allows(peer.uid) {
             warn!(
                 uid = peer.uid,
                 pid = peer.pid_or_zero(),

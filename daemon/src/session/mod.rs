@@ -270,6 +270,11 @@ impl SessionHandle {
         self.snapshot.borrow().clone()
     }
 
+    /// A receiver that wakes on every change of the session.
+    pub fn changes(&self) -> watch::Receiver<Snapshot> {
+        self.snapshot.clone()
+    }
+
     /// The wall clock the session judges expiry by.
     pub fn now_ms(&self) -> i64 {
         self.clock.now_ms()

@@ -1,0 +1,130 @@
+//! systemd integration: socket activation (`LISTEN_FDS`), readiness and status
+//! (`NOTIFY_SOCKET`), and the watchdog. Without systemd every call here does nothing.
+
+use std::io;
+use std::path::PathBuf;
+
+use cognitod_proto::SessionState;
+use sd_notify::NotifyState;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tracing::{debug, warn};
+
+use crate::session::{SessionHandle, Snapshot};
+
+/// The socket systemd passed (`LISTEN_FDS`, fd 3), if any. It is systemd's: never unlinked,
+/// chmodded or owner-checked here.
+pub fn inherited_listener() -> io::Result<Option<tokio::net::UnixListener>> {
+    let mut fds = listenfd::ListenFd::from_env();
+    if fds.len() == 0 {
+        return Ok(None);
+    }
+    let Some(listener) = fds.take_unix_listener(0)? else {
+        return Ok(None);
+    };
+    listener.set_nonblocking(true)?;
+    tokio::net::UnixListener::from_std(listener).map(Some)
+}
+
+/// Tells the service manager, if there is one.
+pub fn notify(states: &[NotifyState<'_>]) {
+    if let Err(error) = sd_notify::notify(states) {
+        debug!(%error, "cannot notify the service manager");
+    }
+}
+
+/// The one-line state for `STATUS=`: "signed in as alice, refresh in 41 min".
+pub fn status_line(snapshot: &Snapshot, now_ms: i64) -> String {
+    match (&snapshot.state, snapshot.signed_in.as_deref()) {
+        (SessionState::SignedIn, Some(signed_in)) => {
+            let mut line = format!("signed in as {}", signed_in.username);
+            if let Some(next) = snapshot.next_refresh_at {
+                let minutes = (next.unix() * 1000 - now_ms).max(0) / 60_000;
+                line.push_str(&format!(", refresh in {minutes} min"));
+            }
+            if snapshot.consecutive_failures > 0 {
+                line.push_str(&format!(
+                    ", {} refresh failures in a row",
+                    snapshot.consecutive_failures
+                ));
+            }
+            line
+        }
+        (SessionState::SigningIn, _) => "signing in: a step is pending".to_owned(),
+        _ if snapshot.aws.as_ref().is_some_and(|aws| aws.guest) => {
+            "signed out, serving guest credentials".to_owned()
+        }
+        _ => "signed out".to_owned(),
+    }
+}
+
+/// Keeps `STATUS=` current, and when systemd asks for a watchdog, pings it at half the
+/// interval after a request through the daemon's own socket succeeds, so a hung runtime or
+/// accept loop gets the service restarted.
+pub fn spawn_reporters(session: SessionHandle, socket: PathBuf) {
+    let mut changes = session.changes();
+    let status_session = session.clone();
+    tokio::spawn(async move {
+        while changes.changed().await.is_ok() {
+            let line = status_line(&status_session.snapshot(), status_session.now_ms());
+            notify(&[NotifyState::Status(&line)]);
+        }
+    });
+    let Some(interval) = sd_notify::watchdog_enabled() else {
+        return;
+    };
+    let period = interval / 2;
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(period);
+        loop {
+            ticks.tick().await;
+            match tokio::time::timeout(period, probe(&socket)).await {
+                Ok(Ok(())) => {
+                    let line = status_line(&session.snapshot(), session.now_ms());
+                    notify(&[NotifyState::Watchdog, NotifyState::Status(&line)]);
+                }
+                Ok(Err(error)) => warn!(%error, "the watchdog probe failed; not pinging systemd"),
+                Err(_) => warn!("the watchdog probe timed out; not pinging systemd"),
+            }
+        }
+    });
+}
+
+/// `GET /v1/status` on the daemon's own socket.
+async fn probe(socket: &std::path::Path) -> io::Result<()> {
+    let mut stream = tokio::net::UnixStream::connect(socket).await?;
+    stream
+        .write_all(b"GET /v1/status HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).await?;
+    if &head == b"HTTP/1.1 200" {
+        Ok(())
+    } else {
+        Err(io::Error::other("the status request did not answer 200"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_status_line_says_who_and_when() {
+        let snapshot = Snapshot {
+            state: SessionState::SignedOut,
+            signed_in: None,
+            last_refresh: None,
+            consecutive_failures: 0,
+            upstream: cognitod_proto::UpstreamHealth::Ok,
+            pending_step: None,
+            next_refresh_at: None,
+            aws: None,
+        };
+        assert_eq!(status_line(&snapshot, 0), "signed out");
+        let signing_in = Snapshot {
+            state: SessionState::SigningIn,
+            ..snapshot
+        };
+        assert_eq!(status_line(&signing_in, 0), "signing in: a step is pending");
+    }
+}

@@ -17,6 +17,7 @@ pub mod systemd;
 
 use std::future::Future;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use sd_notify::NotifyState;
 
@@ -39,15 +40,8 @@ pub async fn run(
     set_log_level: Option<SetLogLevel>,
 ) -> anyhow::Result<()> {
     let http = cognito::http_client(config.ca_file.as_deref()).map_err(anyhow::Error::msg)?;
-    let pool = HttpUserPool::new(http.clone(), &config);
-    let verifier = Verifier::new(
-        http,
-        config.jwks_url.clone(),
-        Rules {
-            issuer: config.issuer.clone(),
-            client_id: config.user_pool_client_id.clone(),
-        },
-    );
+    let pool = Arc::new(HttpUserPool::new(http.clone(), &config));
+    let verifier = Arc::new(Verifier::new(http, config.jwks_url.clone(), rules(&config)));
     let store = if config.daemon.persist {
         dirs::ensure_private_dir(&config.daemon.state_dir, env.uid, "[daemon] state_dir")?;
         Some(store::Store::new(&config.daemon.state_dir))
@@ -55,8 +49,8 @@ pub async fn run(
         None
     };
     let session = session::spawn(
-        pool,
-        verifier,
+        Arc::clone(&pool),
+        Arc::clone(&verifier),
         session::SessionConfig {
             user_pool_id: config.user_pool_id.clone(),
             refresh_token_rotation: config.refresh_token_rotation,
@@ -72,7 +66,7 @@ pub async fn run(
                     unauthenticated: config.unauthenticated_identities_enabled,
                 }),
         },
-        std::sync::Arc::new(session::SystemClock),
+        Arc::new(session::SystemClock),
     );
 
     let (listener, inherited) = match systemd::inherited_listener()? {
@@ -101,8 +95,12 @@ pub async fn run(
         reload,
         config.source.clone(),
         env.clone(),
-        access_tx,
-        set_log_level,
+        Reloadable {
+            access: access_tx,
+            set_log_level,
+            pool,
+            verifier,
+        },
     ));
     let (stop, stopping) = tokio::sync::watch::channel(false);
     let ecs = if config.ecs.enabled {
@@ -142,16 +140,36 @@ pub async fn run(
     Ok(())
 }
 
-/// Applies each reload request: the config file read and validated again; `log_level` and
-/// `allowed_uids` take effect at once. The rest (endpoints, pool ids) is read at start only
-/// and a change is reported as needing a restart.
+fn rules(config: &Config) -> Rules {
+    Rules {
+        issuer: config.issuer.clone(),
+        client_id: config.user_pool_client_id.clone(),
+    }
+}
+
+/// What a reload can change while serving.
+struct Reloadable {
+    access: tokio::sync::watch::Sender<server::Access>,
+    set_log_level: Option<SetLogLevel>,
+    pool: Arc<HttpUserPool>,
+    verifier: Arc<Verifier>,
+}
+
+/// Applies each reload request: the config file read and validated again; `log_level`,
+/// `allowed_uids`, the endpoints and the issuer take effect at once. The pool and client ids
+/// and the socket are read at start only; a change to them is reported as needing a restart.
 async fn reloader(
     mut requests: tokio::sync::mpsc::Receiver<()>,
     path: Option<PathBuf>,
     env: Environment,
-    access: tokio::sync::watch::Sender<server::Access>,
-    set_log_level: Option<SetLogLevel>,
+    reloadable: Reloadable,
 ) {
+    let Reloadable {
+        access,
+        set_log_level,
+        pool,
+        verifier,
+    } = reloadable;
     let mut current = Config::load(path.as_deref(), &env).ok();
     while requests.recv().await.is_some() {
         systemd::notify(&[NotifyState::Reloading]);
@@ -165,11 +183,12 @@ async fn reloader(
                     }
                 }
                 access.send_modify(|a| a.allowed_uids = new.daemon.allowed_uids.clone());
+                pool.set_endpoints(&new);
+                verifier.retarget(new.jwks_url.clone(), rules(&new));
                 let needs_restart = current.as_ref().is_some_and(|old| {
-                    old.user_pool_endpoint != new.user_pool_endpoint
-                        || old.identity_pool_endpoint != new.identity_pool_endpoint
-                        || old.user_pool_id != new.user_pool_id
+                    old.user_pool_id != new.user_pool_id
                         || old.user_pool_client_id != new.user_pool_client_id
+                        || old.client_secret != new.client_secret
                         || old.identity_pool_id != new.identity_pool_id
                         || old.daemon.socket != new.daemon.socket
                 });

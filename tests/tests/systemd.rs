@@ -298,3 +298,33 @@ fn sigterm_during_a_burst_answers_every_accepted_request() {
         "still signed in"
     );
 }
+
+#[test]
+fn sighup_moves_the_endpoints() {
+    let first = FakeCognito::start(PoolOptions::default());
+    let second = FakeCognito::start(PoolOptions::default());
+    for fake in [&first, &second] {
+        fake.add_user(UserSpec::new("alice", PASSWORD));
+    }
+    let daemon = TestDaemon::start(&first.config_toml());
+    let text = std::fs::read_to_string(&daemon.config_path).unwrap();
+    std::fs::write(
+        &daemon.config_path,
+        text.replace(&first.endpoint, &second.endpoint),
+    )
+    .unwrap();
+    let pid = rustix::process::Pid::from_raw(i32::try_from(daemon.pid()).unwrap()).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::HUP).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let login = daemon.ctl_stdin(
+        &["login", "alice", "--password-stdin"],
+        &format!("{PASSWORD}\n"),
+    );
+    assert_eq!(login.code, 0, "{login:?}");
+    assert_eq!(first.calls("InitiateAuth"), 0);
+    assert_eq!(
+        second.calls("InitiateAuth"),
+        1,
+        "the sign-in went to the new endpoint"
+    );
+}

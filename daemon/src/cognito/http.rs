@@ -1,6 +1,7 @@
 //! [`UserPool`] over HTTPS: `POST /` with `X-Amz-Target`, JSON 1.1 bodies, unsigned.
 
 use std::path::Path;
+use std::sync::{PoisonError, RwLock};
 use std::time::Duration;
 
 use cognitod_proto::Secret;
@@ -46,28 +47,57 @@ pub fn http_client(ca_file: Option<&Path>) -> Result<reqwest::Client, String> {
 }
 
 /// The user pool at `user_pool_endpoint`, for one app client.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct HttpUserPool {
     http: reqwest::Client,
-    endpoint: String,
     client_id: String,
     client_secret: Option<Secret>,
+    /// Where the calls go; a reload may move them.
+    endpoints: RwLock<Endpoints>,
+}
+
+#[derive(Debug, Clone)]
+struct Endpoints {
+    user_pool: String,
     /// The identity pool and its endpoint, when AWS credentials are configured.
     identity: Option<(String, String)>,
+}
+
+impl Endpoints {
+    fn of(config: &Config) -> Self {
+        Self {
+            user_pool: format!("{}/", config.user_pool_endpoint),
+            identity: config
+                .identity_pool_id
+                .clone()
+                .map(|id| (id, format!("{}/", config.identity_pool_endpoint))),
+        }
+    }
 }
 
 impl HttpUserPool {
     pub fn new(http: reqwest::Client, config: &Config) -> Self {
         Self {
             http,
-            endpoint: format!("{}/", config.user_pool_endpoint),
             client_id: config.user_pool_client_id.clone(),
             client_secret: config.client_secret.clone(),
-            identity: config
-                .identity_pool_id
-                .clone()
-                .map(|id| (id, format!("{}/", config.identity_pool_endpoint))),
+            endpoints: RwLock::new(Endpoints::of(config)),
         }
+    }
+
+    /// Sends later calls to the endpoints `config` names (a reload).
+    pub fn set_endpoints(&self, config: &Config) {
+        *self
+            .endpoints
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Endpoints::of(config);
+    }
+
+    fn endpoints(&self) -> Endpoints {
+        self.endpoints
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     async fn call<Req: Serialize + Sync, Resp: DeserializeOwned>(
@@ -76,7 +106,8 @@ impl HttpUserPool {
         body: &Req,
     ) -> Result<Resp, CognitoError> {
         let target = format!("AWSCognitoIdentityProviderService.{action}");
-        self.post(&self.endpoint, &target, action, body).await
+        let endpoint = self.endpoints().user_pool;
+        self.post(&endpoint, &target, action, body).await
     }
 
     /// An identity pool call, on the identity endpoint.
@@ -85,9 +116,12 @@ impl HttpUserPool {
         action: &str,
         body: &Req,
     ) -> Result<Resp, CognitoError> {
-        let (_, endpoint) = self.identity.as_ref().ok_or_else(super::no_identity_pool)?;
+        let (_, endpoint) = self
+            .endpoints()
+            .identity
+            .ok_or_else(super::no_identity_pool)?;
         let target = format!("AWSCognitoIdentityService.{action}");
-        self.post(endpoint, &target, action, body).await
+        self.post(&endpoint, &target, action, body).await
     }
 
     async fn post<Req: Serialize + Sync, Resp: DeserializeOwned>(
@@ -260,9 +294,12 @@ impl UserPool for HttpUserPool {
         &self,
         logins: Option<std::collections::BTreeMap<String, Secret>>,
     ) -> Result<String, CognitoError> {
-        let (pool_id, _) = self.identity.as_ref().ok_or_else(super::no_identity_pool)?;
+        let (pool_id, _) = self
+            .endpoints()
+            .identity
+            .ok_or_else(super::no_identity_pool)?;
         let request = GetIdRequest {
-            identity_pool_id: pool_id,
+            identity_pool_id: &pool_id,
             logins,
         };
         let response: GetIdResponse = self.identity_call("GetId", &request).await?;

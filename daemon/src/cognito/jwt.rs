@@ -123,8 +123,8 @@ pub fn stored_claims(token: &Secret) -> Result<Claims, CognitoError> {
 #[derive(Debug)]
 pub struct Verifier {
     http: reqwest::Client,
-    jwks_url: String,
-    rules: Rules,
+    /// Where the keys come from and what tokens must say; a reload may change both.
+    source: Mutex<(String, Rules)>,
     cache: Mutex<KeyCache>,
 }
 
@@ -138,10 +138,22 @@ impl Verifier {
     pub fn new(http: reqwest::Client, jwks_url: String, rules: Rules) -> Self {
         Self {
             http,
-            jwks_url,
-            rules,
+            source: Mutex::new((jwks_url, rules)),
             cache: Mutex::new(KeyCache::default()),
         }
+    }
+
+    /// Verifies against another JWKS and rules from now on (a reload); cached keys are dropped.
+    pub fn retarget(&self, jwks_url: String, rules: Rules) {
+        *self.source.lock().unwrap_or_else(PoisonError::into_inner) = (jwks_url, rules);
+        *self.cache.lock().unwrap_or_else(PoisonError::into_inner) = KeyCache::default();
+    }
+
+    fn source(&self) -> (String, Rules) {
+        self.source
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// A verifier with its keys already loaded, for tests that run without a network.
@@ -158,6 +170,7 @@ impl Verifier {
 
     /// Verifies `token` as the `expected` kind and returns its claims.
     pub async fn verify(&self, token: &Secret, expected: TokenUse) -> Result<Claims, CognitoError> {
+        let (jwks_url, rules) = self.source();
         let (cached, fetched_recently) = {
             let cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
             let recently = cache
@@ -166,7 +179,7 @@ impl Verifier {
             (cache.keys.clone(), recently)
         };
         if let Some(keys) = cached {
-            match self.rules.check(&keys, token.expose(), expected) {
+            match rules.check(&keys, token.expose(), expected) {
                 Ok(claims) => return Ok(claims),
                 Err(Refusal::Invalid(why)) => return Err(CognitoError::InvalidToken(why)),
                 Err(Refusal::UnknownKey(kid)) if fetched_recently => {
@@ -178,13 +191,13 @@ impl Verifier {
                 Err(Refusal::UnknownKey(_)) => {}
             }
         }
-        let keys = Arc::new(self.fetch().await?);
+        let keys = Arc::new(self.fetch(&jwks_url).await?);
         {
             let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
             cache.keys = Some(Arc::clone(&keys));
             cache.fetched_at = Some(Instant::now());
         }
-        self.rules
+        rules
             .check(&keys, token.expose(), expected)
             .map_err(|refusal| match refusal {
                 Refusal::Invalid(why) => CognitoError::InvalidToken(why),
@@ -195,31 +208,26 @@ impl Verifier {
             })
     }
 
-    async fn fetch(&self) -> Result<JwkSet, CognitoError> {
+    async fn fetch(&self, jwks_url: &str) -> Result<JwkSet, CognitoError> {
         let unreachable = |e: reqwest::Error| CognitoError::Unreachable {
-            endpoint: self.jwks_url.clone(),
+            endpoint: jwks_url.to_owned(),
             reason: error_chain(&e),
         };
-        let response = self
-            .http
-            .get(&self.jwks_url)
-            .send()
-            .await
-            .map_err(unreachable)?;
+        let response = self.http.get(jwks_url).send().await.map_err(unreachable)?;
         let status = response.status();
         if !status.is_success() {
             return Err(if status.is_server_error() {
                 CognitoError::Unreachable {
-                    endpoint: self.jwks_url.clone(),
+                    endpoint: jwks_url.to_owned(),
                     reason: format!("HTTP {status}"),
                 }
             } else {
-                CognitoError::Protocol(format!("JWKS at {} answered HTTP {status}", self.jwks_url))
+                CognitoError::Protocol(format!("JWKS at {} answered HTTP {status}", jwks_url))
             });
         }
         let body = response.bytes().await.map_err(unreachable)?;
         serde_json::from_slice(&body).map_err(|e| {
-            CognitoError::Protocol(format!("JWKS at {} does not parse: {e}", self.jwks_url))
+            CognitoError::Protocol(format!("JWKS at {} does not parse: {e}", jwks_url))
         })
     }
 }

@@ -344,8 +344,8 @@ pub struct SessionConfig {
 /// Starts the owner task with the session `config.store` holds (if any); the task ends when
 /// every handle is dropped.
 pub fn spawn<P: UserPool>(
-    pool: P,
-    verifier: Verifier,
+    pool: Arc<P>,
+    verifier: Arc<Verifier>,
     config: SessionConfig,
     clock: Arc<dyn Clock>,
 ) -> SessionHandle {
@@ -353,13 +353,8 @@ pub fn spawn<P: UserPool>(
     let (events, _) = broadcast::channel(256);
     let wake = Arc::new(Notify::new());
     let identity_pool = config.identity.is_some();
-    let (owner, snapshot) = owner::Owner::new(
-        Arc::new(pool),
-        Arc::new(verifier),
-        config,
-        Arc::clone(&clock),
-        events.clone(),
-    );
+    let (owner, snapshot) =
+        owner::Owner::new(pool, verifier, config, Arc::clone(&clock), events.clone());
     tokio::spawn(owner.run(receiver, Arc::clone(&wake)));
     SessionHandle {
         commands,

@@ -55,7 +55,7 @@ fn not_here() -> CognitoError {
     CognitoError::Protocol("not used in this test".into())
 }
 
-impl UserPool for Arc<TestPool> {
+impl UserPool for TestPool {
     async fn initiate_auth(
         &self,
         request: InitiateAuthRequest,
@@ -136,7 +136,7 @@ async fn signed_in(lifetime: i64) -> (SessionHandle, Arc<TestPool>) {
         store: None,
         identity: None,
     };
-    let session = spawn(Arc::clone(&pool), verifier, config, clock);
+    let session = spawn(Arc::clone(&pool), Arc::new(verifier), config, clock);
     let answer = session
         .sign_in(SignInRequest {
             username: "alice".into(),

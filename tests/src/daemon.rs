@@ -40,8 +40,13 @@ impl TestDaemon {
             .tempdir()
             .expect("a temporary folder");
         let socket = dir.path().join("run/socket");
+        let log_level = if daemon_lines.contains("log_level") {
+            ""
+        } else {
+            "log_level = \"debug\"\n"
+        };
         let config = format!(
-            "{cognito_toml}\n[daemon]\nsocket = \"{}\"\nstate_dir = \"{}\"\nlog_level = \"debug\"\n{daemon_lines}",
+            "{cognito_toml}\n[daemon]\nsocket = \"{}\"\nstate_dir = \"{}\"\n{log_level}{daemon_lines}",
             socket.display(),
             dir.path().join("state").display()
         );

@@ -1,0 +1,423 @@
+//! `bench [--quick]`: the performance figures of cognitod, each a pair or a ratio measured in
+//! the same run, medians with min and max. Run it through `scripts/bench.sh` (release build).
+//! Against the fake Cognito in this process; the daemon and cognitoctl are the real binaries.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use cognitod_tests::daemon::TestDaemon;
+use cognitod_tests::fake::{FakeCognito, PoolOptions, UserSpec};
+use cognitod_tests::{binary, raw_request};
+
+const PASSWORD: &str = "Correct-Horse-9";
+
+struct Settings {
+    runs: usize,
+    seconds: u64,
+    idle_seconds: u64,
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let settings = if quick {
+        Settings {
+            runs: 30,
+            seconds: 1,
+            idle_seconds: 2,
+        }
+    } else {
+        Settings {
+            runs: 300,
+            seconds: 3,
+            idle_seconds: 20,
+        }
+    };
+    let mut table = Vec::<(String, String)>::new();
+
+    let fake = FakeCognito::start(PoolOptions::default());
+    fake.add_user(UserSpec::new("alice", PASSWORD));
+    let mut daemon = TestDaemon::start_with(
+        &fake.config_toml_with_identity_pool(),
+        "log_level = \"warn\"\n",
+    );
+    let rss_start = rss_kib(daemon.pid());
+    let login = daemon.ctl_stdin(
+        &["login", "alice", "--password-stdin"],
+        &format!("{PASSWORD}\n"),
+    );
+    assert_eq!(login.code, 0, "{login:?}");
+    assert_eq!(daemon.ctl(&["credentials"]).code, 0);
+    let rss_signed_in = rss_kib(daemon.pid());
+
+    // 5. Startup with a persisted session.
+    assert!(daemon.stop().success());
+    let startups: Vec<f64> = (0..settings.runs.min(30))
+        .map(|_| startup_ms(&daemon.config_path, &daemon.socket))
+        .collect();
+    daemon.restart();
+    table.push((
+        "startup to first /v1/status (session loaded)".into(),
+        stats(&startups, "ms"),
+    ));
+
+    // 1. credential_process.
+    let socket = daemon.socket.to_str().expect("utf-8").to_owned();
+    let cognitoctl = binary("cognitoctl");
+    let sample = Command::new(&cognitoctl)
+        .args(["--socket", &socket, "credential-process"])
+        .output()
+        .expect("credential-process runs");
+    assert!(sample.status.success());
+    let size = sample.stdout.len();
+    let floor = time_runs(settings.runs, || {
+        Command::new(binary("bench-floor"))
+            .arg(size.to_string())
+            .output()
+    });
+    let ours = time_runs(settings.runs, || {
+        Command::new(&cognitoctl)
+            .args(["--socket", &socket, "credential-process"])
+            .output()
+    });
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let cache = dir.path().join("credentials.json");
+    std::fs::write(&cache, &sample.stdout).expect("cache written");
+    let script = dir.path().join("credential_process.py");
+    std::fs::write(
+        &script,
+        "import json, sys\nwith open(sys.argv[1]) as f:\n    print(json.dumps(json.load(f)))\n",
+    )
+    .expect("script written");
+    let python = python();
+    let by_hand = time_runs(settings.runs / 3, || {
+        Command::new(&python).arg(&script).arg(&cache).output()
+    });
+    table.push((
+        "exec of a trivial binary (floor)".into(),
+        stats(&floor, "ms"),
+    ));
+    table.push(("cognitoctl credential-process".into(), stats(&ours, "ms")));
+    table.push((
+        "Python script reading a JSON cache".into(),
+        stats(&by_hand, "ms"),
+    ));
+    table.push((
+        "credential-process / floor, / Python".into(),
+        format!(
+            "{:.2}x, {:.2}x",
+            median(&ours) / median(&floor),
+            median(&ours) / median(&by_hand)
+        ),
+    ));
+
+    // 3. Throughput and latency, against a minimal server answering the same bytes.
+    let body = raw_request(&daemon.socket, "GET", "/v1/session", b"").body;
+    let ceiling_socket = dir.path().join("ceiling.sock");
+    start_ceiling(&ceiling_socket, body.clone());
+    let mut requests = 0;
+    for connections in [1, 16, 64] {
+        let ours = load(&daemon.socket, connections, settings.seconds);
+        let ceiling = load(&ceiling_socket, connections, settings.seconds);
+        requests += ours.requests;
+        table.push((
+            format!("GET /v1/session, {connections} connections"),
+            format!(
+                "{:.0} req/s ({:.0}% of {:.0}), p50 {:.3} ms, p99 {:.3} ms",
+                ours.per_second(),
+                100.0 * ours.per_second() / ceiling.per_second(),
+                ceiling.per_second(),
+                ours.percentile(0.50),
+                ours.percentile(0.99)
+            ),
+        ));
+    }
+    let rss_after = rss_kib(daemon.pid());
+    table.push((
+        format!("daemon RSS: start / signed in / after {requests} requests"),
+        format!(
+            "{:.1} / {:.1} / {:.1} MiB",
+            rss_start / 1024.0,
+            rss_signed_in / 1024.0,
+            rss_after / 1024.0
+        ),
+    ));
+
+    // 4. Idle cost.
+    let (cpu_before, switches_before) = cpu_and_switches(daemon.pid());
+    std::thread::sleep(Duration::from_secs(settings.idle_seconds));
+    let (cpu_after, switches_after) = cpu_and_switches(daemon.pid());
+    table.push((
+        format!("idle {} s signed in: CPU, wake-ups", settings.idle_seconds),
+        format!(
+            "{:.3} s CPU, {} context switches",
+            cpu_after - cpu_before,
+            switches_after - switches_before
+        ),
+    ));
+    drop(daemon);
+
+    // 6. Upstream economy: 4 s tokens, clients polling for two lifetimes.
+    for clients in [1, 100, 1000] {
+        let (lifetimes, refreshes, served) = economy(clients, if quick { 1 } else { 2 });
+        table.push((
+            format!("refresh calls per token lifetime, {clients} clients"),
+            format!(
+                "{:.2} ({refreshes} calls in {lifetimes} lifetimes, {served} requests)",
+                refreshes as f64 / lifetimes as f64
+            ),
+        ));
+    }
+
+    let width = table.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    println!("\n| {:width$} | result |", "figure");
+    println!("|{}|--------|", "-".repeat(width + 2));
+    for (figure, result) in &table {
+        println!("| {figure:width$} | {result} |");
+    }
+}
+
+fn python() -> PathBuf {
+    let venv = cognitod_tests::workspace_root().join(".venv/bin/python");
+    if venv.exists() {
+        venv
+    } else {
+        PathBuf::from("python3")
+    }
+}
+
+fn time_runs(
+    runs: usize,
+    mut run: impl FnMut() -> std::io::Result<std::process::Output>,
+) -> Vec<f64> {
+    (0..runs.max(3))
+        .map(|_| {
+            let started = Instant::now();
+            let output = run().expect("the command runs");
+            assert!(output.status.success(), "{output:?}");
+            started.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect()
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted[sorted.len() / 2]
+}
+
+fn stats(values: &[f64], unit: &str) -> String {
+    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = values.iter().copied().fold(0.0, f64::max);
+    format!(
+        "median {:.2} {unit} (min {min:.2}, max {max:.2}, n={})",
+        median(values),
+        values.len()
+    )
+}
+
+fn startup_ms(config: &Path, socket: &Path) -> f64 {
+    let started = Instant::now();
+    let mut child = Command::new(binary("cognitod"))
+        .arg("--config")
+        .arg(config)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("cognitod starts");
+    let elapsed = loop {
+        if UnixStream::connect(socket).is_ok()
+            && raw_request(socket, "GET", "/v1/status", b"").status == 200
+        {
+            break started.elapsed();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "cognitod did not start"
+        );
+        std::thread::sleep(Duration::from_micros(500));
+    };
+    let pid = rustix::process::Pid::from_raw(i32::try_from(child.id()).expect("pid")).expect("pid");
+    let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+    let _ = child.wait();
+    elapsed.as_secs_f64() * 1000.0
+}
+
+fn start_ceiling(path: &Path, body: String) {
+    let path = path.to_path_buf();
+    let (ready, wait) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async move {
+            let listener = tokio::net::UnixListener::bind(&path).expect("ceiling socket");
+            ready.send(()).expect("waiting");
+            let router = axum::Router::new().route(
+                "/v1/session",
+                axum::routing::get(move || {
+                    let body = body.clone();
+                    async move { ([("content-type", "application/json")], body) }
+                }),
+            );
+            axum::serve(listener, router).await.expect("ceiling serves");
+        });
+    });
+    wait.recv().expect("the ceiling starts");
+}
+
+struct Load {
+    requests: usize,
+    seconds: f64,
+    latencies_ms: Vec<f64>,
+}
+
+impl Load {
+    fn per_second(&self) -> f64 {
+        self.requests as f64 / self.seconds
+    }
+
+    fn percentile(&self, p: f64) -> f64 {
+        let mut sorted = self.latencies_ms.clone();
+        sorted.sort_by(f64::total_cmp);
+        sorted[((sorted.len() - 1) as f64 * p) as usize]
+    }
+}
+
+/// `connections` keep-alive clients sending `GET /v1/session` for `seconds`.
+fn load(socket: &Path, connections: usize, seconds: u64) -> Load {
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(seconds);
+    let workers: Vec<_> = (0..connections)
+        .map(|_| {
+            let socket = socket.to_path_buf();
+            std::thread::spawn(move || {
+                let mut stream = UnixStream::connect(&socket).expect("connect");
+                let mut latencies = Vec::new();
+                let mut buffer = vec![0u8; 16 * 1024];
+                while Instant::now() < deadline {
+                    let sent = Instant::now();
+                    stream
+                        .write_all(b"GET /v1/session HTTP/1.1\r\nHost: localhost\r\n\r\n")
+                        .expect("request sent");
+                    read_response(&mut stream, &mut buffer);
+                    latencies.push(sent.elapsed().as_secs_f64() * 1000.0);
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut latencies_ms = Vec::new();
+    for worker in workers {
+        latencies_ms.extend(worker.join().expect("worker"));
+    }
+    Load {
+        requests: latencies_ms.len(),
+        seconds: started.elapsed().as_secs_f64(),
+        latencies_ms,
+    }
+}
+
+/// Reads one response with a Content-Length body off a keep-alive connection.
+fn read_response(stream: &mut UnixStream, buffer: &mut [u8]) {
+    let mut filled = 0;
+    loop {
+        let n = stream.read(&mut buffer[filled..]).expect("answer read");
+        assert!(n > 0, "the connection closed");
+        filled += n;
+        let text = &buffer[..filled];
+        if let Some(end) = text.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&text[..end]).to_ascii_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .expect("content-length");
+            if filled >= end + 4 + length {
+                return;
+            }
+        }
+    }
+}
+
+fn rss_kib(pid: u32) -> f64 {
+    status_field(pid, "VmRSS:")
+}
+
+fn status_field(pid: u32, name: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(name))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// CPU seconds used so far and context switches (voluntary + involuntary) of all threads.
+fn cpu_and_switches(pid: u32) -> (f64, u64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, r)| r)
+        .split_whitespace()
+        .collect();
+    let ticks: f64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+        + fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    let mut switches = 0;
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for task in tasks.flatten() {
+            let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+            for line in status.lines() {
+                if let Some(v) = line
+                    .strip_prefix("voluntary_ctxt_switches:")
+                    .or_else(|| line.strip_prefix("nonvoluntary_ctxt_switches:"))
+                {
+                    switches += v.trim().parse::<u64>().unwrap_or(0);
+                }
+            }
+        }
+    }
+    (ticks / 100.0, switches)
+}
+
+/// `clients` polling `/v1/session` every 200 ms for `lifetimes` lifetimes of 4 s tokens:
+/// (lifetimes, refresh calls, requests served). The calls must not depend on `clients`.
+fn economy(clients: usize, lifetimes: u64) -> (u64, u64, usize) {
+    let fake = FakeCognito::start(PoolOptions {
+        access_token_seconds: 4,
+        id_token_seconds: 4,
+        ..PoolOptions::default()
+    });
+    fake.add_user(UserSpec::new("alice", PASSWORD));
+    let daemon = TestDaemon::start_with(&fake.config_toml(), "log_level = \"warn\"\n");
+    let login = daemon.ctl_stdin(
+        &["login", "alice", "--password-stdin"],
+        &format!("{PASSWORD}\n"),
+    );
+    assert_eq!(login.code, 0);
+    let before = fake.calls("InitiateAuth");
+    let deadline = Instant::now() + Duration::from_secs(4 * lifetimes);
+    let workers: Vec<_> = (0..clients)
+        .map(|_| {
+            let socket = daemon.socket.clone();
+            std::thread::spawn(move || {
+                let mut served = 0;
+                while Instant::now() < deadline {
+                    if raw_request(&socket, "GET", "/v1/session", b"").status == 200 {
+                        served += 1;
+                    }
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                served
+            })
+        })
+        .collect();
+    let served = workers.into_iter().map(|w| w.join().expect("client")).sum();
+    (lifetimes, fake.calls("InitiateAuth") - before, served)
+}

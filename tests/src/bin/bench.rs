@@ -92,7 +92,7 @@ fn main() {
     )
     .expect("script written");
     let python = python();
-    let by_hand = time_runs(settings.runs / 3, || {
+    let by_hand = time_runs((settings.runs / 3).max(3), || {
         Command::new(&python).arg(&script).arg(&cache).output()
     });
     table.push((
@@ -159,15 +159,31 @@ fn main() {
     ));
     drop(daemon);
 
+    // 2. The AWS CLI end to end, against moto: credential_process vs keys in the environment.
+    let (with_process, with_env) = aws_cli(if quick { 3 } else { 10 });
+    table.push((
+        "aws sts get-caller-identity, keys in env".into(),
+        stats(&with_env, "ms"),
+    ));
+    table.push((
+        "aws sts get-caller-identity, credential_process".into(),
+        stats(&with_process, "ms"),
+    ));
+    let added = median(&with_process) - median(&with_env);
+    table.push((
+        "added by credential_process".into(),
+        format!("{added:.1} ms ({:.1}%)", 100.0 * added / median(&with_env)),
+    ));
+
     // 6. Upstream economy: 4 s tokens, clients polling for two lifetimes.
     for clients in [1, 100, 1000] {
         let (lifetimes, refreshes, served) = economy(clients, if quick { 1 } else { 2 });
         table.push((
-            format!("refresh calls per token lifetime, {clients} clients"),
             format!(
-                "{:.2} ({refreshes} calls in {lifetimes} lifetimes, {served} requests)",
-                refreshes as f64 / lifetimes as f64
+                "4 s tokens, {clients} clients polling for {} s",
+                4 * lifetimes
             ),
+            format!("{refreshes} refresh calls, {served} requests served"),
         ));
     }
 
@@ -177,6 +193,76 @@ fn main() {
     for (figure, result) in &table {
         println!("| {figure:width$} | {result} |");
     }
+}
+
+/// `runs` timings of `aws sts get-caller-identity` through a `credential_process` profile, and
+/// with the same keys in the environment.
+fn aws_cli(runs: usize) -> (Vec<f64>, Vec<f64>) {
+    use cognitod_tests::moto::Moto;
+    let moto = Moto::start();
+    let pool = moto.provision(&[("alice", PASSWORD)]);
+    let identity_pool = moto.create_identity_pool(&pool);
+    let config = format!(
+        "{}identity_pool_id = \"{identity_pool}\"\nidentity_pool_endpoint = \"{}\"\n",
+        pool.config_toml(),
+        moto.endpoint
+    );
+    let daemon = TestDaemon::start_with(&config, "log_level = \"warn\"\n");
+    let login = daemon.ctl_stdin(
+        &["login", "alice", "--password-stdin"],
+        &format!("{PASSWORD}\n"),
+    );
+    assert_eq!(login.code, 0, "{login:?}");
+    let credentials: serde_json::Value =
+        serde_json::from_str(&daemon.ctl(&["credentials", "--json"]).stdout).expect("credentials");
+    let aws_config = daemon.dir.path().join("aws-config");
+    std::fs::write(
+        &aws_config,
+        format!(
+            "[profile cognitod]\nregion = {}\ncredential_process = {} --socket {} credential-process\n",
+            pool.region,
+            binary("cognitoctl").display(),
+            daemon.socket.display(),
+        ),
+    )
+    .expect("aws config written");
+    let aws = cognitod_tests::workspace_root().join(".venv/bin/aws");
+    let run = |keys: bool| {
+        let mut command = Command::new(&aws);
+        command
+            .args(["sts", "get-caller-identity"])
+            .args(["--endpoint-url", &moto.endpoint])
+            .env("AWS_CONFIG_FILE", &aws_config)
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+            .env("AWS_DEFAULT_REGION", &pool.region);
+        if keys {
+            // The environment's keys win over a profile: none is named.
+            command
+                .env(
+                    "AWS_ACCESS_KEY_ID",
+                    credentials["accessKeyId"].as_str().unwrap_or(""),
+                )
+                .env(
+                    "AWS_SECRET_ACCESS_KEY",
+                    credentials["secretAccessKey"].as_str().unwrap_or(""),
+                )
+                .env(
+                    "AWS_SESSION_TOKEN",
+                    credentials["sessionToken"].as_str().unwrap_or(""),
+                );
+        } else {
+            command.args(["--profile", "cognitod"]);
+        }
+        command.output()
+    };
+    // Alternate the two so that drift in the machine's load hits both alike.
+    let mut with_process = Vec::new();
+    let mut with_env = Vec::new();
+    for _ in 0..runs {
+        with_process.extend(time_runs(1, || run(false)));
+        with_env.extend(time_runs(1, || run(true)));
+    }
+    (with_process, with_env)
 }
 
 fn python() -> PathBuf {
@@ -192,7 +278,7 @@ fn time_runs(
     runs: usize,
     mut run: impl FnMut() -> std::io::Result<std::process::Output>,
 ) -> Vec<f64> {
-    (0..runs.max(3))
+    (0..runs)
         .map(|_| {
             let started = Instant::now();
             let output = run().expect("the command runs");

@@ -141,7 +141,7 @@ async fn session_handler(
     if session.has_identity_pool() {
         match fresh_credentials(&session, query.force_refresh).await {
             Ok(aws) => {
-                info!(uid = peer.uid, pid = peer.pid_or_zero(), identity_id = %aws.identity_id, guest = aws.guest, "AWS credentials handed out");
+                log_handout(&peer, &aws);
                 view.identity_id = Some(aws.identity_id.clone());
                 view.credentials = Some(credentials_view(&aws));
             }
@@ -159,7 +159,7 @@ async fn credentials_handler(
 ) -> Result<Json<proto::CredentialsResponse>, HttpError> {
     let Query(query) = query.map_err(|e| HttpError::invalid(e.body_text()))?;
     let aws = fresh_credentials(&session, query.force_refresh).await?;
-    info!(uid = peer.uid, pid = peer.pid_or_zero(), identity_id = %aws.identity_id, guest = aws.guest, "AWS credentials handed out");
+    log_handout(&peer, &aws);
     Ok(Json(proto::CredentialsResponse {
         access_key_id: aws.access_key_id.clone(),
         secret_access_key: aws.secret_access_key.clone(),
@@ -167,6 +167,11 @@ async fn credentials_handler(
         expiration: aws.expiration(),
         identity_id: aws.identity_id.clone(),
     }))
+}
+
+/// Every hand-out of credentials is logged with the peer, never the secret.
+fn log_handout(peer: &Peer, aws: &AwsCredentials) {
+    info!(uid = peer.uid, pid = peer.pid_or_zero(), identity_id = %aws.identity_id, guest = aws.guest, "AWS credentials handed out");
 }
 
 /// AWS credentials a client may use: valid cached ones at once (waking the owner when they

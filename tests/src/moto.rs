@@ -128,6 +128,16 @@ impl Moto {
             .to_owned()
     }
 
+    /// The daemon's config for `pool` with a new identity pool beside it (AWS credentials).
+    pub fn config_with_identity_pool(&self, pool: &Pool) -> String {
+        let identity_pool = self.create_identity_pool(pool);
+        format!(
+            "{}identity_pool_id = \"{identity_pool}\"\nidentity_pool_endpoint = \"{}\"\n",
+            pool.config_toml(),
+            self.endpoint
+        )
+    }
+
     /// GlobalSignOut with a user's access token, as another device of theirs would.
     pub fn global_sign_out(&self, access_token: &str) {
         self.call("GlobalSignOut", json!({"AccessToken": access_token}));

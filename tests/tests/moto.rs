@@ -246,12 +246,7 @@ fn a_global_sign_out_elsewhere_makes_the_next_refresh_fail_and_end_the_session()
 fn identity_pool_credentials_load_in_the_aws_cli_through_credential_process() {
     let moto = Moto::shared_or_start();
     let pool = moto.provision(&[("ivy", PASSWORD)]);
-    let identity_pool = moto.create_identity_pool(&pool);
-    let config = format!(
-        "{}identity_pool_id = \"{identity_pool}\"\nidentity_pool_endpoint = \"{}\"\n",
-        pool.config_toml(),
-        moto.endpoint
-    );
+    let config = moto.config_with_identity_pool(&pool);
     let daemon = TestDaemon::start(&config);
     let login = daemon.ctl_stdin(
         &["login", "ivy", "--password-stdin"],

@@ -201,12 +201,7 @@ fn aws_cli(runs: usize) -> (Vec<f64>, Vec<f64>) {
     use cognitod_tests::moto::Moto;
     let moto = Moto::start();
     let pool = moto.provision(&[("alice", PASSWORD)]);
-    let identity_pool = moto.create_identity_pool(&pool);
-    let config = format!(
-        "{}identity_pool_id = \"{identity_pool}\"\nidentity_pool_endpoint = \"{}\"\n",
-        pool.config_toml(),
-        moto.endpoint
-    );
+    let config = moto.config_with_identity_pool(&pool);
     let daemon = TestDaemon::start_with(&config, "log_level = \"warn\"\n");
     let login = daemon.ctl_stdin(
         &["login", "alice", "--password-stdin"],

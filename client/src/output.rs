@@ -48,6 +48,9 @@ pub fn status(status: &Status) {
     } else {
         println!("Cognito: {upstream}");
     }
+    if let Some(error) = &status.state_file_error {
+        println!("state file: not written ({error}); the session is kept in memory");
+    }
     println!("cognitod {} (API v{})", status.version, status.api_version);
 }
 

@@ -111,6 +111,7 @@ async fn status(State(state): State<AppState>) -> Json<Status> {
         consecutive_failures: snapshot.consecutive_failures,
         upstream: snapshot.upstream,
         ecs: state.ecs.clone(),
+        state_file_error: snapshot.state_file_error.clone(),
     })
 }
 

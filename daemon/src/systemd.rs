@@ -119,6 +119,7 @@ mod tests {
             pending_step: None,
             next_refresh_at: None,
             aws: None,
+            state_file_error: None,
         };
         assert_eq!(status_line(&snapshot, 0), "signed out");
         let signing_in = Snapshot {

@@ -64,6 +64,10 @@ pub struct Status {
     /// The container credentials endpoint, when enabled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ecs: Option<EcsInfo>,
+    /// Why the last write of the state file failed (the session goes on in memory); absent
+    /// once a write succeeds again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_file_error: Option<String>,
 }
 
 /// Where the container credentials endpoint listens and where its token is.

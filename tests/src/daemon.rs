@@ -33,7 +33,8 @@ impl TestDaemon {
         Self::start_with(cognito_toml, "")
     }
 
-    /// Like [`TestDaemon::start`], with more lines for the `[daemon]` section.
+    /// Like [`TestDaemon::start`], with more lines for the `[daemon]` section (a `log_level` or
+    /// `state_dir` there replaces the test default).
     pub fn start_with(cognito_toml: &str, daemon_lines: &str) -> TestDaemon {
         let dir = tempfile::Builder::new()
             .prefix("cognitod-test")
@@ -45,10 +46,14 @@ impl TestDaemon {
         } else {
             "log_level = \"debug\"\n"
         };
+        let state_dir = if daemon_lines.contains("state_dir") {
+            String::new()
+        } else {
+            format!("state_dir = \"{}\"\n", dir.path().join("state").display())
+        };
         let config = format!(
-            "{cognito_toml}\n[daemon]\nsocket = \"{}\"\nstate_dir = \"{}\"\n{log_level}{daemon_lines}",
+            "{cognito_toml}\n[daemon]\nsocket = \"{}\"\n{state_dir}{log_level}{daemon_lines}",
             socket.display(),
-            dir.path().join("state").display()
         );
         let config_path = dir.path().join("config.toml");
         std::fs::write(&config_path, config).expect("config written");

@@ -412,3 +412,98 @@ fn a_stalled_client_is_cut_off_and_cannot_hold_shutdown() {
         "shutdown finished despite a half-sent request"
     );
 }
+
+/// A small tmpfs, unmounted when dropped.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(path: &Path, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(path).unwrap();
+        let status = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(path)
+            .status()
+            .unwrap();
+        assert!(status.success(), "mount tmpfs");
+        Tmpfs(path.to_path_buf())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_keeps_the_old_state_reports_it_and_recovers() {
+    if !is_root() {
+        eprintln!("skipped: mounting a small tmpfs needs root (CI runs as root)");
+        return;
+    }
+    let fake = FakeCognito::start(PoolOptions::default());
+    fake.add_user(UserSpec::new("alice", PASSWORD));
+    let state = tempfile::tempdir().unwrap();
+    let disk = Tmpfs::mount(&state.path().join("state"), "64k");
+    let daemon = TestDaemon::start_with(
+        &fake.config_toml(),
+        &format!("state_dir = \"{}\"\n", disk.0.display()),
+    );
+    let login = daemon.ctl_stdin(
+        &["login", "alice", "--password-stdin"],
+        &format!("{PASSWORD}\n"),
+    );
+    assert_eq!(login.code, 0, "{login:?}");
+    let file = disk.0.join("session.json");
+    let before = std::fs::read_to_string(&file).unwrap();
+
+    // Fill the disk, then make the daemon write.
+    let filler = disk.0.join("filler");
+    let _ = Command::new("dd")
+        .args(["if=/dev/zero", "bs=1k", "count=128"])
+        .arg(format!("of={}", filler.display()))
+        .stderr(std::process::Stdio::null())
+        .status();
+    let refreshed = daemon.ctl(&["session", "--force-refresh", "--json"]);
+    assert_eq!(refreshed.code, 0, "serving goes on: {refreshed:?}");
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        before,
+        "the old state is intact"
+    );
+    let status = json(&daemon.ctl(&["status", "--json"]).stdout);
+    let error = status["stateFileError"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(error.contains("session.json"), "{status}");
+    assert!(
+        daemon.log().contains("kept in memory only"),
+        "{}",
+        daemon.log()
+    );
+    assert!(
+        daemon
+            .ctl(&["status"])
+            .stdout
+            .contains("state file: not written")
+    );
+
+    // Space again: the next write lands and the error is gone.
+    std::fs::remove_file(&filler).unwrap();
+    assert_eq!(daemon.ctl(&["session", "--force-refresh"]).code, 0);
+    let status = json(&daemon.ctl(&["status", "--json"]).stdout);
+    assert!(status.get("stateFileError").is_none(), "{status}");
+    assert_ne!(
+        std::fs::read_to_string(&file).unwrap(),
+        before,
+        "persisting resumed"
+    );
+    drop(daemon);
+}

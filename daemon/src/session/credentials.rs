@@ -225,10 +225,10 @@ impl<P: UserPool> Owner<P> {
         self.user_identity_id = None;
         self.creds_failures = 0;
         self.creds_retry_at_ms = None;
+        self.publish.send_modify(|s| s.aws = None);
         for waiter in self.creds_waiters.drain(..) {
             let _ = waiter.send(Err(SessionError::NotSignedIn));
         }
-        self.publish.send_modify(|s| s.aws = None);
     }
 }
 

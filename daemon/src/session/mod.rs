@@ -133,6 +133,8 @@ pub struct Snapshot {
     pub next_refresh_at: Option<Timestamp>,
     /// AWS credentials: the user's while signed in, a guest's while signed out.
     pub aws: Option<Arc<AwsCredentials>>,
+    /// Why the last state-file write failed, until one succeeds.
+    pub state_file_error: Option<String>,
 }
 
 impl Snapshot {
@@ -146,6 +148,7 @@ impl Snapshot {
             upstream: UpstreamHealth::Ok,
             next_refresh_at: None,
             aws: None,
+            state_file_error: None,
         }
     }
 }

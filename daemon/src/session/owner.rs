@@ -470,13 +470,15 @@ impl<P: UserPool> Owner<P> {
             user,
             guest_identity_id: self.guest_identity_id.clone(),
         };
-        match store.save(&state) {
-            Ok(()) => true,
-            Err(error) => {
-                tracing::error!(%error, "the session is kept in memory only until the state file can be written");
-                false
-            }
+        let result = store.save(&state);
+        let error = result.as_ref().err().map(ToString::to_string);
+        if let Some(error) = &error {
+            tracing::error!(%error, "the session is kept in memory only until the state file can be written");
+        } else if self.publish.borrow().state_file_error.is_some() {
+            info!("the state file is written again");
         }
+        self.publish.send_modify(|s| s.state_file_error = error);
+        result.is_ok()
     }
 
     /// Writes the session as it is now.
@@ -484,22 +486,27 @@ impl<P: UserPool> Owner<P> {
         self.persist(self.current().as_deref(), false);
     }
 
-    /// Forgets the session: in memory, in the state file, and for everyone waiting.
+    /// Forgets the session: in the state file, in memory, then for everyone waiting — in that
+    /// order, so a client that hears "signed out" can never read the old session after.
     pub(super) fn end_session(&mut self, reason: Option<String>) {
         if let Some(refresh) = self.in_flight.take() {
             refresh.abort();
         }
         self.retry_at_ms = None;
         self.expiry_reported = false;
+        self.drop_user_credentials();
+        self.persist(None, false);
+        let state_file_error = self.publish.borrow().state_file_error.clone();
+        self.publish.send_replace(Snapshot {
+            state_file_error,
+            ..Snapshot::signed_out()
+        });
         for waiter in self.waiters.drain(..) {
             let _ = waiter.send(Err(match &reason {
                 Some(why) => SessionError::SessionEnded(why.clone()),
                 None => SessionError::NotSignedIn,
             }));
         }
-        self.drop_user_credentials();
-        self.persist(None, false);
-        self.publish.send_replace(Snapshot::signed_out());
         self.emit(EventKind::SignedOut { reason });
     }
 

@@ -115,9 +115,13 @@ enum TokenKind {
 }
 
 fn main() -> ExitCode {
+    // The hot path of every AWS CLI command: no argument parser, no async runtime, one
+    // request. Anything but the plain forms goes through clap below.
+    if let Some(socket) = credential_process_args(std::env::args_os().skip(1)) {
+        return credential_process(&socket.unwrap_or_else(cognitod_client::default_socket));
+    }
     let cli = Cli::parse();
     if matches!(cli.command, Command::CredentialProcess) {
-        // The hot path of every AWS CLI command: no async runtime, one request.
         let socket = cli.socket.unwrap_or_else(cognitod_client::default_socket);
         return credential_process(&socket);
     }
@@ -442,6 +446,32 @@ fn read_stdin_line() -> anyhow::Result<Secret> {
     Ok(secret)
 }
 
+/// `credential-process` with at most `--socket PATH` (or `--socket=PATH`) before or after it:
+/// `Some(socket)`; any other command line: `None`.
+fn credential_process_args(
+    args: impl Iterator<Item = std::ffi::OsString>,
+) -> Option<Option<PathBuf>> {
+    let mut socket = None;
+    let mut command = false;
+    let mut args = args;
+    while let Some(arg) = args.next() {
+        if arg == "credential-process" && !command {
+            command = true;
+        } else if arg == "--socket" && socket.is_none() {
+            socket = Some(PathBuf::from(args.next()?));
+        } else if let Some(path) = arg
+            .to_str()
+            .and_then(|a| a.strip_prefix("--socket="))
+            .filter(|_| socket.is_none())
+        {
+            socket = Some(PathBuf::from(path));
+        } else {
+            return None;
+        }
+    }
+    command.then_some(socket)
+}
+
 /// `credential_process`: exactly `{"Version":1,...}` on stdout, or nothing there and one line
 /// on stderr saying what to do.
 fn credential_process(socket: &std::path::Path) -> ExitCode {
@@ -485,4 +515,31 @@ struct ProcessCredentials<'a> {
     secret_access_key: &'a str,
     session_token: &'a str,
     expiration: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Option<Option<PathBuf>> {
+        credential_process_args(args.iter().map(std::ffi::OsString::from))
+    }
+
+    #[test]
+    fn the_fast_path_takes_only_the_plain_forms() {
+        assert_eq!(parse(&["credential-process"]), Some(None));
+        assert_eq!(
+            parse(&["--socket", "/s", "credential-process"]),
+            Some(Some(PathBuf::from("/s")))
+        );
+        assert_eq!(
+            parse(&["credential-process", "--socket=/s"]),
+            Some(Some(PathBuf::from("/s")))
+        );
+        assert_eq!(parse(&["credential-process", "--json"]), None);
+        assert_eq!(parse(&["credential-process", "credential-process"]), None);
+        assert_eq!(parse(&["--socket"]), None);
+        assert_eq!(parse(&["status"]), None);
+        assert_eq!(parse(&["--socket", "/s"]), None);
+    }
 }

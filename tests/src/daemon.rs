@@ -107,6 +107,22 @@ impl TestDaemon {
         child.wait().expect("cognitod is reaped");
     }
 
+    /// An AWS config file with a profile `cognitod` whose `credential_process` is
+    /// `cognitoctl credential-process` on this daemon; returns its path.
+    pub fn aws_profile(&self, region: &str) -> PathBuf {
+        let path = self.dir.path().join("aws-config");
+        std::fs::write(
+            &path,
+            format!(
+                "[profile cognitod]\nregion = {region}\ncredential_process = {} --socket {} credential-process\n",
+                crate::binary("cognitoctl").display(),
+                self.socket.display()
+            ),
+        )
+        .expect("AWS config written");
+        path
+    }
+
     /// The daemon's process id.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("the daemon runs").id()

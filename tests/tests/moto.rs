@@ -263,17 +263,7 @@ fn identity_pool_credentials_load_in_the_aws_cli_through_credential_process() {
             .starts_with(&pool.region)
     );
 
-    let aws_config = daemon.dir.path().join("aws-config");
-    std::fs::write(
-        &aws_config,
-        format!(
-            "[profile cognitod]\nregion = {}\ncredential_process = {} --socket {} credential-process\n",
-            pool.region,
-            cognitod_tests::binary("cognitoctl").display(),
-            daemon.socket.display()
-        ),
-    )
-    .unwrap();
+    let aws_config = daemon.aws_profile(&pool.region);
     let aws = cognitod_tests::workspace_root().join(".venv/bin/aws");
     let output = std::process::Command::new(aws)
         .args([

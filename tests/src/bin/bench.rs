@@ -210,17 +210,7 @@ fn aws_cli(runs: usize) -> (Vec<f64>, Vec<f64>) {
     assert_eq!(login.code, 0, "{login:?}");
     let credentials: serde_json::Value =
         serde_json::from_str(&daemon.ctl(&["credentials", "--json"]).stdout).expect("credentials");
-    let aws_config = daemon.dir.path().join("aws-config");
-    std::fs::write(
-        &aws_config,
-        format!(
-            "[profile cognitod]\nregion = {}\ncredential_process = {} --socket {} credential-process\n",
-            pool.region,
-            binary("cognitoctl").display(),
-            daemon.socket.display(),
-        ),
-    )
-    .expect("aws config written");
+    let aws_config = daemon.aws_profile(&pool.region);
     let aws = cognitod_tests::workspace_root().join(".venv/bin/aws");
     let run = |keys: bool| {
         let mut command = Command::new(&aws);

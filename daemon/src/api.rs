@@ -369,15 +369,25 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = HttpError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let too_large = || {
+            HttpError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                codes::PAYLOAD_TOO_LARGE,
+                format!("request body is over {} bytes", proto::MAX_BODY_BYTES),
+            )
+        };
+        let declared = request
+            .headers()
+            .get(axum::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > proto::MAX_BODY_BYTES as u64) {
+            return Err(too_large());
+        }
         let bytes = Bytes::from_request(request, state)
             .await
             .map_err(|rejection| {
                 if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    HttpError::new(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        codes::PAYLOAD_TOO_LARGE,
-                        format!("request body is over {} bytes", proto::MAX_BODY_BYTES),
-                    )
+                    too_large()
                 } else {
                     HttpError::invalid("cannot read the request body")
                 }

@@ -184,11 +184,7 @@ fn check(guard: &Guard, headers: &HeaderMap) -> Result<(), Refused> {
             "the Authorization token is missing",
         ));
     };
-    let right: bool = given
-        .as_bytes()
-        .ct_eq(guard.token.expose().as_bytes())
-        .into();
-    if !right {
+    if !token_matches(given.as_bytes(), guard.token.expose().as_bytes()) {
         warn!("refused a request with a wrong token on the container credentials endpoint");
         return Err((
             StatusCode::FORBIDDEN,
@@ -197,6 +193,12 @@ fn check(guard: &Guard, headers: &HeaderMap) -> Result<(), Refused> {
         ));
     }
     Ok(())
+}
+
+/// Whether `given` is the token, in time that depends on their lengths only (never on where
+/// they differ).
+fn token_matches(given: &[u8], token: &[u8]) -> bool {
+    given.ct_eq(token).into()
 }
 
 fn refusal(status: StatusCode, code: &str, message: &str) -> Response {
@@ -220,4 +222,68 @@ fn write_token(path: &Path, token: &Secret) -> std::io::Result<()> {
 
 fn data_encoding_hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::token_matches;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn only_the_exact_token_matches() {
+        let token = b"0123456789abcdef0123456789abcdef";
+        assert!(token_matches(token, token));
+        assert!(!token_matches(b"", token));
+        assert!(!token_matches(&token[..31], token), "a prefix");
+        assert!(
+            !token_matches(b"0123456789abcdef0123456789abcdef0", token),
+            "longer"
+        );
+        assert!(
+            !token_matches(b"1123456789abcdef0123456789abcdef", token),
+            "first byte"
+        );
+        assert!(
+            !token_matches(b"0123456789abcdef0123456789abcdee", token),
+            "last byte"
+        );
+    }
+
+    /// The fastest of a few runs of `compare`.
+    fn fastest(compare: impl Fn() -> bool) -> Duration {
+        (0..7)
+            .map(|_| {
+                let started = Instant::now();
+                std::hint::black_box(compare());
+                started.elapsed()
+            })
+            .min()
+            .unwrap_or_default()
+    }
+
+    /// Timing over HTTP is noise on this kind of machine; the function itself is measured on
+    /// inputs large enough that an early exit would show by orders of magnitude. The same
+    /// measurement of `==` (which stops at the first difference) is the positive control.
+    #[test]
+    fn the_comparison_takes_as_long_wherever_the_inputs_differ() {
+        let token = vec![b'a'; 256 * 1024];
+        let mut first = token.clone();
+        first[0] = b'b';
+        let mut last = token.clone();
+        *last.last_mut().unwrap() = b'b';
+
+        let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64().max(1e-9);
+        let early = fastest(|| token_matches(&first, &token));
+        let late = fastest(|| token_matches(&last, &token));
+        let ours = ratio(late, early);
+        let naive_early = fastest(|| std::hint::black_box(&first[..]) == &token[..]);
+        let naive_late = fastest(|| std::hint::black_box(&last[..]) == &token[..]);
+        let naive = ratio(naive_late, naive_early);
+        println!("late/early difference: token_matches {ours:.2}x, == {naive:.0}x");
+        assert!(naive > 20.0, "the control shows an early exit: {naive:.1}x");
+        assert!(
+            (0.33..3.0).contains(&ours),
+            "token_matches takes {ours:.2}x as long for a late difference"
+        );
+    }
 }

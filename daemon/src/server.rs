@@ -1,23 +1,30 @@
 //! The accept loop on the Unix socket: the peer check (`SO_PEERCRED`) before anything a
 //! connection sends is read, a cap on open connections, a header-read timeout, and a graceful
 //! shutdown bounded in time so a stalled client cannot hold it.
+//!
+//! At the cap, a new connection takes the place of the oldest idle one (still sending its
+//! first request's headers, or between keep-alive requests): a crowd of slow or idle clients
+//! cannot lock out a working one, and the count of open connections stays at the cap.
 
+use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::{Arc, LazyLock};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::{Body, HttpBody};
 use axum::extract::Request;
-use hyper::body::Incoming;
+use axum::response::Response;
+use hyper::body::{Frame, Incoming};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Notify, Semaphore, watch};
 use tower::ServiceExt as _;
 use tracing::{debug, warn};
-
 /// How long a client may take to send a request's headers.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long shutdown waits for requests already accepted.
@@ -61,6 +68,94 @@ static FORBIDDEN: LazyLock<Vec<u8>> = LazyLock::new(|| {
     .into_bytes()
 });
 
+/// How many refused connections are answered at once; more are closed without an answer.
+const MAX_REFUSALS: usize = 64;
+
+/// One open connection, as the accept loop sees it.
+#[derive(Default)]
+struct Connection {
+    /// Requests accepted and not yet answered in full (a streamed body counts until its end).
+    busy: AtomicUsize,
+    /// Told to close once idle: at the cap, to make room.
+    evict: Notify,
+}
+
+/// Counts a request as in progress on its connection from the moment its headers are read
+/// until its answer's body is dropped (sent in full, or the connection gone).
+struct InProgress(Arc<Connection>);
+
+impl InProgress {
+    fn start(connection: &Arc<Connection>) -> Self {
+        connection.busy.fetch_add(1, Ordering::SeqCst);
+        InProgress(Arc::clone(connection))
+    }
+}
+
+impl Drop for InProgress {
+    fn drop(&mut self) {
+        self.0.busy.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// An answer's body that holds its request's [`InProgress`] until it is dropped.
+struct TrackedBody {
+    inner: Body,
+    _in_progress: InProgress,
+}
+
+impl HttpBody for TrackedBody {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// The open connections, oldest first.
+#[derive(Default)]
+struct Connections {
+    next_id: u64,
+    open: BTreeMap<u64, Arc<Connection>>,
+}
+
+impl Connections {
+    fn add(&mut self) -> (u64, Arc<Connection>) {
+        let id = self.next_id;
+        self.next_id += 1;
+        let connection = Arc::new(Connection::default());
+        self.open.insert(id, Arc::clone(&connection));
+        (id, connection)
+    }
+
+    /// Tells the oldest idle connection to close; false when every one is busy.
+    fn evict_oldest_idle(&mut self) -> bool {
+        let oldest = self
+            .open
+            .iter()
+            .find(|(_, c)| c.busy.load(Ordering::SeqCst) == 0)
+            .map(|(&id, _)| id);
+        match oldest.and_then(|id| self.open.remove(&id)) {
+            Some(connection) => {
+                connection.evict.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
 /// Serves `router` on `listener` until `shutdown` completes, then lets the requests already
 /// accepted finish for at most [`SHUTDOWN_GRACE`]. `access` may change while serving (a
 /// reload); each new connection is checked against the current one.
@@ -72,13 +167,11 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let slots = Arc::new(Semaphore::new(max_connections));
-    let graceful = GracefulShutdown::new();
+    let refusals = Arc::new(Semaphore::new(MAX_REFUSALS));
+    let connections = Arc::new(Mutex::new(Connections::default()));
+    let (stop, stopping) = watch::channel(false);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        let slot = tokio::select! {
-            slot = Arc::clone(&slots).acquire_owned() => slot.expect("the semaphore is never closed"),
-            () = &mut shutdown => break,
-        };
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => stream,
@@ -100,39 +193,103 @@ pub async fn serve(
                 pid = peer.pid_or_zero(),
                 "refused a connection from a user that is not allowed"
             );
-            tokio::spawn(refuse(stream));
+            if let Ok(permit) = Arc::clone(&refusals).try_acquire_owned() {
+                tokio::spawn(async move {
+                    refuse(stream).await;
+                    drop(permit);
+                });
+            }
             continue;
         }
+        let slot = match Arc::clone(&slots).try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                let evicted = lock(&connections).evict_oldest_idle();
+                if evicted {
+                    debug!("at max_connections: closing the oldest idle connection");
+                } else {
+                    warn!(max_connections, "every connection is busy; a new one waits");
+                }
+                tokio::select! {
+                    slot = Arc::clone(&slots).acquire_owned() => slot.expect("the semaphore is never closed"),
+                    () = &mut shutdown => break,
+                }
+            }
+        };
         debug!(
             uid = peer.uid,
             pid = peer.pid_or_zero(),
             "connection accepted"
         );
-        let service = TowerToHyperService::new(router.clone().map_request(
-            move |mut request: Request<Incoming>| {
+        let (id, connection) = lock(&connections).add();
+        let service = {
+            let connection = Arc::clone(&connection);
+            let router = router.clone();
+            hyper::service::service_fn(move |mut request: Request<Incoming>| {
+                let in_progress = InProgress::start(&connection);
                 request.extensions_mut().insert(peer);
-                request
-            },
-        ));
-        let connection = hyper::server::conn::http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_READ_TIMEOUT)
-            .serve_connection(TokioIo::new(stream), service);
-        let connection = graceful.watch(connection);
+                let answer = router.clone().oneshot(request);
+                async move {
+                    let response = answer.await?;
+                    Ok::<Response, std::convert::Infallible>(response.map(|inner| {
+                        Body::new(TrackedBody {
+                            inner,
+                            _in_progress: in_progress,
+                        })
+                    }))
+                }
+            })
+        };
+        let mut stopping = stopping.clone();
+        let connections = Arc::clone(&connections);
         tokio::spawn(async move {
-            if let Err(error) = connection.await {
+            let serving = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                // A client that shuts down its write side after the request (`nc -N`,
+                // socat) still gets the answer.
+                .half_close(true)
+                .header_read_timeout(HEADER_READ_TIMEOUT)
+                .serve_connection(TokioIo::new(stream), service);
+            let mut serving = std::pin::pin!(serving);
+            let ended = tokio::select! {
+                result = serving.as_mut() => Some(result),
+                () = connection.evict.notified() => None,
+                _ = stopping.wait_for(|&stop| stop) => None,
+            };
+            let result = match ended {
+                Some(result) => result,
+                // Told to close while idle: nothing to finish (hyper would wait for the rest
+                // of partly sent headers). No request can start meanwhile: only polling
+                // `serving`, here, starts one.
+                None if connection.busy.load(Ordering::SeqCst) == 0 => Ok(()),
+                None => {
+                    serving.as_mut().graceful_shutdown();
+                    serving.await
+                }
+            };
+            if let Err(error) = result {
                 debug!(%error, "connection ended with an error");
             }
+            lock(&connections).open.remove(&id);
             drop(slot);
         });
     }
     drop(listener);
-    tokio::select! {
-        () = graceful.shutdown() => {}
-        () = tokio::time::sleep(SHUTDOWN_GRACE) => {
-            warn!("requests still open after {} s; closing them", SHUTDOWN_GRACE.as_secs());
-        }
+    let _ = stop.send(true);
+    let all = u32::try_from(max_connections).unwrap_or(u32::MAX);
+    if tokio::time::timeout(SHUTDOWN_GRACE, slots.acquire_many(all))
+        .await
+        .is_err()
+    {
+        warn!(
+            "requests still open after {} s; closing them",
+            SHUTDOWN_GRACE.as_secs()
+        );
     }
+}
+
+fn lock(connections: &Mutex<Connections>) -> std::sync::MutexGuard<'_, Connections> {
+    connections.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn peer_of(stream: &UnixStream) -> Option<Peer> {

@@ -310,9 +310,11 @@ fn concurrent_forced_fetches_share_one_call() {
 /// One HTTP request to a loopback TCP port; the status and body.
 fn tcp_request(url: &str, headers: &[(&str, &str)]) -> (u16, Value) {
     use std::io::{Read, Write};
-    let address = url.trim_start_matches("http://").trim_end_matches('/');
+    let rest = url.trim_start_matches("http://");
+    let (address, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let path = if path.is_empty() { "/" } else { path };
     let mut stream = std::net::TcpStream::connect(address).unwrap();
-    let mut request = "GET / HTTP/1.1\r\nConnection: close\r\n".to_owned();
+    let mut request = format!("GET {path} HTTP/1.1\r\nConnection: close\r\n");
     for (name, value) in headers {
         request.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -396,6 +398,24 @@ fn the_container_endpoint_serves_boto3_and_refuses_everyone_else() {
             403,
         ),
     ];
+    let truncated = &token[..token.len() - 1];
+    let longer = format!("{token}0");
+    let bearer = format!("Bearer {token}");
+    let refusals = refusals.into_iter().chain([
+        (
+            vec![("Host", host.as_str()), ("Authorization", truncated)],
+            403,
+        ),
+        (
+            vec![("Host", host.as_str()), ("Authorization", &longer)],
+            403,
+        ),
+        (
+            vec![("Host", host.as_str()), ("Authorization", &bearer)],
+            403,
+        ),
+        (vec![("Host", host.as_str()), ("Authorization", "")], 403),
+    ]);
     for (headers, expected) in refusals {
         let (status, body) = tcp_request(&url, &headers);
         assert_eq!(status, expected, "{headers:?}: {body}");
@@ -403,6 +423,14 @@ fn the_container_endpoint_serves_boto3_and_refuses_everyone_else() {
             body["code"].is_string() && body["message"].is_string(),
             "{body}"
         );
+    }
+    for path in ["latest/meta-data/", "v2/credentials", "..%2f", "?x=1"] {
+        let (status, body) = tcp_request(
+            &format!("{url}{path}"),
+            &[("Host", &host), ("Authorization", &token)],
+        );
+        let expected = if path.starts_with('?') { 200 } else { 404 };
+        assert_eq!(status, expected, "{path}: {body}");
     }
     let (status, _) = tcp_request(&url, &[("Host", &localhost), ("Authorization", &token)]);
     assert_eq!(status, 200, "localhost:PORT is this endpoint too");

@@ -157,22 +157,40 @@ fn main() {
             switches_after - switches_before
         ),
     ));
+    // 2. The AWS CLI end to end: moto answers STS, the daemon serves the fake's one-hour
+    // credentials (as Cognito's are). The floor profile runs `bench-floor` as its
+    // credential_process: what the AWS CLI's process provider costs whatever the helper.
+    let cli = aws_cli(&daemon, size, if quick { 3 } else { 25 });
     drop(daemon);
-
-    // 2. The AWS CLI end to end, against moto: credential_process vs keys in the environment.
-    let (with_process, with_env) = aws_cli(if quick { 3 } else { 10 });
     table.push((
         "aws sts get-caller-identity, keys in env".into(),
-        stats(&with_env, "ms"),
+        stats(&cli.env, "ms"),
     ));
     table.push((
-        "aws sts get-caller-identity, credential_process".into(),
-        stats(&with_process, "ms"),
+        "aws sts get-caller-identity, credential_process = floor".into(),
+        stats(&cli.floor, "ms"),
     ));
-    let added = median(&with_process) - median(&with_env);
     table.push((
-        "added by credential_process".into(),
-        format!("{added:.1} ms ({:.1}%)", 100.0 * added / median(&with_env)),
+        "aws sts get-caller-identity, credential_process = cognitoctl".into(),
+        stats(&cli.ours, "ms"),
+    ));
+    let env = median(&cli.env);
+    let added = median(&cli.ours) - env;
+    table.push((
+        "added by credential_process end to end (whole-command noise)".into(),
+        format!("{added:.1} ms ({:.1}%)", 100.0 * added / env),
+    ));
+    let resolve = |name: &str| cli.resolve[name].as_f64().unwrap_or(f64::NAN);
+    let resolve_added = resolve("cognitod") - resolve("env");
+    table.push((
+        "botocore credential resolution: env / floor / cognitoctl".into(),
+        format!(
+            "{:.2} / {:.2} / {:.2} ms: cognitoctl adds {resolve_added:.2} ms = {:.2}% of the command",
+            resolve("env"),
+            resolve("floor"),
+            resolve("cognitod"),
+            100.0 * resolve_added / env
+        ),
     ));
 
     // 6. Upstream economy: 4 s tokens, clients polling for two lifetimes.
@@ -195,59 +213,103 @@ fn main() {
     }
 }
 
-/// `runs` timings of `aws sts get-caller-identity` through a `credential_process` profile, and
-/// with the same keys in the environment.
-fn aws_cli(runs: usize) -> (Vec<f64>, Vec<f64>) {
+/// Wall times of `aws sts get-caller-identity`, in alternating runs so that drift in the
+/// machine's load hits all three alike.
+struct AwsCli {
+    env: Vec<f64>,
+    floor: Vec<f64>,
+    ours: Vec<f64>,
+    /// Median milliseconds botocore takes to resolve the credentials, in one warm process:
+    /// `env`, `floor`, `cognitod` (the part of the commands above that differs).
+    resolve: serde_json::Value,
+}
+
+/// Times botocore's credential resolution alone (a new session each time, as each AWS CLI
+/// command has): the noise of a whole command (about +-20%) hides a few milliseconds.
+const RESOLVE_PY: &str = r#"
+import json, os, statistics, sys, time
+import botocore.session
+keys = json.loads(sys.argv[2])
+def resolve(profile):
+    if profile is None:
+        os.environ.update(keys)
+    try:
+        session = botocore.session.Session(profile=profile)
+        started = time.perf_counter()
+        session.get_credentials().get_frozen_credentials()
+        return (time.perf_counter() - started) * 1000
+    finally:
+        for name in keys:
+            os.environ.pop(name, None)
+times = {"env": [], "floor": [], "cognitod": []}
+for _ in range(int(sys.argv[1])):
+    for name in times:
+        times[name].append(resolve(None if name == "env" else name))
+print(json.dumps({name: statistics.median(t) for name, t in times.items()}))
+"#;
+
+fn aws_cli(daemon: &TestDaemon, size: usize, runs: usize) -> AwsCli {
     use cognitod_tests::moto::Moto;
-    let moto = Moto::start();
-    let pool = moto.provision(&[("alice", PASSWORD)]);
-    let config = moto.config_with_identity_pool(&pool);
-    let daemon = TestDaemon::start_with(&config, "log_level = \"warn\"\n");
-    let login = daemon.ctl_stdin(
-        &["login", "alice", "--password-stdin"],
-        &format!("{PASSWORD}\n"),
-    );
-    assert_eq!(login.code, 0, "{login:?}");
+    let moto = Moto::shared_or_start();
+    let region = "us-east-1";
     let credentials: serde_json::Value =
         serde_json::from_str(&daemon.ctl(&["credentials", "--json"]).stdout).expect("credentials");
-    let aws_config = daemon.aws_profile(&pool.region);
+    let aws_config = daemon.aws_profile(region);
+    let mut profiles = std::fs::read_to_string(&aws_config).expect("AWS config");
+    profiles.push_str(&format!(
+        "[profile floor]\nregion = {region}\ncredential_process = {} {size}\n",
+        binary("bench-floor").display()
+    ));
+    std::fs::write(&aws_config, profiles).expect("AWS config written");
     let aws = cognitod_tests::workspace_root().join(".venv/bin/aws");
-    let run = |keys: bool| {
+    let key = |name: &str| credentials[name].as_str().unwrap_or("").to_owned();
+    let run = |profile: Option<&str>| {
         let mut command = Command::new(&aws);
         command
             .args(["sts", "get-caller-identity"])
             .args(["--endpoint-url", &moto.endpoint])
             .env("AWS_CONFIG_FILE", &aws_config)
             .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-            .env("AWS_DEFAULT_REGION", &pool.region);
-        if keys {
+            .env("AWS_DEFAULT_REGION", region);
+        match profile {
+            Some(profile) => {
+                command.args(["--profile", profile]);
+            }
             // The environment's keys win over a profile: none is named.
-            command
-                .env(
-                    "AWS_ACCESS_KEY_ID",
-                    credentials["accessKeyId"].as_str().unwrap_or(""),
-                )
-                .env(
-                    "AWS_SECRET_ACCESS_KEY",
-                    credentials["secretAccessKey"].as_str().unwrap_or(""),
-                )
-                .env(
-                    "AWS_SESSION_TOKEN",
-                    credentials["sessionToken"].as_str().unwrap_or(""),
-                );
-        } else {
-            command.args(["--profile", "cognitod"]);
+            None => {
+                command
+                    .env("AWS_ACCESS_KEY_ID", key("accessKeyId"))
+                    .env("AWS_SECRET_ACCESS_KEY", key("secretAccessKey"))
+                    .env("AWS_SESSION_TOKEN", key("sessionToken"));
+            }
         }
         command.output()
     };
-    // Alternate the two so that drift in the machine's load hits both alike.
-    let mut with_process = Vec::new();
-    let mut with_env = Vec::new();
+    let keys = serde_json::json!({
+        "AWS_ACCESS_KEY_ID": key("accessKeyId"),
+        "AWS_SECRET_ACCESS_KEY": key("secretAccessKey"),
+        "AWS_SESSION_TOKEN": key("sessionToken"),
+    });
+    let resolve = Command::new(python())
+        .args(["-c", RESOLVE_PY, &(runs * 4).to_string(), &keys.to_string()])
+        .env("AWS_CONFIG_FILE", &aws_config)
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_DEFAULT_REGION", region)
+        .output()
+        .expect("python runs");
+    assert!(resolve.status.success(), "{resolve:?}");
+    let mut cli = AwsCli {
+        env: Vec::new(),
+        floor: Vec::new(),
+        ours: Vec::new(),
+        resolve: serde_json::from_slice(&resolve.stdout).expect("timings"),
+    };
     for _ in 0..runs {
-        with_process.extend(time_runs(1, || run(false)));
-        with_env.extend(time_runs(1, || run(true)));
+        cli.ours.extend(time_runs(1, || run(Some("cognitod"))));
+        cli.env.extend(time_runs(1, || run(None)));
+        cli.floor.extend(time_runs(1, || run(Some("floor"))));
     }
-    (with_process, with_env)
+    cli
 }
 
 fn python() -> PathBuf {

@@ -355,7 +355,6 @@ impl fmt::Display for Config {
         );
         if let Some(file) = &self.client_secret_file {
             put(&mut top, "client_secret_file", path(file));
-            put(&mut top, "client_secret", "<redacted>".into());
         }
         if let Some(id) = &self.identity_pool_id {
             put(&mut top, "identity_pool_id", id.clone().into());
@@ -381,7 +380,6 @@ impl fmt::Display for Config {
             self.identity_pool_endpoint.clone().into(),
         );
         put(&mut top, "issuer", self.issuer.clone().into());
-        put(&mut top, "jwks_url", self.jwks_url.clone().into());
         if let Some(ca) = &self.ca_file {
             put(&mut top, "ca_file", path(ca));
         }
@@ -415,8 +413,17 @@ impl fmt::Display for Config {
         put(&mut ecs, "enabled", self.ecs.enabled.into());
         put(&mut ecs, "listen", self.ecs.listen.to_string().into());
         put(&mut top, "ecs", Value::Table(ecs));
+        // Comments: what is derived or secret stays out of the keys, so the output is itself a
+        // valid config file.
         if let Some(source) = &self.source {
             writeln!(f, "# effective configuration from {}", source.display())?;
+        }
+        writeln!(f, "# jwks_url (derived) = {:?}", self.jwks_url)?;
+        if self.client_secret_file.is_some() {
+            writeln!(
+                f,
+                "# client_secret = \"<redacted>\" (read from client_secret_file)"
+            )?;
         }
         write!(f, "{}", toml::to_string(&top).map_err(|_| fmt::Error)?)
     }

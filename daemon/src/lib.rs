@@ -8,6 +8,7 @@ pub mod cognito;
 pub mod config;
 pub mod dirs;
 pub mod ecs;
+pub mod fuzzing;
 pub mod paths;
 pub mod server;
 pub mod session;
@@ -39,35 +40,17 @@ pub async fn run(
     reload: tokio::sync::mpsc::Receiver<()>,
     set_log_level: Option<SetLogLevel>,
 ) -> anyhow::Result<()> {
-    let http = cognito::http_client(config.ca_file.as_deref()).map_err(anyhow::Error::msg)?;
-    let pool = Arc::new(HttpUserPool::new(http.clone(), &config));
-    let verifier = Arc::new(Verifier::new(http, config.jwks_url.clone(), rules(&config)));
     let store = if config.daemon.persist {
         dirs::ensure_private_dir(&config.daemon.state_dir, env.uid, "[daemon] state_dir")?;
         Some(store::Store::new(&config.daemon.state_dir))
     } else {
         None
     };
-    let session = session::spawn(
-        Arc::clone(&pool),
-        Arc::clone(&verifier),
-        session::SessionConfig {
-            user_pool_id: config.user_pool_id.clone(),
-            refresh_token_rotation: config.refresh_token_rotation,
-            store,
-            identity: config
-                .identity_pool_id
-                .as_ref()
-                .map(|_| session::IdentityConfig {
-                    logins_key: format!(
-                        "cognito-idp.{}.amazonaws.com/{}",
-                        config.aws_region, config.user_pool_id
-                    ),
-                    unauthenticated: config.unauthenticated_identities_enabled,
-                }),
-        },
-        Arc::new(session::SystemClock),
-    );
+    let Upstream {
+        session,
+        pool,
+        verifier,
+    } = upstream(&config, store)?;
 
     let (listener, inherited) = match systemd::inherited_listener()? {
         Some(listener) => (listener, true),
@@ -209,6 +192,46 @@ async fn reloader(
 
 /// Makes the process not dumpable (no core files, no ptrace or `/proc/<pid>/mem` by other
 /// processes of the same user): it holds tokens in memory.
+/// The session owner and what it talks to Cognito with.
+#[derive(Debug)]
+pub struct Upstream {
+    pub session: session::SessionHandle,
+    pub pool: Arc<HttpUserPool>,
+    pub verifier: Arc<Verifier>,
+}
+
+/// Starts the session owner (inside a tokio runtime) for `config`, with the state in `store`.
+pub fn upstream(config: &Config, store: Option<store::Store>) -> anyhow::Result<Upstream> {
+    let http = cognito::http_client(config.ca_file.as_deref()).map_err(anyhow::Error::msg)?;
+    let pool = Arc::new(HttpUserPool::new(http.clone(), config));
+    let verifier = Arc::new(Verifier::new(http, config.jwks_url.clone(), rules(config)));
+    let session = session::spawn(
+        Arc::clone(&pool),
+        Arc::clone(&verifier),
+        session::SessionConfig {
+            user_pool_id: config.user_pool_id.clone(),
+            refresh_token_rotation: config.refresh_token_rotation,
+            store,
+            identity: config
+                .identity_pool_id
+                .as_ref()
+                .map(|_| session::IdentityConfig {
+                    logins_key: format!(
+                        "cognito-idp.{}.amazonaws.com/{}",
+                        config.aws_region, config.user_pool_id
+                    ),
+                    unauthenticated: config.unauthenticated_identities_enabled,
+                }),
+        },
+        Arc::new(session::SystemClock),
+    );
+    Ok(Upstream {
+        session,
+        pool,
+        verifier,
+    })
+}
+
 pub fn harden_process() -> std::io::Result<()> {
     use rustix::process::{DumpableBehavior, Resource, Rlimit, set_dumpable_behavior, setrlimit};
     setrlimit(

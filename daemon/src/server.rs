@@ -243,13 +243,7 @@ pub async fn serve(
         let mut stopping = stopping.clone();
         let connections = Arc::clone(&connections);
         tokio::spawn(async move {
-            let serving = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                // A client that shuts down its write side after the request (`nc -N`,
-                // socat) still gets the answer.
-                .half_close(true)
-                .header_read_timeout(HEADER_READ_TIMEOUT)
-                .serve_connection(TokioIo::new(stream), service);
+            let serving = http1().serve_connection(TokioIo::new(stream), service);
             let mut serving = std::pin::pin!(serving);
             let ended = tokio::select! {
                 result = serving.as_mut() => Some(result),
@@ -286,6 +280,18 @@ pub async fn serve(
             SHUTDOWN_GRACE.as_secs()
         );
     }
+}
+
+/// The HTTP/1 settings of every connection.
+pub fn http1() -> hyper::server::conn::http1::Builder {
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        // A client that shuts down its write side after the request (`nc -N`, socat) still
+        // gets the answer.
+        .half_close(true)
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    builder
 }
 
 fn lock(connections: &Mutex<Connections>) -> std::sync::MutexGuard<'_, Connections> {

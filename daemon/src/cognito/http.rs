@@ -162,18 +162,37 @@ impl HttpUserPool {
         }
         // The answer holds tokens: parse it, then wipe the buffer.
         let bytes = zeroize::Zeroizing::new(bytes);
-        if status.is_success() {
-            let body = if bytes.iter().all(u8::is_ascii_whitespace) {
-                &b"{}"[..]
-            } else {
-                &bytes[..]
-            };
-            return serde_json::from_slice(body).map_err(|e| {
-                CognitoError::Protocol(format!("{action} answer does not parse: {e}"))
-            });
-        }
-        Err(service_error(action, status.as_u16(), &bytes, header_kind))
+        decode_answer(action, status.as_u16(), header_kind, &bytes)
     }
+}
+
+/// Reads an answer of Cognito's: the body as `Resp` for a success, else the service error.
+/// Messages never quote the body (it may hold tokens).
+pub fn decode_answer<Resp: DeserializeOwned>(
+    action: &str,
+    status: u16,
+    header_kind: Option<String>,
+    body: &[u8],
+) -> Result<Resp, CognitoError> {
+    if !(200..300).contains(&status) {
+        return Err(service_error(action, status, body, header_kind));
+    }
+    let body = if body.iter().all(u8::is_ascii_whitespace) {
+        &b"{}"[..]
+    } else {
+        body
+    };
+    serde_json::from_slice(body).map_err(|e| {
+        let what = match e.classify() {
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => "is not JSON",
+            _ => "does not have the expected fields and types",
+        };
+        CognitoError::Protocol(format!(
+            "{action} answer {what} (line {}, column {})",
+            e.line(),
+            e.column()
+        ))
+    })
 }
 
 /// Reads an error answer: the type from the body's `__type` (any `namespace#` prefix dropped),

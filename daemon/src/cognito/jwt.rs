@@ -156,8 +156,7 @@ impl Verifier {
             .clone()
     }
 
-    /// A verifier with its keys already loaded, for tests that run without a network.
-    #[cfg(test)]
+    /// A verifier with its keys already loaded, for tests and fuzzing without a network.
     pub(crate) fn with_keys(keys: JwkSet, rules: Rules) -> Self {
         let verifier = Self::new(reqwest::Client::new(), "http://127.0.0.1:9/".into(), rules);
         verifier

@@ -18,7 +18,7 @@ use cognitod_proto::Secret;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-pub use http::{HttpUserPool, http_client};
+pub use http::{HttpUserPool, decode_answer, http_client};
 pub use wire::{
     AssociateSoftwareTokenResponse, AuthResponse, AuthenticationResult,
     GetCredentialsForIdentityResponse, InitiateAuthRequest, RespondToAuthChallengeRequest,

@@ -194,3 +194,23 @@ fn default_paths_follow_xdg_and_systemd() {
         Path::new("/home/alice/.config/cognitod/config.toml")
     );
 }
+
+/// Found by the `config` fuzz target: `--check-config` printed `jwks_url` and
+/// `client_secret` as keys, which the parser refuses.
+#[test]
+fn the_printed_config_is_a_config_that_prints_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("secret"), "s3cret\n").unwrap();
+    let text = format!(
+        "{MINIMAL}client_secret_file = \"secret\"\nidentity_pool_id = \"eu-west-1:1\"\nuser_pool_endpoint = \"http://127.0.0.1:9\"\n[daemon]\nallowed_uids = [7]\n[ecs]\nenabled = true\n"
+    );
+    let path = dir.path().join("config.toml");
+    let config = Config::parse(&text, &path, &env()).unwrap();
+    let printed = config.to_string();
+    assert!(
+        printed.contains("# jwks_url (derived) = \"http://127.0.0.1:9/"),
+        "{printed}"
+    );
+    let again = Config::parse(&printed, &path, &env()).unwrap_or_else(|e| panic!("{e}\n{printed}"));
+    assert_eq!(again.to_string(), printed);
+}

@@ -58,7 +58,7 @@ enum Mode {
 }
 
 /// A fetch's result: the identity used and the credentials.
-pub(super) struct Fetched {
+pub(crate) struct Fetched {
     identity_id: String,
     guest: bool,
     /// The guest identity offered at sign-in became the user's.
@@ -274,14 +274,15 @@ async fn fetch<P: UserPool>(pool: &P, mode: Mode) -> Result<Fetched, CognitoErro
     fetched(response, identity_id, guest, linked_guest)
 }
 
-fn fetched(
+pub(crate) fn fetched(
     response: crate::cognito::GetCredentialsForIdentityResponse,
     identity_id: String,
     guest: bool,
     linked_guest: bool,
 ) -> Result<Fetched, CognitoError> {
     let credentials = response.credentials;
-    if !credentials.expiration.is_finite() {
+    // Seconds since 1970, up to the year 9999.
+    if !(0.0..253_402_300_800.0).contains(&credentials.expiration) {
         return Err(CognitoError::Protocol(
             "credentials without a valid Expiration".into(),
         ));

@@ -27,6 +27,7 @@ use crate::cognito::auth::VerifiedTokens;
 use crate::cognito::jwt::Verifier;
 use crate::store::Store;
 use challenge::ChallengeError;
+pub(crate) use credentials::fetched as credentials_from;
 pub use credentials::{AwsCredentials, IdentityConfig};
 
 /// The wall clock, in Unix milliseconds. Passed in so tests can run the timers on tokio's
@@ -107,10 +108,12 @@ impl SignedIn {
         schedule::local_expiry_ms(self.exp(), self.drift_ms)
     }
 
-    /// Whether the tokens are expired at local time `now_ms` (the wall clock, so a suspended
-    /// machine is judged right when it wakes).
+    /// Whether the tokens are too close to expiry to hand out at local time `now_ms` (the wall
+    /// clock, so a suspended machine is judged right when it wakes): less than
+    /// [`schedule::serving_margin_ms`] left, so no client gets a token that expires on its way.
     pub fn is_expired(&self, now_ms: i64) -> bool {
-        schedule::is_expired(self.exp(), self.drift_ms, now_ms)
+        let margin = schedule::serving_margin_ms(self.issued_at(), self.exp());
+        schedule::is_expired(self.exp(), self.drift_ms, now_ms + margin)
     }
 
     /// Whether the refresh is due at `now_ms`.

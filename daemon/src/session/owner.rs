@@ -515,6 +515,9 @@ impl<P: UserPool> Owner<P> {
         let Some(current) = self.current() else {
             return Ok(());
         };
+        // Signed out here first (state file included), then told to Cognito: a daemon killed
+        // in between restarts signed out, never serving the tokens of a user who signed out.
+        self.end_session(None);
         let result = if global {
             self.pool
                 .global_sign_out(&current.tokens.access_token)
@@ -527,7 +530,6 @@ impl<P: UserPool> Owner<P> {
         if let Err(error) = result {
             warn!(%error, global, "Cognito did not confirm the sign-out; the local session is cleared anyway");
         }
-        self.end_session(None);
         info!(username = %current.username, global, "signed out");
         Ok(())
     }

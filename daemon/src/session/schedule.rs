@@ -42,6 +42,13 @@ pub fn local_expiry_ms(exp: i64, drift_ms: i64) -> i64 {
     exp * 1000 - drift_ms
 }
 
+/// How long before its expiry a token stops being handed out: `min(5 s, 10% of its lifetime)`
+/// (Amplify treats tokens as expired 5 s early; test tokens of a few seconds keep most of
+/// their life).
+pub fn serving_margin_ms(iat: i64, exp: i64) -> i64 {
+    (exp.saturating_sub(iat).saturating_mul(100)).clamp(0, 5000)
+}
+
 /// Whether a token with `exp` is expired at local time `now_ms`.
 pub fn is_expired(exp: i64, drift_ms: i64, now_ms: i64) -> bool {
     now_ms >= local_expiry_ms(exp, drift_ms)
@@ -81,6 +88,14 @@ pub fn random_unit() -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tokens_stop_being_served_shortly_before_expiry() {
+        assert_eq!(serving_margin_ms(T0, T0 + 3600), 5000, "1 h: 5 s");
+        assert_eq!(serving_margin_ms(T0, T0 + 4), 400, "4 s: 10%");
+        assert_eq!(serving_margin_ms(T0, T0 - 5), 0, "nonsense claims: none");
+        assert_eq!(serving_margin_ms(i64::MIN, i64::MAX), 5000);
+    }
 
     const MIN: i64 = 60;
     const T0: i64 = 1_800_000_000;

@@ -48,6 +48,35 @@ struct Shared {
     faults: HashMap<String, VecDeque<Fault>>,
     /// Faults for every call of an action until an instant.
     windows: HashMap<String, (Fault, std::time::Instant)>,
+    /// Calls of an action being answered now, and the most there ever were at once.
+    in_flight: HashMap<String, (usize, usize)>,
+}
+
+/// Counts a call as in flight until dropped (answered, or its connection gone).
+struct InFlight {
+    shared: SharedState,
+    action: String,
+}
+
+impl InFlight {
+    fn start(shared: &SharedState, action: &str) -> Self {
+        let mut locked = lock(shared);
+        let (now, most) = locked.in_flight.entry(action.to_owned()).or_default();
+        *now += 1;
+        *most = (*most).max(*now);
+        InFlight {
+            shared: Arc::clone(shared),
+            action: action.to_owned(),
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Some((now, _)) = lock(&self.shared).in_flight.get_mut(&self.action) {
+            *now -= 1;
+        }
+    }
 }
 
 type SharedState = Arc<Mutex<Shared>>;
@@ -145,6 +174,14 @@ impl FakeCognito {
     /// How many calls of `action` the fake has answered (faults included).
     pub fn calls(&self, action: &str) -> u64 {
         lock(&self.shared).calls.get(action).copied().unwrap_or(0)
+    }
+
+    /// The most calls of `action` the fake was ever answering at the same time.
+    pub fn max_in_flight(&self, action: &str) -> usize {
+        lock(&self.shared)
+            .in_flight
+            .get(action)
+            .map_or(0, |&(_, most)| most)
     }
 
     /// Makes the next `times` calls of `action` fail with `fault`.
@@ -285,6 +322,7 @@ async fn dispatch(State(shared): State<SharedState>, headers: HeaderMap, body: B
         ));
     };
     let action = action.to_owned();
+    let _in_flight = InFlight::start(&shared, &action);
     let fault = {
         let mut shared = lock(&shared);
         *shared.calls.entry(action.clone()).or_default() += 1;

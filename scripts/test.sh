@@ -17,5 +17,12 @@ start_moto "$work/moto.log"
 
 export COGNITOD_TEST_MOTO="$MOTO_ENDPOINT"
 export MOTO_SERVER="$VENV/bin/moto_server"
+# The secret sweep: daemons log at trace level into $sweep, the fakes list every secret they
+# saw, and afterwards no log, standard error or test output may hold any of them.
+sweep="$work/sweep"
+mkdir -p "$sweep"
+export COGNITOD_TEST_SECRET_SWEEP="$sweep"
 log "running the tests"
-cargo test --workspace "$@"
+cargo test --workspace "$@" 2>&1 | tee "$sweep/cargo-test.log"
+log "sweeping the logs for secrets"
+cargo run --quiet -p cognitod-tests --bin sweep -- "$sweep"

@@ -16,6 +16,8 @@ pub struct TestDaemon {
     pub config_path: PathBuf,
     log_path: PathBuf,
     child: Option<Child>,
+    /// Runs with `RUST_LOG=trace` (the secret sweep).
+    trace: bool,
 }
 
 /// What one `cognitoctl` run did.
@@ -34,7 +36,8 @@ impl TestDaemon {
     }
 
     /// Like [`TestDaemon::start`], with more lines for the `[daemon]` section (a `log_level` or
-    /// `state_dir` there replaces the test default).
+    /// `state_dir` there replaces the test default). Without a `log_level` of the test's own,
+    /// the secret sweep (see [`crate::sweep_dir`]) runs the daemon with `RUST_LOG=trace`.
     pub fn start_with(cognito_toml: &str, daemon_lines: &str) -> TestDaemon {
         let dir = tempfile::Builder::new()
             .prefix("cognitod-test")
@@ -64,6 +67,7 @@ impl TestDaemon {
             config_path,
             log_path,
             child: None,
+            trace: !log_level.is_empty() && crate::sweep_dir().is_some(),
         };
         daemon.spawn();
         daemon
@@ -80,10 +84,14 @@ impl TestDaemon {
             .append(true)
             .open(&self.log_path)
             .expect("log file");
-        let child = Command::new(crate::binary("cognitod"))
-            .arg("--config")
-            .arg(&self.config_path)
-            .env_remove("RUST_LOG")
+        let mut command = Command::new(crate::binary("cognitod"));
+        command.arg("--config").arg(&self.config_path);
+        if self.trace {
+            command.env("RUST_LOG", "trace");
+        } else {
+            command.env_remove("RUST_LOG");
+        }
+        let child = command
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log handle"))
             .stderr(log)
@@ -207,6 +215,10 @@ impl Drop for TestDaemon {
         if std::thread::panicking() {
             eprintln!("---- cognitod log ----\n{}", self.log());
         }
+        if let Some(dir) = crate::sweep_dir() {
+            let kept = dir.join(format!("cognitod-{}.log", crate::unique_name()));
+            let _ = std::fs::copy(&self.log_path, kept);
+        }
     }
 }
 
@@ -233,6 +245,10 @@ pub fn ctl(args: &[&str], stdin: Option<&str>) -> CtlOutput {
             .expect("stdin written");
     }
     let output = child.wait_with_output().expect("cognitoctl finishes");
+    if let Some(dir) = crate::sweep_dir() {
+        let kept = dir.join(format!("cognitoctl-{}.log", crate::unique_name()));
+        let _ = std::fs::write(kept, &output.stderr);
+    }
     CtlOutput {
         code: output.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),

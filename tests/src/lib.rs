@@ -37,6 +37,27 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
+/// Where the secret sweep collects logs and secrets (`COGNITOD_TEST_SECRET_SWEEP`, set by
+/// `scripts/test.sh`): daemons then log at trace level and leave their logs there, cognitoctl's
+/// standard error is kept there, and each fake Cognito writes every secret it saw. The `sweep`
+/// binary then looks for each secret in each log.
+pub fn sweep_dir() -> Option<PathBuf> {
+    std::env::var_os("COGNITOD_TEST_SECRET_SWEEP")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+/// A file name no other test process or thread uses.
+pub fn unique_name() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
 /// A free TCP port on 127.0.0.1 (free when this returns; good enough for test servers).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

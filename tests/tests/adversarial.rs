@@ -284,7 +284,7 @@ fn kill_9_at_random_points_loses_no_session() {
     });
     fake.add_user(UserSpec::new("alice", PASSWORD));
     let config = format!("{}refresh_token_rotation = true\n", fake.config_toml());
-    let mut daemon = TestDaemon::start_with(&config, "log_level = \"warn\"\n");
+    let mut daemon = TestDaemon::start(&config);
     let seed = 0x0ddb_a11b_u64 ^ cycles as u64;
     let mut random = XorShift(seed);
     let mut signed_in = false;
@@ -385,7 +385,7 @@ fn upstream_fault_bursts_under_load_never_fail_a_client_holding_a_valid_token() 
         ..PoolOptions::default()
     });
     fake.add_user(UserSpec::new("alice", PASSWORD));
-    let daemon = TestDaemon::start_with(&fake.config_toml(), "log_level = \"info\"\n");
+    let daemon = TestDaemon::start(&fake.config_toml());
     let login = daemon.ctl_stdin(
         &["login", "alice", "--password-stdin"],
         &format!("{PASSWORD}\n"),

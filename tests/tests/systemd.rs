@@ -206,7 +206,8 @@ fn socket_activation_readiness_watchdog_and_stopping() {
 fn sighup_reloads_a_good_config_and_keeps_the_old_one_for_a_bad_one() {
     let fake = FakeCognito::start(PoolOptions::default());
     fake.add_user(UserSpec::new("alice", PASSWORD));
-    let daemon = TestDaemon::start(&fake.config_toml());
+    // An explicit level: the secret sweep's RUST_LOG=trace would override it.
+    let daemon = TestDaemon::start_with(&fake.config_toml(), "log_level = \"debug\"\n");
     let hup = || {
         let pid = rustix::process::Pid::from_raw(i32::try_from(daemon.pid()).unwrap()).unwrap();
         rustix::process::kill_process(pid, rustix::process::Signal::HUP).unwrap();

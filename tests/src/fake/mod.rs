@@ -50,6 +50,46 @@ struct Shared {
     windows: HashMap<String, (Fault, std::time::Instant)>,
     /// Calls of an action being answered now, and the most there ever were at once.
     in_flight: HashMap<String, (usize, usize)>,
+    /// Every secret that crossed the fake (passwords asked, tokens, keys and sessions issued),
+    /// for the secret sweep (see [`crate::sweep_dir`]).
+    secrets: Vec<String>,
+}
+
+/// The values under these keys, in requests and answers, are secrets.
+const SECRET_KEYS: [&str; 11] = [
+    "PASSWORD",
+    "NEW_PASSWORD",
+    "AccessToken",
+    "IdToken",
+    "RefreshToken",
+    "SecretKey",
+    "SessionToken",
+    "Session",
+    "SecretCode",
+    "REFRESH_TOKEN",
+    "Token",
+];
+
+/// Collects the secrets in `value` (at any depth): each value under a [`SECRET_KEYS`] key, and
+/// a JWT's signature on its own.
+fn collect_secrets(value: &Value, into: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, inner) in map {
+                match inner {
+                    Value::String(text) if SECRET_KEYS.contains(&key.as_str()) => {
+                        into.push(text.clone());
+                        if let Some(signature) = text.split('.').nth(2) {
+                            into.push(signature.to_owned());
+                        }
+                    }
+                    _ => collect_secrets(inner, into),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|item| collect_secrets(item, into)),
+        _ => {}
+    }
 }
 
 /// Counts a call as in flight until dropped (answered, or its connection gone).
@@ -168,6 +208,7 @@ impl FakeCognito {
 
     /// Creates a user; returns the canonical username.
     pub fn add_user(&self, spec: UserSpec) -> String {
+        lock(&self.shared).secrets.push(spec.password.clone());
         self.with_pool(|pool| pool.add_user(spec))
     }
 
@@ -272,6 +313,11 @@ impl Drop for FakeCognito {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+        if let Some(dir) = crate::sweep_dir() {
+            let secrets = std::mem::take(&mut lock(&self.shared).secrets);
+            let path = dir.join(format!("secrets-{}.txt", crate::unique_name()));
+            let _ = std::fs::write(path, secrets.join("\n"));
+        }
     }
 }
 
@@ -371,6 +417,9 @@ async fn dispatch(State(shared): State<SharedState>, headers: HeaderMap, body: B
     let now = cognitod_proto::Timestamp::now().unix();
     let answer = {
         let mut shared = lock(&shared);
+        let mut secrets = Vec::new();
+        collect_secrets(&request, &mut secrets);
+        shared.secrets.extend(secrets);
         let pool = shared.pool.as_mut().expect("the pool exists");
         match action.as_str() {
             "InitiateAuth" => pool.initiate_auth(&request, now),
@@ -390,6 +439,11 @@ async fn dispatch(State(shared): State<SharedState>, headers: HeaderMap, body: B
     };
     if let Some(Fault::DelayAnswer(delay)) = fault {
         tokio::time::sleep(delay).await;
+    }
+    if let Ok(value) = &answer {
+        let mut secrets = Vec::new();
+        collect_secrets(value, &mut secrets);
+        lock(&shared).secrets.extend(secrets);
     }
     match answer {
         Ok(value) => (

@@ -32,6 +32,7 @@ ensure_test_tools() {
         missing+=(systemd)
     command -v script >/dev/null || missing+=(bsdutils)
     command -v setpriv >/dev/null || missing+=(util-linux)
+    compgen -G '/usr/lib/*/faketime/libfaketime.so.1' >/dev/null || missing+=(faketime)
     if [ ${#missing[@]} -gt 0 ]; then
         log "installing ${missing[*]}"
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null

@@ -232,6 +232,8 @@ pub fn upstream(config: &Config, store: Option<store::Store>) -> anyhow::Result<
     })
 }
 
+/// No core dumps, not dumpable (no ptrace by the same user, `/proc/<pid>/mem` and `environ`
+/// owned by root), and the open-files limit raised to its hard maximum.
 pub fn harden_process() -> std::io::Result<()> {
     use rustix::process::{DumpableBehavior, Resource, Rlimit, set_dumpable_behavior, setrlimit};
     setrlimit(
@@ -242,6 +244,18 @@ pub fn harden_process() -> std::io::Result<()> {
         },
     )?;
     set_dumpable_behavior(DumpableBehavior::NotDumpable)?;
+    // Room for max_connections and the refusals beside them: the soft limit on open files is
+    // often 1024, the hard one far higher.
+    let files = rustix::process::getrlimit(Resource::Nofile);
+    if files.current < files.maximum {
+        let _ = setrlimit(
+            Resource::Nofile,
+            Rlimit {
+                current: files.maximum,
+                maximum: files.maximum,
+            },
+        );
+    }
     Ok(())
 }
 

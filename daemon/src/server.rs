@@ -68,8 +68,9 @@ static FORBIDDEN: LazyLock<Vec<u8>> = LazyLock::new(|| {
     .into_bytes()
 });
 
-/// How many refused connections are answered at once; more are closed without an answer.
-const MAX_REFUSALS: usize = 64;
+/// How many refused connections are answered at once (each for at most a second); more are
+/// closed without an answer.
+const MAX_REFUSALS: usize = 1024;
 
 /// One open connection, as the accept loop sees it.
 #[derive(Default)]
@@ -311,17 +312,33 @@ fn peer_of(stream: &UnixStream) -> Option<Peer> {
     }
 }
 
-/// Answers 403 and closes. What the peer sends is read and thrown away unparsed (at most
-/// 64 KiB, for at most a second), so that its request write does not fail before it can read
-/// the answer.
+/// Answers 403 and closes. The peer's bytes are read but not parsed: only the blank line that
+/// ends a request head is looked for, so the answer comes after the request as HTTP clients
+/// expect (one that answered first could race a client still writing). After the answer the
+/// rest is read and thrown away (at most 64 KiB), so the peer's write does not fail before it
+/// reads the answer. A second in all.
 async fn refuse(mut stream: UnixStream) {
     let answer = async {
+        let mut buffer = [0u8; 4096];
+        let mut tail = Vec::with_capacity(4096 + 3);
+        let mut read = 0;
+        while read < 16 * 1024 {
+            let n = stream.read(&mut buffer).await?;
+            if n == 0 {
+                break;
+            }
+            read += n;
+            tail.extend_from_slice(&buffer[..n]);
+            if tail.windows(4).any(|w| w == b"\r\n\r\n") {
+                break;
+            }
+            tail.drain(..tail.len().saturating_sub(3));
+        }
         stream.write_all(&FORBIDDEN).await?;
         stream.shutdown().await?;
-        let mut sink = [0u8; 4096];
         let mut drained = 0;
         while drained < 64 * 1024 {
-            match stream.read(&mut sink).await? {
+            match stream.read(&mut buffer).await? {
                 0 => break,
                 n => drained += n,
             }

@@ -18,6 +18,8 @@ pub struct TestDaemon {
     child: Option<Child>,
     /// Runs with `RUST_LOG=trace` (the secret sweep).
     trace: bool,
+    /// More environment for the next start ([`TestDaemon::set_env`]).
+    env: Vec<(String, std::ffi::OsString)>,
 }
 
 /// What one `cognitoctl` run did.
@@ -68,6 +70,7 @@ impl TestDaemon {
             log_path,
             child: None,
             trace: !log_level.is_empty() && crate::sweep_dir().is_some(),
+            env: Vec::new(),
         };
         daemon.spawn();
         daemon
@@ -91,6 +94,7 @@ impl TestDaemon {
         } else {
             command.env_remove("RUST_LOG");
         }
+        command.envs(self.env.iter().map(|(k, v)| (k, v)));
         let child = command
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log handle"))
@@ -99,6 +103,11 @@ impl TestDaemon {
             .expect("cognitod starts");
         self.child = Some(child);
         self.wait_ready();
+    }
+
+    /// Sets an environment variable for the daemon's next start ([`TestDaemon::restart`]).
+    pub fn set_env(&mut self, key: &str, value: impl Into<std::ffi::OsString>) {
+        self.env.push((key.to_owned(), value.into()));
     }
 
     /// Starts the daemon again with the same config and state (after [`TestDaemon::stop`] or

@@ -526,3 +526,66 @@ fn a_sign_out_cut_short_by_kill_9_stays_signed_out() {
     assert_ne!(whoami.code, 0, "signed out after the restart: {whoami:?}");
     assert_eq!(daemon.ctl(&["session"]).code, 1, "no tokens served");
 }
+
+/// libfaketime (Debian's `faketime`, installed by `scripts/test.sh`).
+fn libfaketime() -> std::path::PathBuf {
+    std::fs::read_dir("/usr/lib")
+        .unwrap()
+        .filter_map(|entry| {
+            let path = entry.ok()?.path().join("faketime/libfaketime.so.1");
+            path.exists().then_some(path)
+        })
+        .next()
+        .expect("libfaketime is installed (scripts/test.sh installs Debian's faketime)")
+}
+
+/// The daemon's wall clock (alone: not its monotonic timers, not the fake's) is set 55 s
+/// forward, past the expiry of its 60 s tokens, through libfaketime. The next request
+/// refreshes instead of serving the expired tokens, and the new tokens, whose `iat` is 55 s
+/// behind the daemon's clock, are judged by the measured drift: served, not refreshed again.
+#[test]
+fn the_wall_clock_set_forward_past_expiry_refreshes_on_the_next_request() {
+    let fake = FakeCognito::start(PoolOptions {
+        access_token_seconds: 60,
+        id_token_seconds: 60,
+        ..PoolOptions::default()
+    });
+    fake.add_user(UserSpec::new("alice", PASSWORD));
+    let mut daemon = TestDaemon::start(&fake.config_toml());
+    assert!(daemon.stop().success());
+    let offset = daemon.dir.path().join("faketime");
+    std::fs::write(&offset, "+0\n").unwrap();
+    daemon.set_env("LD_PRELOAD", libfaketime());
+    daemon.set_env("FAKETIME_TIMESTAMP_FILE", &offset);
+    daemon.set_env("FAKETIME_NO_CACHE", "1");
+    daemon.set_env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
+    daemon.restart();
+    let login = daemon.ctl_stdin(
+        &["login", "alice", "--password-stdin"],
+        &format!("{PASSWORD}\n"),
+    );
+    assert_eq!(login.code, 0, "{login:?}");
+    let token = |daemon: &TestDaemon| {
+        let session = daemon.ctl(&["session", "--json"]);
+        assert_eq!(session.code, 0, "{session:?}");
+        let json: serde_json::Value = serde_json::from_str(&session.stdout).unwrap();
+        json["tokens"]["accessToken"].as_str().unwrap().to_owned()
+    };
+    let before = token(&daemon);
+    let calls = fake.calls("InitiateAuth");
+
+    std::fs::write(&offset, "+55\n").unwrap();
+    let after = token(&daemon);
+    assert_ne!(after, before, "expired tokens are not served");
+    assert_eq!(fake.calls("InitiateAuth"), calls + 1, "one refresh");
+    assert_eq!(
+        token(&daemon),
+        after,
+        "the new tokens are served as they are"
+    );
+    assert_eq!(fake.calls("InitiateAuth"), calls + 1, "no second refresh");
+    let status = daemon.ctl(&["status", "--json"]);
+    let status: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    println!("after a 55 s jump: {status}");
+    assert_eq!(status["state"], "signedIn");
+}

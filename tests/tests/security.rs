@@ -295,6 +295,74 @@ fn another_user_is_refused_by_the_peer_check_unless_allowed() {
     );
 }
 
+/// Twenty-five users at once, four requests each, against one daemon configured as a
+/// system-wide one (socket open to all, `allowed_uids`): the four allowed users get their
+/// answers, the other 21 get 403 and not a byte of the session.
+#[test]
+fn many_uids_at_once_only_allowed_ones_get_answers() {
+    if !is_root() {
+        eprintln!("skipped: switching to other uids needs root (CI runs as root)");
+        return;
+    }
+    let allowed = [2003_u32, 2010, 2017, 2024];
+    let (_fake, daemon) = signed_in_daemon(&format!("allowed_uids = {allowed:?}\n"));
+    open_up(&daemon.socket);
+    let dir = daemon.socket.parent().unwrap();
+    let cognitoctl = binary_for_nobody("cognitoctl", dir);
+    let commands: [&[&str]; 4] = [
+        &["whoami"],
+        &["session", "--json"],
+        &["token", "access"],
+        &["status", "--json"],
+    ];
+    let runs: Vec<_> = (2000..2025_u32)
+        .flat_map(|uid| commands.iter().map(move |args| (uid, *args)))
+        .map(|(uid, args)| {
+            let child = Command::new("setpriv")
+                .arg(format!("--reuid={uid}"))
+                .arg(format!("--regid={uid}"))
+                .arg("--clear-groups")
+                .arg(&cognitoctl)
+                .arg("--socket")
+                .arg(&daemon.socket)
+                .args(args)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            (uid, args, child)
+        })
+        .collect();
+    let (mut answered, mut refused) = (0, 0);
+    for (uid, args, child) in runs {
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if allowed.contains(&uid) {
+            assert_eq!(
+                output.status.code(),
+                Some(0),
+                "uid {uid} {args:?}: {stderr}"
+            );
+            assert!(!output.stdout.is_empty());
+            answered += 1;
+        } else {
+            assert_eq!(
+                output.status.code(),
+                Some(1),
+                "uid {uid} {args:?}: {stderr}"
+            );
+            assert!(stderr.contains("Forbidden"), "uid {uid} {args:?}: {stderr}");
+            assert!(output.stdout.is_empty(), "uid {uid} {args:?}");
+            refused += 1;
+        }
+    }
+    println!("25 uids at once: {answered} requests answered, {refused} refused");
+    assert_eq!((answered, refused), (16, 84));
+    let log = daemon.log();
+    assert!(log.contains("uid=2001"), "refusals are logged with the uid");
+    assert!(!log.contains("panicked"), "{log}");
+}
+
 #[test]
 fn the_daemon_is_not_dumpable() {
     if !is_root() {

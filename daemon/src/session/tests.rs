@@ -14,16 +14,20 @@ use crate::cognito::{
     RespondToAuthChallengeRequest, VerifySoftwareTokenResponse,
 };
 
-/// The wall clock moved by tokio's (paused) clock.
+/// The wall clock moved by tokio's (paused) clock, plus any jumps of the wall clock alone (a
+/// suspended machine waking, a clock set forward).
 #[derive(Debug)]
 struct TokioClock {
     base_ms: i64,
     base: tokio::time::Instant,
+    jumped_ms: std::sync::atomic::AtomicI64,
 }
 
 impl Clock for TokioClock {
     fn now_ms(&self) -> i64 {
-        self.base_ms + i64::try_from(self.base.elapsed().as_millis()).unwrap()
+        self.base_ms
+            + i64::try_from(self.base.elapsed().as_millis()).unwrap()
+            + self.jumped_ms.load(Ordering::SeqCst)
     }
 }
 
@@ -116,6 +120,7 @@ async fn signed_in(lifetime: i64) -> (SessionHandle, Arc<TestPool>) {
     let clock = Arc::new(TokioClock {
         base_ms: SystemClock.now_ms(),
         base: tokio::time::Instant::now(),
+        jumped_ms: std::sync::atomic::AtomicI64::new(0),
     });
     let pool = Arc::new(TestPool {
         clock: Arc::clone(&clock),
@@ -222,4 +227,37 @@ async fn concurrent_refresh_requests_share_one_call() {
     }
     let calls = pool.refreshes.load(Ordering::SeqCst);
     assert_eq!(calls, 1, "50 forced refreshes at once make one call");
+}
+
+/// The wall clock jumps 2 h ahead while the monotonic timers stand still (suspend): the cached
+/// tokens are judged expired at once, and the next request refreshes instead of being served
+/// the expired ones.
+#[tokio::test(start_paused = true)]
+async fn a_wall_clock_jump_past_expiry_makes_the_next_request_refresh() {
+    let (session, pool) = signed_in(3600).await;
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert_eq!(pool.refreshes.load(Ordering::SeqCst), 0);
+    pool.clock
+        .jumped_ms
+        .store(2 * 3600 * 1000, Ordering::SeqCst);
+
+    let stale = session.snapshot().signed_in.unwrap();
+    assert!(
+        stale.is_expired(session.now_ms()),
+        "judged by the wall clock"
+    );
+    assert_eq!(
+        pool.refreshes.load(Ordering::SeqCst),
+        0,
+        "no timer fired: only a request notices"
+    );
+    // What `GET /v1/session` does with expired tokens.
+    session.refresh(false).await.unwrap();
+    assert_eq!(pool.refreshes.load(Ordering::SeqCst), 1);
+    let fresh = session.snapshot().signed_in.unwrap();
+    assert!(!fresh.is_expired(session.now_ms()));
+    assert_ne!(
+        fresh.tokens.access_token.expose(),
+        stale.tokens.access_token.expose()
+    );
 }

@@ -14,6 +14,6 @@ ensure_test_tools
 cargo build --workspace --bins
 log "adversarial tests, $cycles kill -9 cycles"
 COGNITOD_KILL_CYCLES=$cycles cargo test -p cognitod-tests --test adversarial -- \
-    --nocapture --test-threads 1 2>&1 | grep -E '^(test |[0-9]|500 |64 |10,000|cycle )|panicked'
+    --nocapture --test-threads 1 2>&1 | grep -E '^(test |[0-9]|500 |64 |10,000|cycle )|: (Some|None)\(|panicked'
 log "fuzzing, $fuzz_seconds s per target"
 exec scripts/fuzz.sh "$fuzz_seconds"

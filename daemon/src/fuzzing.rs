@@ -221,7 +221,9 @@ pub fn upstream_answer(data: &[u8]) {
     let pool = Scripted {
         answers: Mutex::new(VecDeque::from([initiate, respond, get_id, credentials])),
     };
-    let verifier = Verifier::with_keys(
+    static HTTP: LazyLock<reqwest::Client> = LazyLock::new(reqwest::Client::new);
+    let verifier = Verifier::preloaded(
+        HTTP.clone(),
         jwks,
         Rules {
             issuer: "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Fuzz".into(),

@@ -58,6 +58,23 @@ pub fn unique_name() -> String {
     )
 }
 
+/// The password of the users the tests sign in.
+pub const PASSWORD: &str = "Correct-Horse-9";
+
+/// A fake Cognito with user `alice` and a daemon signed in as her, with `daemon_lines` in its
+/// `[daemon]` section.
+pub fn signed_in_daemon(daemon_lines: &str) -> (fake::FakeCognito, daemon::TestDaemon) {
+    let fake = fake::FakeCognito::start(fake::PoolOptions::default());
+    fake.add_user(fake::UserSpec::new("alice", PASSWORD));
+    let daemon = daemon::TestDaemon::start_with(&fake.config_toml(), daemon_lines);
+    let login = daemon.ctl_stdin(
+        &["login", "alice", "--password-stdin"],
+        &format!("{PASSWORD}\n"),
+    );
+    assert_eq!(login.code, 0, "{login:?}");
+    (fake, daemon)
+}
+
 /// A free TCP port on 127.0.0.1 (free when this returns; good enough for test servers).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

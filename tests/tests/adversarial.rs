@@ -1,7 +1,8 @@
 //! The finished daemon attacked on purpose: hostile bytes on the socket, crowds of slow
-//! clients, and a crash at random points of many sign-in / refresh / sign-out cycles. The
-//! real binaries against the fake Cognito. Figures are printed (`--nocapture`), not asserted
-//! as timings.
+//! clients, `kill -9` at random points of many sign-in / refresh / sign-out cycles, upstream
+//! fault bursts under load, and wall-clock jumps. The real binaries against the fake Cognito.
+//! Figures are printed (`--nocapture`); timings are not asserted beyond what tells a behavior
+//! apart.
 
 #![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
 
@@ -12,21 +13,7 @@ use std::time::{Duration, Instant};
 
 use cognitod_tests::daemon::TestDaemon;
 use cognitod_tests::fake::{FakeCognito, PoolOptions, UserSpec};
-use cognitod_tests::raw_request;
-
-const PASSWORD: &str = "Correct-Horse-9";
-
-fn signed_in_daemon(daemon_lines: &str) -> (FakeCognito, TestDaemon) {
-    let fake = FakeCognito::start(PoolOptions::default());
-    fake.add_user(UserSpec::new("alice", PASSWORD));
-    let daemon = TestDaemon::start_with(&fake.config_toml(), daemon_lines);
-    let login = daemon.ctl_stdin(
-        &["login", "alice", "--password-stdin"],
-        &format!("{PASSWORD}\n"),
-    );
-    assert_eq!(login.code, 0, "{login:?}");
-    (fake, daemon)
-}
+use cognitod_tests::{PASSWORD, raw_request, signed_in_daemon};
 
 /// Sends `bytes` as they are, then reads until the daemon closes; the status of its answer,
 /// or None when it closed without one.

@@ -9,26 +9,12 @@ use std::process::Command;
 
 use cognitod_tests::daemon::{TestDaemon, cognitod_refuses};
 use cognitod_tests::fake::{FakeCognito, PoolOptions, UserSpec};
-use cognitod_tests::{binary, raw_request};
+use cognitod_tests::{PASSWORD, binary, raw_request, signed_in_daemon};
 use serde_json::Value;
-
-const PASSWORD: &str = "Correct-Horse-9";
 const NOBODY: u32 = 65534;
 
 fn json(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text:?}"))
-}
-
-fn signed_in_daemon(daemon_lines: &str) -> (FakeCognito, TestDaemon) {
-    let fake = FakeCognito::start(PoolOptions::default());
-    fake.add_user(UserSpec::new("alice", PASSWORD));
-    let daemon = TestDaemon::start_with(&fake.config_toml(), daemon_lines);
-    let login = daemon.ctl_stdin(
-        &["login", "alice", "--password-stdin"],
-        &format!("{PASSWORD}\n"),
-    );
-    assert_eq!(login.code, 0, "{login:?}");
-    (fake, daemon)
 }
 
 fn mode(path: &Path) -> u32 {

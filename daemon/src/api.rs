@@ -392,34 +392,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
                     HttpError::invalid("cannot read the request body")
                 }
             })?;
-        let bytes = if bytes.iter().all(u8::is_ascii_whitespace) {
-            &b"{}"[..]
-        } else {
-            &bytes[..]
-        };
-        serde_json::from_slice(bytes)
+        crate::json::from_body(&bytes)
             .map(JsonBody)
-            .map_err(|e| HttpError::invalid(describe_json_error(&e)))
+            .map_err(|e| HttpError::invalid(crate::json::describe_error("request body", &e)))
     }
-}
-
-/// serde_json's messages quote the offending value; only "missing field" ones are safe to show.
-fn describe_json_error(error: &serde_json::Error) -> String {
-    let text = error.to_string();
-    if text.starts_with("missing field") {
-        return format!("request body: {text}");
-    }
-    let what = match error.classify() {
-        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
-            "is not valid JSON"
-        }
-        _ => "does not have the expected fields and types",
-    };
-    format!(
-        "request body {what} (line {}, column {})",
-        error.line(),
-        error.column()
-    )
 }
 
 /// An error answer: status and `{"error": {...}}`.
@@ -620,14 +596,14 @@ mod tests {
             r#"{"username": "alice", "password": 12345678, "authFlowType": "hunter2"}"#,
         )
         .unwrap_err();
-        let text = describe_json_error(&error);
+        let text = crate::json::describe_error("request body", &error);
         assert!(
             !text.contains("12345678") && !text.contains("hunter2"),
             "{text}"
         );
         let error = serde_json::from_str::<SignInRequest>(r#"{"username": "alice"}"#).unwrap_err();
         assert_eq!(
-            describe_json_error(&error),
+            crate::json::describe_error("request body", &error),
             "request body: missing field `password` at line 1 column 21"
         );
     }

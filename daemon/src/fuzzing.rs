@@ -4,21 +4,18 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
-use std::sync::{LazyLock, Mutex, PoisonError};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::Request;
 use cognitod_proto::{AuthFlowType, Secret};
-use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use jsonwebtoken::jwk::JwkSet;
 use serde::de::DeserializeOwned;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tower::ServiceExt as _;
 
 use crate::cognito::jwt::{Rules, Verifier};
-use crate::cognito::wire::{GetCredentialsForIdentityRequest, GetIdResponse};
+use crate::cognito::wire::GetIdResponse;
 use crate::cognito::{
     AssociateSoftwareTokenResponse, AuthResponse, CognitoError, GetCredentialsForIdentityResponse,
     InitiateAuthRequest, RespondToAuthChallengeRequest, UserPool, VerifySoftwareTokenResponse,
@@ -41,6 +38,12 @@ identity_pool_id = "us-east-1:00000000-0000-0000-0000-000000000000"
 persist = false
 "#;
 
+/// The daemon's config for [`CONFIG`].
+fn fuzz_config() -> Config {
+    Config::parse(CONFIG, Path::new("fuzz.toml"), &Environment::default())
+        .expect("the fuzzing config is valid")
+}
+
 /// A tokio runtime, and the daemon's router over a session that is signed out.
 struct Api {
     runtime: tokio::runtime::Runtime,
@@ -53,8 +56,7 @@ static API: LazyLock<Api> = LazyLock::new(|| {
         .enable_all()
         .build()
         .expect("a tokio runtime");
-    let config = Config::parse(CONFIG, Path::new("fuzz.toml"), &Environment::default())
-        .expect("the fuzzing config is valid");
+    let config = fuzz_config();
     // Event streams end at once: the router sees a daemon that is stopping.
     let (stop, stopping) = tokio::sync::watch::channel(true);
     let router = runtime.block_on(async {
@@ -75,10 +77,8 @@ pub fn api_request(data: &[u8]) {
     let router = api.router.clone();
     let answer = api.runtime.block_on(async move {
         let (mut client, server) = tokio::io::duplex(64 * 1024);
-        let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
-            request.extensions_mut().insert(Peer { uid: 0, pid: None });
-            router.clone().oneshot(request)
-        });
+        let peer = Peer { uid: 0, pid: None };
+        let service = crate::server::service(router, peer, Arc::default());
         let serving = crate::server::http1().serve_connection(TokioIo::new(server), service);
         let exchange = async {
             // The daemon may answer and close before it has read everything.
@@ -170,13 +170,9 @@ impl UserPool for Scripted {
 
     async fn get_credentials_for_identity(
         &self,
-        identity_id: &str,
+        _: &str,
         _: Option<BTreeMap<String, Secret>>,
     ) -> Result<GetCredentialsForIdentityResponse, CognitoError> {
-        let _ = GetCredentialsForIdentityRequest {
-            identity_id,
-            logins: None,
-        };
         self.next("GetCredentialsForIdentity")
     }
 
@@ -281,8 +277,7 @@ pub fn state_file(data: &[u8]) {
             let _ = std::fs::remove_file(to);
         }
         Loaded::Session(_) => {
-            let config = Config::parse(CONFIG, Path::new("fuzz.toml"), &Environment::default())
-                .expect("the fuzzing config is valid");
+            let config = fuzz_config();
             API.runtime.block_on(async {
                 let upstream =
                     crate::upstream(&config, Some(Store::new(dir))).expect("the session starts");

@@ -9,6 +9,7 @@ pub mod config;
 pub mod dirs;
 pub mod ecs;
 pub mod fuzzing;
+mod json;
 pub mod paths;
 pub mod server;
 pub mod session;

@@ -25,6 +25,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{Notify, Semaphore, watch};
 use tower::ServiceExt as _;
 use tracing::{debug, warn};
+
 /// How long a client may take to send a request's headers.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long shutdown waits for requests already accepted.
@@ -73,8 +74,8 @@ static FORBIDDEN: LazyLock<Vec<u8>> = LazyLock::new(|| {
 const MAX_REFUSALS: usize = 1024;
 
 /// One open connection, as the accept loop sees it.
-#[derive(Default)]
-struct Connection {
+#[derive(Debug, Default)]
+pub struct Connection {
     /// Requests accepted and not yet answered in full (a streamed body counts until its end).
     busy: AtomicUsize,
     /// Told to close once idle: at the cap, to make room.
@@ -223,24 +224,7 @@ pub async fn serve(
             "connection accepted"
         );
         let (id, connection) = lock(&connections).add();
-        let service = {
-            let connection = Arc::clone(&connection);
-            let router = router.clone();
-            hyper::service::service_fn(move |mut request: Request<Incoming>| {
-                let in_progress = InProgress::start(&connection);
-                request.extensions_mut().insert(peer);
-                let answer = router.clone().oneshot(request);
-                async move {
-                    let response = answer.await?;
-                    Ok::<Response, std::convert::Infallible>(response.map(|inner| {
-                        Body::new(TrackedBody {
-                            inner,
-                            _in_progress: in_progress,
-                        })
-                    }))
-                }
-            })
-        };
+        let service = service(router.clone(), peer, Arc::clone(&connection));
         let mut stopping = stopping.clone();
         let connections = Arc::clone(&connections);
         tokio::spawn(async move {
@@ -281,6 +265,34 @@ pub async fn serve(
             SHUTDOWN_GRACE.as_secs()
         );
     }
+}
+
+/// The service for one connection from `peer`: `router`, with the peer in each request's
+/// extensions and each request counted on `connection` until its answer's body is dropped.
+pub fn service(
+    router: Router,
+    peer: Peer,
+    connection: Arc<Connection>,
+) -> impl hyper::service::Service<
+    Request<Incoming>,
+    Response = Response,
+    Error = std::convert::Infallible,
+    Future = impl Send,
+> + Clone {
+    hyper::service::service_fn(move |mut request: Request<Incoming>| {
+        let in_progress = InProgress::start(&connection);
+        request.extensions_mut().insert(peer);
+        let answer = router.clone().oneshot(request);
+        async move {
+            let response = answer.await?;
+            Ok(response.map(|inner| {
+                Body::new(TrackedBody {
+                    inner,
+                    _in_progress: in_progress,
+                })
+            }))
+        }
+    })
 }
 
 /// The HTTP/1 settings of every connection.

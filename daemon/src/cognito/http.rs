@@ -177,21 +177,8 @@ pub fn decode_answer<Resp: DeserializeOwned>(
     if !(200..300).contains(&status) {
         return Err(service_error(action, status, body, header_kind));
     }
-    let body = if body.iter().all(u8::is_ascii_whitespace) {
-        &b"{}"[..]
-    } else {
-        body
-    };
-    serde_json::from_slice(body).map_err(|e| {
-        let what = match e.classify() {
-            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => "is not JSON",
-            _ => "does not have the expected fields and types",
-        };
-        CognitoError::Protocol(format!(
-            "{action} answer {what} (line {}, column {})",
-            e.line(),
-            e.column()
-        ))
+    crate::json::from_body(body).map_err(|e| {
+        CognitoError::Protocol(crate::json::describe_error(&format!("{action} answer"), &e))
     })
 }
 

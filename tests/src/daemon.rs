@@ -191,6 +191,35 @@ impl TestDaemon {
         ctl(&all, stdin)
     }
 
+    /// Starts `cognitoctl ARGS` against this daemon with `stdin` as its input, without waiting
+    /// for it (its output is not kept; under the secret sweep its standard error is).
+    pub fn ctl_spawn(&self, args: &[&str], stdin: &str) -> Child {
+        let stderr = match crate::sweep_dir() {
+            Some(dir) => {
+                std::fs::File::create(dir.join(format!("cognitoctl-{}.log", crate::unique_name())))
+                    .map_or_else(|_| Stdio::null(), Stdio::from)
+            }
+            None => Stdio::null(),
+        };
+        let mut child = Command::new(crate::binary("cognitoctl"))
+            .arg("--socket")
+            .arg(&self.socket)
+            .args(args)
+            .env_remove("COGNITOD_SOCKET")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("cognitoctl starts");
+        // A command that does not read its input may have exited already.
+        let _ = child
+            .stdin
+            .take()
+            .expect("piped stdin")
+            .write_all(stdin.as_bytes());
+        child
+    }
+
     /// SIGTERM, then the exit status (SIGKILL after 10 s).
     pub fn stop(&mut self) -> ExitStatus {
         let mut child = self.child.take().expect("the daemon runs");

@@ -64,15 +64,30 @@ pub const PASSWORD: &str = "Correct-Horse-9";
 /// A fake Cognito with user `alice` and a daemon signed in as her, with `daemon_lines` in its
 /// `[daemon]` section.
 pub fn signed_in_daemon(daemon_lines: &str) -> (fake::FakeCognito, daemon::TestDaemon) {
-    let fake = fake::FakeCognito::start(fake::PoolOptions::default());
+    signed_in_with(fake::PoolOptions::default(), daemon_lines, "")
+}
+
+/// [`signed_in_daemon`] with the pool's `options`, and `extra_config` after the Cognito keys.
+pub fn signed_in_with(
+    options: fake::PoolOptions,
+    daemon_lines: &str,
+    extra_config: &str,
+) -> (fake::FakeCognito, daemon::TestDaemon) {
+    let fake = fake::FakeCognito::start(options);
     fake.add_user(fake::UserSpec::new("alice", PASSWORD));
-    let daemon = daemon::TestDaemon::start_with(&fake.config_toml(), daemon_lines);
+    let config = format!("{}{extra_config}", fake.config_toml());
+    let daemon = daemon::TestDaemon::start_with(&config, daemon_lines);
+    sign_in_alice(&daemon);
+    (fake, daemon)
+}
+
+/// Signs `alice` in with [`PASSWORD`]; panics if that fails.
+pub fn sign_in_alice(daemon: &daemon::TestDaemon) {
     let login = daemon.ctl_stdin(
         &["login", "alice", "--password-stdin"],
         &format!("{PASSWORD}\n"),
     );
     assert_eq!(login.code, 0, "{login:?}");
-    (fake, daemon)
 }
 
 /// A free TCP port on 127.0.0.1 (free when this returns; good enough for test servers).

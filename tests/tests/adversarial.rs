@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use cognitod_tests::daemon::TestDaemon;
 use cognitod_tests::fake::{FakeCognito, PoolOptions, UserSpec};
-use cognitod_tests::{PASSWORD, raw_request, signed_in_daemon};
+use cognitod_tests::{PASSWORD, raw_request, sign_in_alice, signed_in_daemon, signed_in_with};
 
 /// Sends `bytes` as they are, then reads until the daemon closes; the status of its answer,
 /// or None when it closed without one.
@@ -300,16 +300,7 @@ fn kill_9_at_random_points_loses_no_session() {
             Op::Refresh => (&["session", "--force-refresh"], ""),
             Op::SignOut => (&["logout"], ""),
         };
-        let mut ctl = std::process::Command::new(cognitod_tests::binary("cognitoctl"))
-            .arg("--socket")
-            .arg(&daemon.socket)
-            .args(args)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let _ = ctl.stdin.take().unwrap().write_all(stdin.as_bytes());
+        let mut ctl = daemon.ctl_spawn(args, stdin);
         // Often inside the operation, else after it.
         let wait = random.next() % if random.next() % 2 == 0 { 30 } else { 400 };
         std::thread::sleep(Duration::from_millis(wait));
@@ -366,18 +357,15 @@ fn upstream_fault_bursts_under_load_never_fail_a_client_holding_a_valid_token() 
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 
-    let fake = FakeCognito::start(PoolOptions {
-        access_token_seconds: 4,
-        id_token_seconds: 4,
-        ..PoolOptions::default()
-    });
-    fake.add_user(UserSpec::new("alice", PASSWORD));
-    let daemon = TestDaemon::start(&fake.config_toml());
-    let login = daemon.ctl_stdin(
-        &["login", "alice", "--password-stdin"],
-        &format!("{PASSWORD}\n"),
+    let (fake, daemon) = signed_in_with(
+        PoolOptions {
+            access_token_seconds: 4,
+            id_token_seconds: 4,
+            ..PoolOptions::default()
+        },
+        "",
+        "",
     );
-    assert_eq!(login.code, 0, "{login:?}");
     let sign_in_calls = fake.calls("InitiateAuth");
 
     let seconds = 16;
@@ -491,13 +479,7 @@ fn a_sign_out_cut_short_by_kill_9_stays_signed_out() {
     use cognitod_tests::fake::Fault;
     let (fake, mut daemon) = signed_in_daemon("");
     fake.fail_next("RevokeToken", Fault::DelayAnswer(Duration::from_secs(5)), 1);
-    let mut ctl = std::process::Command::new(cognitod_tests::binary("cognitoctl"))
-        .arg("--socket")
-        .arg(&daemon.socket)
-        .arg("logout")
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut ctl = daemon.ctl_spawn(&["logout"], "");
     let deadline = Instant::now() + Duration::from_secs(10);
     while fake.calls("RevokeToken") == 0 {
         assert!(Instant::now() < deadline, "no RevokeToken call");
@@ -547,11 +529,7 @@ fn the_wall_clock_set_forward_past_expiry_refreshes_on_the_next_request() {
     daemon.set_env("FAKETIME_NO_CACHE", "1");
     daemon.set_env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
     daemon.restart();
-    let login = daemon.ctl_stdin(
-        &["login", "alice", "--password-stdin"],
-        &format!("{PASSWORD}\n"),
-    );
-    assert_eq!(login.code, 0, "{login:?}");
+    sign_in_alice(&daemon);
     let token = |daemon: &TestDaemon| {
         let session = daemon.ctl(&["session", "--json"]);
         assert_eq!(session.code, 0, "{session:?}");

@@ -8,10 +8,9 @@ use std::time::{Duration, Instant};
 
 use cognitod_tests::daemon::{TestDaemon, ctl};
 use cognitod_tests::fake::{FakeCognito, Fault, PoolOptions, UserSpec};
-use cognitod_tests::{now_ms, raw_request};
+use cognitod_tests::{PASSWORD, now_ms, raw_request, sign_in_alice};
 use serde_json::Value;
 
-const PASSWORD: &str = "Correct-Horse-9";
 const CREDENTIALS: &str = "GetCredentialsForIdentity";
 
 fn json(text: &str) -> Value {
@@ -25,14 +24,6 @@ fn start(options: PoolOptions) -> (FakeCognito, TestDaemon) {
     (fake, daemon)
 }
 
-fn login(daemon: &TestDaemon) {
-    let login = daemon.ctl_stdin(
-        &["login", "alice", "--password-stdin"],
-        &format!("{PASSWORD}\n"),
-    );
-    assert_eq!(login.code, 0, "{login:?}");
-}
-
 fn owner_of(fake: &FakeCognito, identity: &str) -> Option<String> {
     fake.with_pool(|p| p.identities.get(identity).cloned().flatten())
 }
@@ -40,7 +31,7 @@ fn owner_of(fake: &FakeCognito, identity: &str) -> Option<String> {
 #[test]
 fn a_signed_in_user_gets_credentials_in_every_form() {
     let (fake, daemon) = start(PoolOptions::default());
-    login(&daemon);
+    sign_in_alice(&daemon);
     let credentials = daemon.ctl(&["credentials", "--json"]);
     assert_eq!(credentials.code, 0, "{credentials:?}");
     let credentials = json(&credentials.stdout);
@@ -185,7 +176,7 @@ fn guests_keep_their_identity_and_hand_it_to_the_user_at_sign_in() {
     );
     assert_eq!(fake.calls("GetId"), get_ids, "no new guest identity");
 
-    login(&daemon);
+    sign_in_alice(&daemon);
     let user = json(&daemon.ctl(&["credentials", "--json"]).stdout);
     assert_eq!(
         user["identityId"],
@@ -203,7 +194,7 @@ fn a_refused_guest_offer_falls_back_to_the_users_own_identity() {
         ..PoolOptions::default()
     };
     let (fake, daemon) = start(options);
-    login(&daemon);
+    sign_in_alice(&daemon);
     let own = json(&daemon.ctl(&["credentials", "--json"]).stdout)["identityId"]
         .as_str()
         .unwrap()
@@ -214,7 +205,7 @@ fn a_refused_guest_offer_falls_back_to_the_users_own_identity() {
         .unwrap()
         .to_owned();
     assert_ne!(guest, own);
-    login(&daemon);
+    sign_in_alice(&daemon);
     let back = json(&daemon.ctl(&["credentials", "--json"]).stdout);
     assert_eq!(back["identityId"], own.as_str(), "{back}");
     assert_eq!(
@@ -231,7 +222,7 @@ fn credentials_handed_out_keep_their_headroom_and_outlive_a_fault() {
         ..PoolOptions::default()
     };
     let (fake, daemon) = start(options);
-    login(&daemon);
+    sign_in_alice(&daemon);
     let started = Instant::now();
     let mut smallest_left = i64::MAX;
     while started.elapsed() < Duration::from_secs(25) {
@@ -288,7 +279,7 @@ fn credentials_handed_out_keep_their_headroom_and_outlive_a_fault() {
 #[test]
 fn concurrent_forced_fetches_share_one_call() {
     let (fake, daemon) = start(PoolOptions::default());
-    login(&daemon);
+    sign_in_alice(&daemon);
     assert_eq!(daemon.ctl(&["credentials"]).code, 0);
     fake.fail_next(CREDENTIALS, Fault::Delay(Duration::from_secs(1)), 1);
     let before = fake.calls(CREDENTIALS);
@@ -337,7 +328,7 @@ fn the_container_endpoint_serves_boto3_and_refuses_everyone_else() {
         fake.config_toml_with_identity_pool()
     );
     let daemon = TestDaemon::start(&config);
-    login(&daemon);
+    sign_in_alice(&daemon);
 
     let env = daemon.ctl(&["env", "--ecs"]);
     assert_eq!(env.code, 0, "{env:?}");

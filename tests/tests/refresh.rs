@@ -11,10 +11,11 @@ use std::time::{Duration, Instant};
 
 use cognitod_tests::daemon::TestDaemon;
 use cognitod_tests::fake::{FakeCognito, Fault, PoolOptions, UserSpec};
-use cognitod_tests::{binary, jwt_claims, now_ms, raw_request};
+use cognitod_tests::{
+    PASSWORD, binary, jwt_claims, now_ms, raw_request, sign_in_alice, signed_in_with,
+};
 use serde_json::Value;
 
-const PASSWORD: &str = "Correct-Horse-9";
 /// The refresh call without rotation.
 const REFRESH: &str = "InitiateAuth";
 
@@ -24,23 +25,6 @@ fn short_lived(seconds: i64) -> PoolOptions {
         id_token_seconds: seconds,
         ..PoolOptions::default()
     }
-}
-
-fn signed_in(
-    options: PoolOptions,
-    daemon_lines: &str,
-    extra_config: &str,
-) -> (FakeCognito, TestDaemon) {
-    let fake = FakeCognito::start(options);
-    fake.add_user(UserSpec::new("alice", PASSWORD));
-    let config = format!("{}{extra_config}", fake.config_toml());
-    let daemon = TestDaemon::start_with(&config, daemon_lines);
-    let login = daemon.ctl_stdin(
-        &["login", "alice", "--password-stdin"],
-        &format!("{PASSWORD}\n"),
-    );
-    assert_eq!(login.code, 0, "{login:?}");
-    (fake, daemon)
 }
 
 /// The access token's `exp` in local milliseconds, from a `/v1/session` answer.
@@ -111,7 +95,7 @@ impl Drop for Subscriber {
 
 #[test]
 fn tokens_are_replaced_ahead_of_expiry_and_no_client_ever_sees_an_expired_one() {
-    let (fake, daemon) = signed_in(short_lived(5), "", "");
+    let (fake, daemon) = signed_in_with(short_lived(5), "", "");
     let refreshes_before = fake.calls(REFRESH);
     let started = Instant::now();
     let mut smallest_left_ms = i64::MAX;
@@ -148,7 +132,7 @@ fn tokens_are_replaced_ahead_of_expiry_and_no_client_ever_sees_an_expired_one() 
 
 #[test]
 fn two_hundred_clients_at_expiry_share_one_refresh() {
-    let (fake, mut daemon) = signed_in(short_lived(3), "", "");
+    let (fake, mut daemon) = signed_in_with(short_lived(3), "", "");
     assert!(daemon.stop().success());
     std::thread::sleep(Duration::from_millis(3500));
     fake.fail_next(REFRESH, Fault::Delay(Duration::from_secs(2)), 1);
@@ -182,7 +166,7 @@ fn two_hundred_clients_at_expiry_share_one_refresh() {
 
 #[test]
 fn a_forced_refresh_refreshes_now_and_concurrent_ones_share_it() {
-    let (fake, daemon) = signed_in(short_lived(3600), "", "");
+    let (fake, daemon) = signed_in_with(short_lived(3600), "", "");
     fake.fail_next(REFRESH, Fault::Delay(Duration::from_secs(1)), 1);
     let before = fake.calls(REFRESH);
     let socket = daemon.socket.clone();
@@ -254,7 +238,7 @@ fn kill_during_rotation(fake: &FakeCognito, daemon: &mut TestDaemon) {
 
 #[test]
 fn a_kill_9_during_a_rotating_refresh_loses_nothing_inside_the_grace_period() {
-    let (fake, mut daemon) = signed_in(rotation(60), "", "refresh_token_rotation = true\n");
+    let (fake, mut daemon) = signed_in_with(rotation(60), "", "refresh_token_rotation = true\n");
     kill_during_rotation(&fake, &mut daemon);
     let deadline = Instant::now() + Duration::from_secs(10);
     while fake.calls("GetTokensFromRefreshToken") < 2 {
@@ -287,7 +271,7 @@ fn a_kill_9_during_a_rotating_refresh_loses_nothing_inside_the_grace_period() {
 
 #[test]
 fn without_a_grace_period_the_same_crash_ends_the_session() {
-    let (fake, mut daemon) = signed_in(rotation(0), "", "refresh_token_rotation = true\n");
+    let (fake, mut daemon) = signed_in_with(rotation(0), "", "refresh_token_rotation = true\n");
     kill_during_rotation(&fake, &mut daemon);
     let deadline = Instant::now() + Duration::from_secs(10);
     while daemon.ctl(&["whoami"]).code == 0 {
@@ -304,7 +288,7 @@ fn without_a_grace_period_the_same_crash_ends_the_session() {
 /// Polls `/v1/session` while `fault` lasts for longer than a token lives: answers are valid
 /// tokens while they last, then 503 (never 401), and fresh tokens after the fault.
 fn ride_out(fault: Fault, errors_expected: bool) {
-    let (fake, daemon) = signed_in(short_lived(4), "", "");
+    let (fake, daemon) = signed_in_with(short_lived(4), "", "");
     let first = raw_request(&daemon.socket, "GET", "/v1/session", b"").json();
     let mut last_expiry = expiry_ms(&first);
     fake.fail_for(REFRESH, fault.clone(), Duration::from_secs(7));
@@ -389,11 +373,7 @@ fn a_revoked_refresh_token_ends_the_session_with_both_events_in_order() {
     fake.add_user(UserSpec::new("alice", PASSWORD));
     let daemon = TestDaemon::start(&fake.config_toml());
     let events = Subscriber::start(&daemon);
-    let login = daemon.ctl_stdin(
-        &["login", "alice", "--password-stdin"],
-        &format!("{PASSWORD}\n"),
-    );
-    assert_eq!(login.code, 0);
+    sign_in_alice(&daemon);
     assert_eq!(events.next_type(), "signedIn");
     assert_eq!(daemon.ctl(&["session", "--force-refresh"]).code, 0);
     assert_eq!(events.next_type(), "tokenRefresh");
@@ -422,7 +402,7 @@ fn a_revoked_refresh_token_ends_the_session_with_both_events_in_order() {
 
 #[test]
 fn expiry_without_a_refresh_is_announced_and_status_shows_the_outage() {
-    let (fake, daemon) = signed_in(short_lived(3), "", "");
+    let (fake, daemon) = signed_in_with(short_lived(3), "", "");
     let events = Subscriber::start(&daemon);
     fake.fail_for(REFRESH, Fault::Internal, Duration::from_secs(60));
     let seen = events.until("sessionExpired");

@@ -229,7 +229,7 @@ struct AwsCli {
 const RESOLVE_PY: &str = r#"
 import json, os, statistics, sys, time
 import botocore.session
-keys = json.loads(sys.argv[2])
+keys = json.load(sys.stdin)
 def resolve(profile):
     if profile is None:
         os.environ.update(keys)
@@ -290,13 +290,23 @@ fn aws_cli(daemon: &TestDaemon, size: usize, runs: usize) -> AwsCli {
         "AWS_SECRET_ACCESS_KEY": key("secretAccessKey"),
         "AWS_SESSION_TOKEN": key("sessionToken"),
     });
-    let resolve = Command::new(python())
-        .args(["-c", RESOLVE_PY, &(runs * 4).to_string(), &keys.to_string()])
+    // The keys go in on standard input: never in a command line.
+    let mut resolver = Command::new(python())
+        .args(["-c", RESOLVE_PY, &(runs * 4).to_string()])
         .env("AWS_CONFIG_FILE", &aws_config)
         .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
         .env("AWS_DEFAULT_REGION", region)
-        .output()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
         .expect("python runs");
+    resolver
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(keys.to_string().as_bytes())
+        .expect("keys written");
+    let resolve = resolver.wait_with_output().expect("python runs");
     assert!(resolve.status.success(), "{resolve:?}");
     let mut cli = AwsCli {
         env: Vec::new(),

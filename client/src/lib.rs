@@ -42,6 +42,15 @@ pub fn default_socket() -> PathBuf {
     proto::default_socket_path(runtime_dir.as_deref(), rustix::process::getuid().as_raw())
 }
 
+/// Why an event stream ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamEnd {
+    /// The callback asked to stop.
+    Stopped,
+    /// The daemon closed the stream (it stopped or restarted).
+    Closed,
+}
+
 /// Why a request to the daemon failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -139,23 +148,19 @@ impl Client {
         self.post("/v1/sign-in/confirm", request).await
     }
 
-    /// `POST /v1/sign-out`.
+    /// `POST /v1/sign-out`: signed out here; whether Cognito revoked the tokens is in
+    /// [`Client::sign_out_outcome`].
     pub async fn sign_out(&self, global: bool) -> Result<(), ClientError> {
-        self.request::<_, serde::de::IgnoredAny>(
-            Method::POST,
-            "/v1/sign-out",
-            Some(&SignOutRequest { global }),
-        )
-        .await
-        .map(drop)
+        self.sign_out_outcome(global).await.map(drop)
     }
 
     /// Follows `GET /v1/events`, calling `on_event(type, data)` for each event until it returns
-    /// false or the daemon ends the stream.
+    /// false ([`StreamEnd::Stopped`]) or the daemon ends the stream ([`StreamEnd::Closed`]:
+    /// it stopped or restarted).
     pub async fn events(
         &self,
         mut on_event: impl FnMut(&str, &str) -> bool,
-    ) -> Result<(), ClientError> {
+    ) -> Result<StreamEnd, ClientError> {
         let (mut sender, connection) = self.connect().await?;
         let request = Request::builder()
             .uri("/v1/events")
@@ -185,12 +190,20 @@ impl Client {
             for (kind, data) in parser.feed(&data) {
                 if !on_event(&kind, &data) {
                     connection.abort();
-                    return Ok(());
+                    return Ok(StreamEnd::Stopped);
                 }
             }
         }
         connection.abort();
-        Ok(())
+        Ok(StreamEnd::Closed)
+    }
+
+    /// `POST /v1/sign-out`, with what Cognito said about it.
+    pub async fn sign_out_outcome(
+        &self,
+        global: bool,
+    ) -> Result<proto::SignOutResponse, ClientError> {
+        self.post("/v1/sign-out", &SignOutRequest { global }).await
     }
 
     /// A new HTTP/1.1 connection to the daemon, driven on its own task.

@@ -1,39 +1,45 @@
 //! `cognitoctl`: the command-line client of cognitod.
 
+mod failure;
 mod output;
+mod signin;
 mod tty;
 
-use std::collections::BTreeMap;
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
-use cognitod_client::{Client, ClientError};
-use cognitod_proto::{
-    AuthFlowType, ConfirmSignInRequest, NextStep, Secret, SignInRequest, SignInResponse, SignInStep,
-};
+use cognitod_client::{Client, StreamEnd};
+use cognitod_proto::{AuthFlowType, ErrorBody, Timestamp};
 
-/// Exit statuses, as documented.
-mod exit {
-    pub const OK: u8 = 0;
-    /// The answer was no: not signed in, sign-in refused.
-    pub const NO: u8 = 1;
-    /// Usage error, or the daemon cannot be reached.
-    pub const UNREACHABLE: u8 = 2;
-    /// A sign-in step is pending.
-    pub const PENDING: u8 = 3;
-}
+use failure::exit;
 
-/// Talk to cognitod, the shared Amazon Cognito session of this machine.
+/// What `cognitoctl --help` ends with.
+const AFTER_HELP: &str = "\
+The socket: --socket, else $COGNITOD_SOCKET, else $XDG_RUNTIME_DIR/cognitod/socket, else
+/tmp/cognitod-<uid>/socket.
+
+Examples:
+  cognitoctl login alice                  sign in (the password is asked without echo)
+  cognitoctl token access | xargs -I{} curl -H 'Authorization: Bearer {}' https://api.example.com/
+  eval \"$(cognitoctl env)\"                AWS credentials in the shell's environment
+  credential_process = cognitoctl credential-process      (in ~/.aws/config)
+
+Exit status: 0 ok; 1 the answer was no (not signed in, sign-in refused); 2 usage error or the
+daemon cannot be reached; 3 a sign-in step is pending; 4 Cognito cannot be reached or is
+throttling (try again later).";
+
+/// cognitoctl: the command-line client of cognitod, the shared Amazon Cognito sign-in of this
+/// machine. It signs in and out, shows the user and the session, and hands tokens and AWS
+/// credentials to other programs.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(name = "cognitoctl", version, after_help = AFTER_HELP)]
 struct Cli {
-    /// Print machine-readable JSON.
+    /// Print machine-readable JSON (errors too: {"error": {...}} on stdout).
     #[arg(long, global = true)]
     json: bool,
-    /// The daemon's socket (default: $COGNITOD_SOCKET, else $XDG_RUNTIME_DIR/cognitod/socket).
+    /// The daemon's socket (default: see below).
     #[arg(long, global = true, value_name = "PATH")]
     socket: Option<PathBuf>,
     #[command(subcommand)]
@@ -42,7 +48,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// The daemon's state, user and expiries.
+    /// The daemon's state, user, expiries and any pending sign-in step.
     Status,
     /// Sign in (the password is read without echo, or from stdin).
     Login {
@@ -55,13 +61,14 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Flow::Srp)]
         flow: Flow,
     },
-    /// Answer the pending sign-in step (from the terminal, or the first line of stdin).
+    /// Answer the pending sign-in step (asked by name on a terminal, else the first line of
+    /// stdin).
     Confirm {
         /// A user attribute the new-password step asks for, as NAME=VALUE (repeatable).
-        #[arg(long = "attribute", value_name = "NAME=VALUE", value_parser = parse_attribute)]
+        #[arg(long = "attribute", value_name = "NAME=VALUE", value_parser = signin::parse_attribute)]
         attributes: Vec<(String, String)>,
     },
-    /// Sign out.
+    /// Sign out (and revoke the refresh token at Cognito).
     Logout {
         /// Sign out of every device (revokes all of the user's refresh tokens).
         #[arg(long)]
@@ -69,7 +76,8 @@ enum Command {
     },
     /// The signed-in username.
     Whoami,
-    /// The session summary (`--json`: the whole session, tokens included).
+    /// Who is signed in and when the tokens expire (`--json`: the whole session, tokens
+    /// included).
     Session {
         /// Refresh the tokens now.
         #[arg(long)]
@@ -93,10 +101,13 @@ enum Command {
     CredentialProcess,
     /// Follow the session's events (sign-in, refreshes, failures, sign-out) as they happen.
     Events,
-    /// Print a raw JWT, for pipes.
+    /// Print a raw JWT (id or access), for pipes.
     Token {
         #[arg(value_enum)]
         kind: TokenKind,
+        /// Refresh the tokens first.
+        #[arg(long)]
+        force_refresh: bool,
     },
 }
 
@@ -110,7 +121,9 @@ enum Flow {
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum TokenKind {
+    /// The id token (who the user is).
     Id,
+    /// The access token (for APIs).
     Access,
 }
 
@@ -125,25 +138,31 @@ fn main() -> ExitCode {
         let socket = cli.socket.unwrap_or_else(cognitod_client::default_socket);
         return credential_process(&socket);
     }
+    let json = cli.json;
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
         Ok(runtime) => runtime,
         Err(error) => {
-            eprintln!("cognitoctl: cannot start: {error}");
-            return ExitCode::from(exit::UNREACHABLE);
+            output::say(&format!("cognitoctl: cannot start: {error}"));
+            return ExitCode::from(exit::USAGE);
         }
     };
     match runtime.block_on(run(cli)) {
         Ok(code) => ExitCode::from(code),
+        // The reader went away (`| head -1`): nothing more to say to anyone.
+        Err(error) if failure::is_broken_pipe(&error) => ExitCode::from(exit::OK),
         Err(error) => {
-            let code = match error.downcast_ref::<ClientError>() {
-                Some(ClientError::Api { .. }) => exit::NO,
-                _ => exit::UNREACHABLE,
-            };
-            eprintln!("cognitoctl: {error:#}");
-            ExitCode::from(code)
+            if json {
+                let body = ErrorBody {
+                    error: failure::as_api_error(&error),
+                };
+                let _ = output::json(&mut std::io::stdout(), &body);
+            } else {
+                output::say(&format!("cognitoctl: {}", failure::human(&error)));
+            }
+            ExitCode::from(failure::exit_code(&error))
         }
     }
 }
@@ -151,13 +170,14 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<u8> {
     let client = Client::new(cli.socket.unwrap_or_else(cognitod_client::default_socket));
     let json = cli.json;
+    let out = &mut std::io::stdout();
     match cli.command {
         Command::Status => {
             let status = client.status().await?;
             if json {
-                output::json(&status)?;
+                output::json(out, &status)?;
             } else {
-                output::status(&status);
+                output::status(out, &status, Timestamp::now())?;
             }
             Ok(exit::OK)
         }
@@ -165,50 +185,36 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             username,
             password_stdin,
             flow,
-        } => login(&client, username, password_stdin, flow, json).await,
-        Command::Confirm { attributes } => {
-            let interactive = std::io::stdin().is_terminal();
-            let answer = if interactive {
-                read_secret("Answer: ")?
-            } else {
-                read_stdin_line().context("cannot read the answer from stdin")?
+        } => {
+            let flow = match flow {
+                Flow::Srp => AuthFlowType::UserSrpAuth,
+                Flow::Password => AuthFlowType::UserPasswordAuth,
             };
-            let request = ConfirmSignInRequest {
-                challenge_response: answer,
-                user_attributes: (!attributes.is_empty()).then(|| attributes.into_iter().collect()),
-            };
-            let response = client.confirm_sign_in(&request).await?;
-            finish_sign_in(&client, response, json, interactive).await
+            signin::login(&client, username, password_stdin, flow, json).await
         }
-        Command::Logout { global } => {
-            client.sign_out(global).await?;
-            if json {
-                output::json(&serde_json::json!({"isSignedIn": false}))?;
-            } else {
-                println!("signed out{}", if global { " everywhere" } else { "" });
-            }
-            Ok(exit::OK)
-        }
+        Command::Confirm { attributes } => signin::confirm(&client, attributes, json).await,
+        Command::Logout { global } => logout(&client, global, json).await,
         Command::Whoami => {
             let user = client.user().await?;
             if json {
-                output::json(&user)?;
+                output::json(out, &user)?;
             } else if user.sign_in_details.login_id != user.username {
-                println!(
+                writeln!(
+                    out,
                     "{} (signed in as {})",
                     user.username, user.sign_in_details.login_id
-                );
+                )?;
             } else {
-                println!("{}", user.username);
+                writeln!(out, "{}", user.username)?;
             }
             Ok(exit::OK)
         }
         Command::Session { force_refresh } => {
             let session = client.session(force_refresh).await?;
             if json {
-                output::json(&session)?;
+                output::json(out, &session)?;
             } else {
-                output::session(&session);
+                output::session(out, &session, Timestamp::now())?;
             }
             Ok(if session.is_signed_in {
                 exit::OK
@@ -219,28 +225,41 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Credentials { force_refresh } => {
             let credentials = client.credentials(force_refresh).await?;
             if json {
-                output::json(&credentials)?;
+                output::json(out, &credentials)?;
             } else {
-                output::credentials(&credentials);
+                output::credentials(out, &credentials, Timestamp::now())?;
             }
             Ok(exit::OK)
         }
         Command::Env { ecs: true } => {
             let status = client.status().await?;
             let Some(ecs) = status.ecs else {
-                eprintln!(
-                    "cognitoctl: the container credentials endpoint is off\nEnable it with `[ecs] enabled = true` in the daemon's configuration."
-                );
-                return Ok(exit::NO);
+                return Err(failure::no(
+                    "EcsDisabled",
+                    "the container credentials endpoint is off",
+                    "Enable it with `[ecs] enabled = true` in the daemon's configuration.",
+                ));
             };
-            println!(
+            if json {
+                output::json(
+                    out,
+                    &serde_json::json!({
+                        "AWS_CONTAINER_CREDENTIALS_FULL_URI": ecs.url,
+                        "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE": ecs.token_file,
+                    }),
+                )?;
+                return Ok(exit::OK);
+            }
+            writeln!(
+                out,
                 "export AWS_CONTAINER_CREDENTIALS_FULL_URI={}",
                 output::shell_quote(&ecs.url)
-            );
-            println!(
+            )?;
+            writeln!(
+                out,
                 "export AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE={}",
                 output::shell_quote(&ecs.token_file)
-            );
+            )?;
             Ok(exit::OK)
         }
         Command::Env { ecs: false } => {
@@ -257,193 +276,124 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                     &credentials.expiration.to_string(),
                 ),
             ];
-            let mut stdout = std::io::stdout().lock();
+            if json {
+                let map: serde_json::Map<String, serde_json::Value> = lines
+                    .iter()
+                    .map(|(name, value)| ((*name).to_owned(), (*value).into()))
+                    .collect();
+                output::json(out, &map)?;
+                return Ok(exit::OK);
+            }
+            let mut out = out.lock();
             for (name, value) in lines {
-                writeln!(stdout, "export {name}={}", output::shell_quote(value))
-                    .context("cannot write to stdout")?;
+                writeln!(out, "export {name}={}", output::shell_quote(value))?;
             }
             Ok(exit::OK)
         }
         Command::IdentityId => {
             let credentials = client.credentials(false).await?;
-            println!("{}", credentials.identity_id);
+            if json {
+                output::json(
+                    out,
+                    &serde_json::json!({"identityId": credentials.identity_id}),
+                )?;
+            } else {
+                writeln!(out, "{}", credentials.identity_id)?;
+            }
             Ok(exit::OK)
         }
         Command::CredentialProcess => unreachable!("handled before the runtime starts"),
-        Command::Events => {
-            let mut write_failed = false;
-            client
-                .events(|kind, data| {
-                    let line = if json {
-                        data.to_owned()
-                    } else {
-                        output::event_line(kind, data)
-                    };
-                    let mut stdout = std::io::stdout().lock();
-                    write_failed = writeln!(stdout, "{line}")
-                        .and_then(|()| stdout.flush())
-                        .is_err();
-                    !write_failed
-                })
-                .await?;
-            Ok(exit::OK)
-        }
-        Command::Token { kind } => {
-            let session = client.session(false).await?;
+        Command::Events => events(&client, json).await,
+        Command::Token {
+            kind,
+            force_refresh,
+        } => {
+            let session = client.session(force_refresh).await?;
             let Some(tokens) = session.tokens else {
-                eprintln!("cognitoctl: not signed in\nSign in with `cognitoctl login`.");
-                return Ok(exit::NO);
+                return Err(failure::no(
+                    cognitod_proto::codes::USER_UNAUTHENTICATED,
+                    "not signed in",
+                    "Sign in with `cognitoctl login`.",
+                ));
             };
             let token = match kind {
                 TokenKind::Id => &tokens.id_token,
                 TokenKind::Access => &tokens.access_token,
             };
-            let mut stdout = std::io::stdout().lock();
-            writeln!(stdout, "{}", token.expose()).context("cannot write to stdout")?;
+            if json {
+                output::json(
+                    out,
+                    &serde_json::json!({"token": token, "expiresAt": tokens.expires_at}),
+                )?;
+            } else {
+                writeln!(out, "{}", token.expose())?;
+            }
             Ok(exit::OK)
         }
     }
 }
 
-async fn login(
-    client: &Client,
-    username: Option<String>,
-    password_stdin: bool,
-    flow: Flow,
-    json: bool,
-) -> anyhow::Result<u8> {
-    let username = match username {
-        Some(username) => username,
-        None => prompt_line("Username: ")?,
+/// `cognitoctl logout`: signed out here in any case; says so, with a status of its own, when
+/// Cognito did not revoke the tokens.
+async fn logout(client: &Client, global: bool, json: bool) -> anyhow::Result<u8> {
+    let outcome = client.sign_out_outcome(global).await?;
+    let out = &mut std::io::stdout();
+    if json {
+        output::json(out, &outcome)?;
+    }
+    let Some(error) = &outcome.revoke_error else {
+        if !json {
+            writeln!(out, "signed out{}", if global { " everywhere" } else { "" })?;
+        }
+        return Ok(exit::OK);
     };
-    let password = if password_stdin {
-        read_stdin_line().context("cannot read the password from stdin")?
+    let transient = failure::is_transient_code(&error.code);
+    let what = if global {
+        "the other devices stay signed in"
     } else {
-        read_secret("Password: ")?
+        "the refresh token was not revoked"
     };
-    let request = SignInRequest {
-        username,
-        password,
-        auth_flow_type: Some(match flow {
-            Flow::Srp => AuthFlowType::UserSrpAuth,
-            Flow::Password => AuthFlowType::UserPasswordAuth,
-        }),
+    let text = if transient {
+        format!("signed out here; Cognito could not be reached, {what}")
+    } else {
+        format!(
+            "signed out here; Cognito refused ({}), {what}",
+            error.message
+        )
     };
-    let response = client.sign_in(&request).await?;
-    let interactive = !password_stdin && std::io::stdin().is_terminal();
-    finish_sign_in(client, response, json, interactive).await
+    let fix = if global {
+        "Sign in again and run `cognitoctl logout --global` when Cognito can be reached."
+    } else {
+        "It stays valid until it expires; to end it sooner, sign in again and run `cognitoctl logout --global` (every device) when Cognito can be reached."
+    };
+    if !json {
+        output::say(&format!("cognitoctl: {text}\n{fix}"));
+    }
+    Ok(if transient { exit::TRANSIENT } else { exit::NO })
 }
 
-/// Reports the sign-in's outcome. On a terminal, asks for each pending step until signed in
-/// (a wrong answer is asked again); otherwise prints the pending step and exits 3.
-async fn finish_sign_in(
-    client: &Client,
-    mut response: SignInResponse,
-    json: bool,
-    interactive: bool,
-) -> anyhow::Result<u8> {
-    loop {
-        if response.next_step.sign_in_step == SignInStep::Done {
-            if json {
-                output::json(&response)?;
+/// `cognitoctl events`: one line per event until the reader or the daemon goes away; the
+/// daemon going away is said, and is not success.
+async fn events(client: &Client, json: bool) -> anyhow::Result<u8> {
+    let mut write_failed = false;
+    let end = client
+        .events(|kind, data| {
+            let line = if json {
+                data.to_owned()
             } else {
-                let user = client.user().await?;
-                println!("signed in as {}", user.username);
-            }
-            return Ok(exit::OK);
-        }
-        if !interactive {
-            if json {
-                output::json(&response)?;
-            } else {
-                output::next_step(&response.next_step, true);
-            }
-            return Ok(exit::PENDING);
-        }
-        output::next_step(&response.next_step, false);
-        let request = ask_for_step(&response.next_step)?;
-        match client.confirm_sign_in(&request).await {
-            Ok(next) => response = next,
-            Err(ClientError::Api { status: 400, error }) => {
-                eprintln!("{}: {}; try again", error.code, error.message);
-            }
-            Err(error) => return Err(error.into()),
-        }
+                output::event_line(kind, data)
+            };
+            let mut stdout = std::io::stdout().lock();
+            write_failed = writeln!(stdout, "{line}")
+                .and_then(|()| stdout.flush())
+                .is_err();
+            !write_failed
+        })
+        .await?;
+    if end == StreamEnd::Closed {
+        return Err(failure::StreamEnded.into());
     }
-}
-
-/// Asks on the terminal for the answer to `step`: secrets without echo.
-fn ask_for_step(step: &NextStep) -> anyhow::Result<ConfirmSignInRequest> {
-    let mut user_attributes = BTreeMap::new();
-    let answer = match step.sign_in_step {
-        SignInStep::ConfirmSignInWithNewPasswordRequired => {
-            let password = read_secret("New password: ")?;
-            for name in step.missing_attributes.iter().flatten() {
-                user_attributes.insert(name.clone(), prompt_line(&format!("{name}: "))?);
-            }
-            password
-        }
-        SignInStep::ContinueSignInWithMfaSelection => {
-            let allowed = step
-                .allowed_mfa_types
-                .clone()
-                .unwrap_or_default()
-                .join(", ");
-            Secret::new(prompt_line(&format!("MFA type ({allowed}): "))?)
-        }
-        SignInStep::ContinueSignInWithTotpSetup => {
-            read_secret("Code from the authenticator app: ")?
-        }
-        _ => read_secret("Code: ")?,
-    };
-    Ok(ConfirmSignInRequest {
-        challenge_response: answer,
-        user_attributes: (!user_attributes.is_empty()).then_some(user_attributes),
-    })
-}
-
-fn parse_attribute(text: &str) -> Result<(String, String), String> {
-    match text.split_once('=') {
-        Some((name, value)) if !name.is_empty() => Ok((name.to_owned(), value.to_owned())),
-        _ => Err(format!("{text:?} is not NAME=VALUE")),
-    }
-}
-
-fn prompt_line(prompt: &str) -> anyhow::Result<String> {
-    if !std::io::stdin().is_terminal() {
-        anyhow::bail!(
-            "no username given and no terminal to ask on\nPass it: cognitoctl login USERNAME"
-        );
-    }
-    eprint!("{prompt}");
-    let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .context("cannot read from the terminal")?;
-    let line = line.trim().to_owned();
-    if line.is_empty() {
-        anyhow::bail!("nothing entered");
-    }
-    Ok(line)
-}
-
-/// A secret from the terminal without echo.
-fn read_secret(prompt: &str) -> anyhow::Result<Secret> {
-    tty::read_secret(prompt).context(
-        "no terminal to ask for the password on\nUse --password-stdin to pass it on stdin.",
-    )
-}
-
-fn read_stdin_line() -> anyhow::Result<Secret> {
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line)?;
-    let secret = Secret::new(line.trim_end_matches(['\r', '\n']));
-    drop(Secret::new(line));
-    if secret.is_empty() {
-        anyhow::bail!("stdin is empty");
-    }
-    Ok(secret)
+    Ok(exit::OK)
 }
 
 /// `credential-process` with at most `--socket PATH` (or `--socket=PATH`) before or after it:
@@ -479,12 +429,15 @@ fn credential_process(socket: &std::path::Path) -> ExitCode {
         match cognitod_client::blocking::get(socket, "/v1/credentials") {
             Ok(credentials) => credentials,
             Err(error) => {
-                let text = error.to_string().replace('\n', " ");
-                eprintln!("cognitoctl credential-process: {text}");
-                return ExitCode::from(if error.is_unreachable() {
-                    exit::UNREACHABLE
-                } else {
-                    exit::NO
+                output::say(&format!(
+                    "cognitoctl credential-process: {}",
+                    failure::one_line(&error)
+                ));
+                return ExitCode::from(match &error {
+                    cognitod_client::ClientError::Api { status, error } => {
+                        failure::api_exit_code(*status, error)
+                    }
+                    _ => exit::USAGE,
                 });
             }
         };
@@ -500,7 +453,9 @@ fn credential_process(socket: &std::path::Path) -> ExitCode {
     match writeln!(stdout, "{output}").and_then(|()| stdout.flush()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("cognitoctl credential-process: cannot write to stdout: {error}");
+            output::say(&format!(
+                "cognitoctl credential-process: cannot write to stdout: {error}"
+            ));
             ExitCode::FAILURE
         }
     }

@@ -1,88 +1,154 @@
 //! Human-readable output of cognitoctl; `--json` prints the API's JSON instead.
 
-use std::io::Write;
+use std::io::{self, Write};
 
-use anyhow::Context as _;
-use cognitod_proto::{NextStep, Session, SessionState, SignInStep, Status, Timestamp};
+use cognitod_proto::{
+    CredentialsResponse, NextStep, Session, SessionState, SignInStep, Status, Timestamp,
+    UpstreamHealth,
+};
 use serde::Serialize;
 
-pub fn json(value: &impl Serialize) -> anyhow::Result<()> {
-    let mut stdout = std::io::stdout().lock();
-    serde_json::to_writer(&mut stdout, value).context("cannot write to stdout")?;
-    writeln!(stdout).context("cannot write to stdout")
+/// A line on stderr (messages, prompts' companions); a closed stderr is no reason to fail.
+pub fn say(text: &str) {
+    let _ = writeln!(io::stderr().lock(), "{text}");
 }
 
-pub fn status(status: &Status) {
-    let now = Timestamp::now();
+/// A prompt on stderr, without a newline.
+pub fn say_inline(text: &str) {
+    let mut stderr = io::stderr().lock();
+    let _ = write!(stderr, "{text}");
+    let _ = stderr.flush();
+}
+
+/// `value` as one line of JSON.
+pub fn json(out: &mut impl Write, value: &impl Serialize) -> io::Result<()> {
+    serde_json::to_writer(&mut *out, value)?;
+    writeln!(out)
+}
+
+pub fn status(out: &mut impl Write, status: &Status, now: Timestamp) -> io::Result<()> {
     match (status.state, &status.username) {
-        (SessionState::SignedIn, Some(username)) => println!("signed in as {username}"),
-        (SessionState::SignedIn, None) => println!("signed in"),
-        (SessionState::SigningIn, _) => println!("signing in: a sign-in step is pending"),
-        (SessionState::SignedOut, _) => println!("signed out"),
+        (SessionState::SignedIn, Some(username)) => writeln!(out, "signed in as {username}")?,
+        (SessionState::SignedIn, None) => writeln!(out, "signed in")?,
+        (SessionState::SigningIn, username) => {
+            let whom = username
+                .as_deref()
+                .map_or_else(String::new, |u| format!(" for {u}"));
+            writeln!(out, "signing in{whom}: a sign-in step is pending")?;
+            if let Some(step) = &status.next_step {
+                writeln!(out, "pending: {}", step_text(step.sign_in_step))?;
+            }
+            writeln!(out, "answer it with `cognitoctl confirm`")?;
+        }
+        (SessionState::SignedOut, _) => writeln!(out, "signed out")?,
     }
     if let Some(at) = status.tokens_expire_at {
-        println!("tokens {}", expiry(at, now));
+        writeln!(out, "tokens {}", expiry(at, now))?;
     }
     if let Some(at) = status.credentials_expire_at {
-        println!("AWS credentials {}", expiry(at, now));
+        writeln!(out, "AWS credentials {}", expiry(at, now))?;
     }
     if let Some(at) = status.next_refresh_at {
-        println!("refreshes {}", relative(at, now));
+        if at.unix() < now.unix() {
+            writeln!(out, "refresh overdue by {}", span(now.unix() - at.unix()))?;
+        } else {
+            writeln!(out, "refreshes {}", relative(at, now))?;
+        }
     }
     if let Some(last) = &status.last_refresh {
         match &last.error {
-            None => println!("last refresh {}: ok", relative(last.at, now)),
-            Some(error) => println!("last refresh {}: failed: {error}", relative(last.at, now)),
+            None => writeln!(out, "last refresh {}: ok", relative(last.at, now))?,
+            Some(error) => writeln!(
+                out,
+                "last refresh {}: failed: {error}",
+                relative(last.at, now)
+            )?,
         }
     }
+    if let (SessionState::SignedOut, Some(ended)) = (status.state, &status.last_sign_out) {
+        let why = ended
+            .reason
+            .as_deref()
+            .map_or("signed out", without_exception_name);
+        writeln!(
+            out,
+            "last session ({}) ended {}: {why}",
+            ended.username,
+            relative(ended.at, now)
+        )?;
+    }
     let upstream = match status.upstream {
-        cognitod_proto::UpstreamHealth::Ok => "ok",
-        cognitod_proto::UpstreamHealth::Degraded => "degraded",
-        cognitod_proto::UpstreamHealth::Unreachable => "unreachable",
+        UpstreamHealth::Ok => "ok",
+        UpstreamHealth::Degraded => "degraded",
+        UpstreamHealth::Unreachable => "unreachable",
     };
     if status.consecutive_failures > 0 {
-        println!(
+        writeln!(
+            out,
             "Cognito: {upstream} ({} failures in a row)",
             status.consecutive_failures
-        );
+        )?;
     } else {
-        println!("Cognito: {upstream}");
+        writeln!(out, "Cognito: {upstream}")?;
     }
     if let Some(error) = &status.state_file_error {
-        println!("state file: not written ({error}); the session is kept in memory");
+        writeln!(
+            out,
+            "state file: not written ({error}); the session is kept in memory"
+        )?;
     }
-    println!("cognitod {} (API v{})", status.version, status.api_version);
+    writeln!(
+        out,
+        "cognitod {} (API v{})",
+        status.version, status.api_version
+    )
 }
 
-pub fn session(session: &Session) {
-    if !session.is_signed_in {
-        println!("not signed in");
-    }
-    if let Some(sub) = &session.user_sub {
-        println!("signed in, user sub {sub}");
+pub fn session(out: &mut impl Write, session: &Session, now: Timestamp) -> io::Result<()> {
+    match (&session.username, &session.user_sub) {
+        _ if !session.is_signed_in => writeln!(out, "not signed in")?,
+        (Some(username), Some(sub)) => writeln!(out, "signed in as {username} (user sub {sub})")?,
+        (Some(username), None) => writeln!(out, "signed in as {username}")?,
+        (None, Some(sub)) => writeln!(out, "signed in, user sub {sub}")?,
+        (None, None) => writeln!(out, "signed in")?,
     }
     if let Some(tokens) = &session.tokens {
-        println!("tokens {}", expiry(tokens.expires_at, Timestamp::now()));
+        writeln!(out, "tokens {}", expiry(tokens.expires_at, now))?;
     }
     if let Some(identity) = &session.identity_id {
-        println!("identity {identity}");
+        writeln!(out, "identity {identity}")?;
     }
     if let Some(credentials) = &session.credentials {
-        println!(
+        writeln!(
+            out,
             "AWS credentials {} {}",
             credentials.access_key_id,
-            expiry(credentials.expiration, Timestamp::now())
-        );
+            expiry(credentials.expiration, now)
+        )?;
     }
+    Ok(())
 }
 
-pub fn credentials(credentials: &cognitod_proto::CredentialsResponse) {
-    println!("access key {}", credentials.access_key_id);
-    println!(
+pub fn credentials(
+    out: &mut impl Write,
+    credentials: &CredentialsResponse,
+    now: Timestamp,
+) -> io::Result<()> {
+    writeln!(out, "access key {}", credentials.access_key_id)?;
+    writeln!(
+        out,
         "expires {}",
-        expiry(credentials.expiration, Timestamp::now()).trim_start_matches("expire ")
-    );
-    println!("identity {}", credentials.identity_id);
+        expiry(credentials.expiration, now).trim_start_matches("expire ")
+    )?;
+    writeln!(out, "identity {}", credentials.identity_id)
+}
+
+/// "NotAuthorizedException: Refresh Token has been revoked" as a person reads it: the message.
+fn without_exception_name(text: &str) -> &str {
+    match text.split_once(": ") {
+        Some((name, message)) if name.ends_with("Exception") => message,
+        _ => text,
+    }
 }
 
 /// `value` in single quotes for a POSIX shell.
@@ -112,9 +178,9 @@ pub fn event_line(kind: &str, data: &str) -> String {
         .to_owned()
 }
 
-/// What the pending step asks for; `with_hint` adds how to answer it.
-pub fn next_step(step: &NextStep, with_hint: bool) {
-    let what = match step.sign_in_step {
+/// What a step asks for, in words.
+pub fn step_text(step: SignInStep) -> &'static str {
+    match step {
         SignInStep::Done => "nothing: signed in",
         SignInStep::ConfirmSignInWithNewPasswordRequired => "a new password",
         SignInStep::ConfirmSignInWithTotpCode => "the code from your authenticator app",
@@ -122,26 +188,38 @@ pub fn next_step(step: &NextStep, with_hint: bool) {
         SignInStep::ConfirmSignInWithEmailCode => "the code sent by email",
         SignInStep::ContinueSignInWithMfaSelection => "a choice of MFA method",
         SignInStep::ContinueSignInWithTotpSetup => "setting up an authenticator app",
-    };
-    println!("sign-in step pending: {what}");
+    }
+}
+
+/// What the pending step asks for; `with_hint` adds how to answer it.
+pub fn next_step(out: &mut impl Write, step: &NextStep, with_hint: bool) -> io::Result<()> {
+    writeln!(
+        out,
+        "sign-in step pending: {}",
+        step_text(step.sign_in_step)
+    )?;
     if let Some(types) = &step.allowed_mfa_types {
-        println!("allowed MFA types: {}", types.join(", "));
+        writeln!(out, "allowed MFA types: {}", types.join(", "))?;
     }
     if let Some(attributes) = &step.missing_attributes {
-        println!("required attributes: {}", attributes.join(", "));
+        writeln!(out, "required attributes: {}", attributes.join(", "))?;
     }
     if let Some(details) = &step.code_delivery_details {
         if let (Some(medium), Some(destination)) = (&details.delivery_medium, &details.destination)
         {
-            println!("code sent by {medium} to {destination}");
+            writeln!(out, "code sent by {medium} to {destination}")?;
         }
     }
     if let Some(uri) = &step.totp_setup_uri {
-        println!("add this to your authenticator app: {uri}");
+        writeln!(out, "add this to your authenticator app: {uri}")?;
     }
     if with_hint {
-        println!("answer it with `cognitoctl confirm` (the answer on the terminal or stdin)");
+        writeln!(
+            out,
+            "answer it with `cognitoctl confirm` (the answer on the terminal or stdin)"
+        )?;
     }
+    Ok(())
 }
 
 fn expiry(at: Timestamp, now: Timestamp) -> String {
@@ -155,8 +233,18 @@ fn expiry(at: Timestamp, now: Timestamp) -> String {
 /// "in 41 min", "3 s ago".
 pub fn relative(at: Timestamp, now: Timestamp) -> String {
     let delta = at.unix() - now.unix();
-    let span = delta.unsigned_abs();
-    let text = if span < 60 {
+    let text = span(delta);
+    if delta >= 0 {
+        format!("in {text}")
+    } else {
+        format!("{text} ago")
+    }
+}
+
+/// The length of `seconds` (either sign): "6 s", "41 min", "3 h 2 min", "2 d 1 h".
+fn span(seconds: i64) -> String {
+    let span = seconds.unsigned_abs();
+    if span < 60 {
         format!("{span} s")
     } else if span < 3600 {
         format!("{} min", span / 60)
@@ -164,11 +252,6 @@ pub fn relative(at: Timestamp, now: Timestamp) -> String {
         format!("{} h {} min", span / 3600, span % 3600 / 60)
     } else {
         format!("{} d {} h", span / 86_400, span % 86_400 / 3600)
-    };
-    if delta >= 0 {
-        format!("in {text}")
-    } else {
-        format!("{text} ago")
     }
 }
 
@@ -180,6 +263,33 @@ mod tests {
     fn shell_quoting_survives_quotes() {
         assert_eq!(shell_quote("abc"), "'abc'");
         assert_eq!(shell_quote("a'b"), "'a'\\''b'");
+    }
+
+    #[test]
+    fn an_overdue_refresh_reads_as_overdue() {
+        let now = Timestamp::from_unix(1_000_000);
+        let status = Status {
+            version: "0".into(),
+            api_version: 1,
+            state: SessionState::SignedIn,
+            guest: false,
+            username: Some("alice".into()),
+            tokens_expire_at: None,
+            credentials_expire_at: None,
+            next_refresh_at: Some(Timestamp::from_unix(1_000_000 - 6)),
+            last_refresh: None,
+            consecutive_failures: 0,
+            upstream: UpstreamHealth::Ok,
+            ecs: None,
+            state_file_error: None,
+            next_step: None,
+            last_sign_out: None,
+        };
+        let mut text = Vec::new();
+        super::status(&mut text, &status, now).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        assert!(text.contains("refresh overdue by 6 s"), "{text}");
+        assert!(!text.contains("ago"), "{text}");
     }
 
     #[test]

@@ -19,8 +19,9 @@ impl Drop for EchoOff<'_> {
     }
 }
 
-/// Shows `prompt` on the controlling terminal and reads one line without echo.
-pub fn read_secret(prompt: &str) -> io::Result<Secret> {
+/// Shows `prompt` on the controlling terminal and reads one line without echo; `None` at the
+/// end of input (Ctrl-D).
+pub fn read_secret(prompt: &str) -> io::Result<Option<Secret>> {
     let tty = OpenOptions::new().read(true).write(true).open("/dev/tty")?;
     let original = tcgetattr(&tty)?;
     let mut quiet = original.clone();
@@ -34,9 +35,14 @@ pub fn read_secret(prompt: &str) -> io::Result<Secret> {
     (&tty).write_all(prompt.as_bytes())?;
     (&tty).flush()?;
     let mut line = String::new();
-    BufReader::new(&tty).read_line(&mut line)?;
+    let read = BufReader::new(&tty).read_line(&mut line)?;
     drop(guard);
+    if read == 0 {
+        // Ctrl-D leaves the cursor after the prompt.
+        let _ = (&tty).write_all(b"\n");
+        return Ok(None);
+    }
     let secret = Secret::new(line.trim_end_matches(['\r', '\n']));
     drop(Secret::new(line));
-    Ok(secret)
+    Ok(Some(secret))
 }

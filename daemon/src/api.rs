@@ -103,7 +103,9 @@ async fn status(State(state): State<AppState>) -> Json<Status> {
         api_version: proto::API_VERSION,
         state: snapshot.state,
         guest: signed_in.is_none() && snapshot.aws.as_ref().is_some_and(|aws| aws.guest),
-        username: signed_in.map(|s| s.username.clone()),
+        username: signed_in
+            .map(|s| s.username.clone())
+            .or_else(|| snapshot.pending_user.clone()),
         tokens_expire_at: signed_in.map(|s| s.expires_at()),
         credentials_expire_at: snapshot.aws.as_ref().map(|aws| aws.expiration()),
         next_refresh_at: snapshot.next_refresh_at,
@@ -112,6 +114,13 @@ async fn status(State(state): State<AppState>) -> Json<Status> {
         upstream: snapshot.upstream,
         ecs: state.ecs.clone(),
         state_file_error: snapshot.state_file_error.clone(),
+        // Which step, never its secret: the TOTP setup URI went to whoever started the
+        // sign-in, not to every reader of the status.
+        next_step: snapshot.pending_step.clone().map(|step| proto::NextStep {
+            totp_setup_uri: None,
+            ..step
+        }),
+        last_sign_out: snapshot.last_sign_out.clone(),
     })
 }
 
@@ -200,7 +209,7 @@ pub(crate) async fn fresh_credentials(
     }
     wait_bounded(session.credentials(force), "AWS credentials").await?;
     usable(&session.snapshot(), session.now_ms()).ok_or_else(|| {
-        SessionError::Unavailable("no valid AWS credentials could be obtained".into()).into()
+        SessionError::Retrying("no valid AWS credentials could be obtained".into()).into()
     })
 }
 
@@ -211,7 +220,7 @@ async fn wait_bounded(
 ) -> Result<(), HttpError> {
     match tokio::time::timeout(REFRESH_WAIT, work).await {
         Ok(result) => Ok(result?),
-        Err(_) => Err(SessionError::Unavailable(format!(
+        Err(_) => Err(SessionError::Retrying(format!(
             "no {what} within {} s",
             REFRESH_WAIT.as_secs()
         ))
@@ -250,10 +259,9 @@ async fn fresh_snapshot(session: &SessionHandle, force: bool) -> Result<Snapshot
         .as_deref()
         .is_some_and(|s| s.is_expired(session.now_ms()))
     {
-        return Err(SessionError::Unavailable(
-            "the tokens expired and no refresh succeeded".into(),
-        )
-        .into());
+        return Err(
+            SessionError::Retrying("the tokens expired and no refresh succeeded".into()).into(),
+        );
     }
     Ok(snapshot)
 }
@@ -262,6 +270,7 @@ fn session_view(snapshot: &Snapshot) -> proto::Session {
     match snapshot.signed_in.as_deref() {
         Some(signed_in) => proto::Session {
             is_signed_in: true,
+            username: Some(signed_in.username.clone()),
             user_sub: Some(signed_in.user_id.clone()),
             tokens: Some(proto::Tokens {
                 id_token: signed_in.tokens.id_token.clone(),
@@ -273,6 +282,7 @@ fn session_view(snapshot: &Snapshot) -> proto::Session {
         },
         None => proto::Session {
             is_signed_in: false,
+            username: None,
             user_sub: None,
             tokens: None,
             identity_id: None,
@@ -294,22 +304,41 @@ async fn confirm_sign_in(
     State(session): State<SessionHandle>,
     JsonBody(request): JsonBody<proto::ConfirmSignInRequest>,
 ) -> Result<Json<proto::SignInResponse>, HttpError> {
-    Ok(Json(session.confirm(request).await?))
+    match session.confirm(request).await {
+        Ok(response) => Ok(Json(response)),
+        Err(error) => {
+            let mut error = HttpError::from(error);
+            // Said only when true: some refusals end the sign-in.
+            if session.snapshot().pending_step.is_some() && error.status != StatusCode::CONFLICT {
+                let hint = match error.error.recovery_suggestion.take() {
+                    Some(first) => format!("{first}\n{STEP_STILL_OPEN}"),
+                    None => STEP_STILL_OPEN.to_owned(),
+                };
+                Err(error.suggest(&hint))
+            } else {
+                Err(error)
+            }
+        }
+    }
 }
 
 async fn sign_out(
     State(session): State<SessionHandle>,
     Extension(peer): Extension<Peer>,
     JsonBody(request): JsonBody<SignOutRequest>,
-) -> Result<StatusCode, HttpError> {
+) -> Result<Json<proto::SignOutResponse>, HttpError> {
     info!(
         uid = peer.uid,
         pid = peer.pid_or_zero(),
         global = request.global,
         "sign-out requested"
     );
-    session.sign_out(request.global).await?;
-    Ok(StatusCode::NO_CONTENT)
+    let outcome = session.sign_out(request.global).await?;
+    Ok(Json(proto::SignOutResponse {
+        is_signed_in: false,
+        revoked: outcome.revoked,
+        revoke_error: outcome.remote_error.map(|e| HttpError::from(e).error),
+    }))
 }
 
 /// `GET /v1/events`: server-sent events, a `: keep-alive` comment every 30 s, `lagged` when
@@ -432,6 +461,10 @@ impl HttpError {
     }
 }
 
+/// What a refused answer to a pending step says to do (the step stays open).
+const STEP_STILL_OPEN: &str =
+    "The sign-in step is still open: answer it again with `cognitoctl confirm`.";
+
 /// Cognito's refusals of a sign-in; every other refusal is an answer to a challenge (400).
 const SIGN_IN_REFUSALS: [&str; 4] = [
     "NotAuthorizedException",
@@ -449,25 +482,25 @@ impl From<SessionError> for HttpError {
                 codes::USER_UNAUTHENTICATED,
                 message,
             )
-            .suggest("sign in with `cognitoctl login`"),
+            .suggest("Sign in with `cognitoctl login`."),
             SessionError::SessionEnded(_) => Self::new(
                 StatusCode::UNAUTHORIZED,
                 codes::USER_UNAUTHENTICATED,
                 message,
             )
-            .suggest("sign in again with `cognitoctl login`"),
+            .suggest("Sign in again with `cognitoctl login`."),
             SessionError::AlreadySignedIn(_) => Self::new(
                 StatusCode::CONFLICT,
                 codes::USER_ALREADY_AUTHENTICATED,
                 message,
             )
-            .suggest("sign out first with `cognitoctl logout`"),
+            .suggest("Sign out first with `cognitoctl logout`."),
             SessionError::NoPendingStep => Self::new(
                 StatusCode::CONFLICT,
                 codes::NO_PENDING_SIGN_IN_STEP,
                 message,
             )
-            .suggest("start a sign-in with `cognitoctl login`"),
+            .suggest("Start a sign-in with `cognitoctl login`."),
             SessionError::Refused { kind, message } => {
                 let status = if SIGN_IN_REFUSALS.contains(&kind.as_str()) {
                     StatusCode::UNAUTHORIZED
@@ -481,19 +514,29 @@ impl From<SessionError> for HttpError {
                 codes::UPSTREAM_UNAVAILABLE,
                 message,
             )
-            .suggest("check the network and `user_pool_endpoint`; cognitod retries on its own"),
+            .suggest("Check the network and `user_pool_endpoint`, then try again."),
+            SessionError::Retrying(_) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                codes::UPSTREAM_UNAVAILABLE,
+                message,
+            )
+            .suggest(
+                "cognitod retries on its own; check the network and the endpoints if this lasts.",
+            ),
+            SessionError::Misconfigured { kind, fix, .. } => {
+                Self::new(StatusCode::BAD_GATEWAY, &kind, message).suggest(&fix)
+            }
             SessionError::InvalidToken(_) => {
                 Self::new(StatusCode::BAD_GATEWAY, codes::INVALID_TOKEN, message).suggest(
-                    "check `issuer` and `user_pool_client_id` in the daemon's configuration",
+                    "Check `issuer` and `user_pool_client_id` in the daemon's configuration.",
                 )
             }
             SessionError::NoIdentityPool => {
                 Self::new(StatusCode::NOT_FOUND, codes::NOT_FOUND, message)
-                    .suggest("set identity_pool_id in the daemon's configuration")
+                    .suggest("Set `identity_pool_id` in the daemon's configuration.")
             }
             SessionError::BadAnswer(_) => {
                 Self::new(StatusCode::BAD_REQUEST, codes::INVALID_REQUEST, message)
-                    .suggest("answer the pending step again with `cognitoctl confirm`")
             }
             SessionError::UnsupportedChallenge(_) => Self::new(
                 StatusCode::NOT_IMPLEMENTED,

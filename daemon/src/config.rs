@@ -133,9 +133,25 @@ struct DaemonSection {
     socket: Option<PathBuf>,
     state_dir: Option<PathBuf>,
     persist: Option<bool>,
-    allowed_uids: Option<Vec<u32>>,
+    allowed_uids: Option<Vec<Uid>>,
     max_connections: Option<usize>,
     log_level: Option<String>,
+}
+
+/// A uid in `allowed_uids`, with a message that says what a uid is.
+#[derive(Debug)]
+struct Uid(u32);
+
+impl<'de> Deserialize<'de> for Uid {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let number = i64::deserialize(deserializer)
+            .map_err(|_| serde::de::Error::custom("a uid is a number from 0 to 4294967295"))?;
+        u32::try_from(number).map(Uid).map_err(|_| {
+            serde::de::Error::custom(format!(
+                "{number} is not a uid: a uid is a number from 0 to 4294967295"
+            ))
+        })
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -157,6 +173,8 @@ impl Config {
         let path = explicit
             .map(Path::to_path_buf)
             .unwrap_or_else(|| env.config_file());
+        // Messages name the file by its absolute path, whatever the working directory was.
+        let path = std::path::absolute(&path).unwrap_or(path);
         let text = std::fs::read_to_string(&path).map_err(|source| {
             if source.kind() == std::io::ErrorKind::NotFound {
                 ConfigError::Missing(path.clone())
@@ -177,7 +195,13 @@ impl Config {
     pub fn parse(text: &str, path: &Path, env: &Environment) -> Result<Config, ConfigError> {
         let file: ConfigFile = toml::from_str(text).map_err(|e| ConfigError::Syntax {
             path: path.to_path_buf(),
-            message: e.message().to_owned() + &line_of(text, e.span()),
+            message: match did_you_mean(e.message()) {
+                Some((unknown, near)) => format!(
+                    "unknown key `{unknown}`{}; did you mean `{near}`?",
+                    line_of(text, e.span())
+                ),
+                None => e.message().to_owned() + &line_of(text, e.span()),
+            },
         })?;
         let base_dir = path.parent().unwrap_or(Path::new("."));
         let resolve = |p: PathBuf| {
@@ -288,15 +312,22 @@ impl Config {
                 .map(&resolve)
                 .unwrap_or_else(|| env.default_state_dir()),
             persist: file.daemon.persist.unwrap_or(true),
-            allowed_uids: file.daemon.allowed_uids.unwrap_or_default(),
+            allowed_uids: file
+                .daemon
+                .allowed_uids
+                .unwrap_or_default()
+                .into_iter()
+                .map(|Uid(uid)| uid)
+                .collect(),
             max_connections: file.daemon.max_connections.unwrap_or(2048),
-            log_level: file.daemon.log_level.unwrap_or_else(|| "info".to_owned()),
+            log_level: crate::logging::parse_filter(
+                file.daemon.log_level.as_deref().unwrap_or("info"),
+            )
+            .map_err(|e| invalid("daemon.log_level", e))?,
         };
         if daemon.max_connections == 0 {
             return Err(invalid("daemon.max_connections", "must be at least 1"));
         }
-        tracing_subscriber::EnvFilter::try_new(&daemon.log_level)
-            .map_err(|e| invalid("daemon.log_level", format!("{:?}: {e}", daemon.log_level)))?;
 
         let listen_text = file.ecs.listen.as_deref().unwrap_or("127.0.0.1:0");
         let listen: SocketAddr = listen_text.parse().map_err(|_| {
@@ -484,6 +515,21 @@ fn is_region(text: &str) -> bool {
         && text
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// For serde's "unknown field `x`, expected one of `a`, `b`": the unknown key and the nearest
+/// known one, if one is near.
+fn did_you_mean(message: &str) -> Option<(&str, &str)> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (unknown, expected) = rest.split_once('`')?;
+    expected
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(|key| (strsim::levenshtein(unknown, key), key))
+        .filter(|(distance, _)| *distance <= (unknown.len() / 3).max(1))
+        .min()
+        .map(|(_, key)| (unknown, key))
 }
 
 fn line_of(text: &str, span: Option<std::ops::Range<usize>>) -> String {

@@ -35,6 +35,12 @@ pub fn ensure_private_dir(dir: &Path, uid: u32, key: &'static str) -> Result<(),
             key,
             source,
         })?;
+    check_private_dir(dir, uid, key)
+}
+
+/// Checks that the existing directory `dir` is one only `uid` can use (as
+/// [`ensure_private_dir`] does, without creating it).
+pub fn check_private_dir(dir: &Path, uid: u32, key: &'static str) -> Result<(), PrivateDirError> {
     let unsafe_dir = |problem: String, fix: String| PrivateDirError::Unsafe {
         path: dir.to_path_buf(),
         problem,

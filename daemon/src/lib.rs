@@ -10,6 +10,7 @@ pub mod dirs;
 pub mod ecs;
 pub mod fuzzing;
 mod json;
+pub mod logging;
 pub mod paths;
 pub mod server;
 pub mod session;
@@ -77,7 +78,7 @@ pub async fn run(
     });
     tokio::spawn(reloader(
         reload,
-        config.source.clone(),
+        config.clone(),
         env.clone(),
         Reloadable {
             access: access_tx,
@@ -100,13 +101,15 @@ pub async fn run(
         None
     };
     let status = systemd::status_line(&session.snapshot(), session.now_ms());
-    systemd::spawn_reporters(session.clone(), socket_path.clone());
+    let (probes, probed) = tokio::sync::mpsc::channel(1);
+    systemd::spawn_reporters(session.clone(), probes);
     systemd::notify(&[NotifyState::Ready, NotifyState::Status(&status)]);
     server::serve(
         listener,
         api::router(session, stopping, ecs.clone()),
         access,
         config.daemon.max_connections,
+        probed,
         async move {
             shutdown.await;
             tracing::info!("shutting down");
@@ -122,6 +125,49 @@ pub async fn run(
         let _ = std::fs::remove_file(&info.token_file);
     }
     Ok(())
+}
+
+/// What `--check-config` found beyond the file itself.
+#[derive(Debug, Default)]
+pub struct Preflight {
+    /// What would stop the daemon at start.
+    pub problems: Vec<String>,
+    /// What would stop it unless systemd passes the socket (the daemon then leaves the
+    /// socket's directory to systemd).
+    pub warnings: Vec<String>,
+}
+
+/// What the daemon checks at start, checked without starting (for `--check-config`): the
+/// state and socket directories when they exist (missing ones are created 0700 at start),
+/// against the uid this runs as, and `ca_file`. Each names the fix.
+pub fn preflight(config: &Config, env: &Environment) -> Preflight {
+    let mut found = Preflight::default();
+    let check = |dir: &std::path::Path, key: &'static str| {
+        std::fs::symlink_metadata(dir).ok()?;
+        dirs::check_private_dir(dir, env.uid, key)
+            .err()
+            .map(|error| {
+                format!(
+                    "{error}\n(checked as uid {}: run --check-config as the daemon's user)",
+                    env.uid
+                )
+            })
+    };
+    if config.daemon.persist {
+        found
+            .problems
+            .extend(check(&config.daemon.state_dir, "[daemon] state_dir"));
+    }
+    if let Some(dir) = config.daemon.socket.parent() {
+        found.warnings.extend(
+            check(dir, "[daemon] socket")
+                .map(|text| format!("{text}\n(not checked when systemd passes the socket)")),
+        );
+    }
+    if let Err(error) = cognito::http_client(config.ca_file.as_deref()) {
+        found.problems.push(error);
+    }
+    found
 }
 
 fn rules(config: &Config) -> Rules {
@@ -144,17 +190,17 @@ struct Reloadable {
 /// and the socket are read at start only; a change to them is reported as needing a restart.
 async fn reloader(
     mut requests: tokio::sync::mpsc::Receiver<()>,
-    path: Option<PathBuf>,
+    running: Config,
     env: Environment,
     reloadable: Reloadable,
 ) {
+    let path = running.source.clone();
     let Reloadable {
         access,
         set_log_level,
         pool,
         verifier,
     } = reloadable;
-    let mut current = Config::load(path.as_deref(), &env).ok();
     while requests.recv().await.is_some() {
         systemd::notify(&[NotifyState::Reloading]);
         match Config::load(path.as_deref(), &env) {
@@ -169,19 +215,13 @@ async fn reloader(
                 access.send_modify(|a| a.allowed_uids = new.daemon.allowed_uids.clone());
                 pool.set_endpoints(&new);
                 verifier.retarget(new.jwks_url.clone(), rules(&new));
-                let needs_restart = current.as_ref().is_some_and(|old| {
-                    old.user_pool_id != new.user_pool_id
-                        || old.user_pool_client_id != new.user_pool_client_id
-                        || old.client_secret != new.client_secret
-                        || old.identity_pool_id != new.identity_pool_id
-                        || old.daemon.socket != new.daemon.socket
-                });
-                if needs_restart {
+                let changed = restart_only_changes(&running, &new);
+                if !changed.is_empty() {
                     tracing::warn!(
-                        "the new configuration changes Cognito settings or the socket; they take effect after a restart"
+                        settings = %changed.join(", "),
+                        "the new configuration changes settings that take effect only after a restart; until then the old values stay"
                     );
                 }
-                current = Some(new);
             }
             Err(error) => {
                 tracing::error!("the configuration was not reloaded, the old one stays: {error}");
@@ -191,8 +231,46 @@ async fn reloader(
     }
 }
 
-/// Makes the process not dumpable (no core files, no ptrace or `/proc/<pid>/mem` by other
-/// processes of the same user): it holds tokens in memory.
+/// The settings a reload cannot apply that differ between `old` and `new`, by their keys.
+fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
+    let checks: [(&'static str, bool); 12] = [
+        ("user_pool_id", old.user_pool_id != new.user_pool_id),
+        (
+            "user_pool_client_id",
+            old.user_pool_client_id != new.user_pool_client_id,
+        ),
+        ("client_secret_file", old.client_secret != new.client_secret),
+        (
+            "identity_pool_id",
+            old.identity_pool_id != new.identity_pool_id,
+        ),
+        (
+            "unauthenticated_identities_enabled",
+            old.unauthenticated_identities_enabled != new.unauthenticated_identities_enabled,
+        ),
+        (
+            "refresh_token_rotation",
+            old.refresh_token_rotation != new.refresh_token_rotation,
+        ),
+        ("ca_file", old.ca_file != new.ca_file),
+        ("[daemon] socket", old.daemon.socket != new.daemon.socket),
+        (
+            "[daemon] state_dir",
+            old.daemon.state_dir != new.daemon.state_dir,
+        ),
+        ("[daemon] persist", old.daemon.persist != new.daemon.persist),
+        (
+            "[daemon] max_connections",
+            old.daemon.max_connections != new.daemon.max_connections,
+        ),
+        ("[ecs]", old.ecs != new.ecs),
+    ];
+    checks
+        .into_iter()
+        .filter_map(|(key, changed)| changed.then_some(key))
+        .collect()
+}
+
 /// The session owner and what it talks to Cognito with.
 #[derive(Debug)]
 pub struct Upstream {

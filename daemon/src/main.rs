@@ -1,9 +1,10 @@
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
 use cognitod::config::Config;
+use cognitod::logging::parse_filter;
 use cognitod::paths::Environment;
 
 /// cognitod: keeps one Amazon Cognito sign-in fresh and serves it on a Unix socket.
@@ -16,7 +17,8 @@ struct Args {
     /// Validate the configuration, print it (secrets redacted) and exit.
     #[arg(long)]
     check_config: bool,
-    /// Log filter (overrides RUST_LOG and the config's log_level), e.g. `debug`.
+    /// Log level (off, error, warn, info, debug, trace) or TARGET=LEVEL directives; overrides
+    /// RUST_LOG and the config's log_level.
     #[arg(long, value_name = "LEVEL")]
     log_level: Option<String>,
     /// Log line format.
@@ -32,7 +34,7 @@ enum LogFormat {
 
 fn main() -> ExitCode {
     if let Err(error) = cognitod::harden_process() {
-        eprintln!("cognitod: cannot make the process non-dumpable: {error}");
+        say(&format!("cannot make the process non-dumpable: {error}"));
         return ExitCode::FAILURE;
     }
     let args = Args::parse();
@@ -40,18 +42,29 @@ fn main() -> ExitCode {
     let config = match Config::load(args.config.as_deref(), &env) {
         Ok(config) => config,
         Err(error) => {
-            eprintln!("cognitod: invalid configuration: {error}");
+            say(&format!("invalid configuration: {error}"));
             return ExitCode::from(2);
         }
     };
     if args.check_config {
-        print!("{config}");
+        let found = cognitod::preflight(&config, &env);
+        for warning in &found.warnings {
+            say(&format!("warning: {warning}"));
+        }
+        if !found.problems.is_empty() {
+            for problem in &found.problems {
+                say(problem);
+            }
+            return ExitCode::from(2);
+        }
+        // A reader that stops early (`| head`) ends the output quietly.
+        let _ = write!(std::io::stdout().lock(), "{config}");
         return ExitCode::SUCCESS;
     }
     let set_log_level = match init_logging(&args, &config) {
         Ok(set) => set,
         Err(error) => {
-            eprintln!("cognitod: {error}");
+            say(&error);
             return ExitCode::from(2);
         }
     };
@@ -62,7 +75,7 @@ fn main() -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(error) => {
-            eprintln!("cognitod: cannot start the runtime: {error}");
+            say(&format!("cannot start the runtime: {error}"));
             return ExitCode::FAILURE;
         }
     };
@@ -80,11 +93,21 @@ fn main() -> ExitCode {
     match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            tracing::error!("{error:#}");
-            eprintln!("cognitod: {error:#}");
+            // Once: in the log when it shows errors, else on stderr.
+            if tracing::enabled!(tracing::Level::ERROR) {
+                tracing::error!("{error:#}");
+            } else {
+                say(&format!("{error:#}"));
+            }
             ExitCode::FAILURE
         }
     }
+}
+
+/// One message on stderr, prefixed with the program's name; a closed stderr is no reason to
+/// panic.
+fn say(text: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "cognitod: {text}");
 }
 
 /// Logs to stderr: text (without timestamps under journald, which adds its own), or JSON.
@@ -95,12 +118,18 @@ fn init_logging(args: &Args, config: &Config) -> Result<Option<cognitod::SetLogL
     use tracing_subscriber::{EnvFilter, fmt, reload};
 
     let (filter, fixed) = match (&args.log_level, std::env::var("RUST_LOG")) {
-        (Some(level), _) => (level.clone(), true),
-        (None, Ok(env)) if !env.is_empty() => (env, true),
+        (Some(level), _) => (
+            parse_filter(level).map_err(|e| format!("--log-level: {e}"))?,
+            true,
+        ),
+        (None, Ok(env)) if !env.is_empty() => (
+            parse_filter(&env).map_err(|e| format!("RUST_LOG: {e}"))?,
+            true,
+        ),
+        // Checked when the configuration was loaded.
         _ => (config.daemon.log_level.clone(), false),
     };
-    let filter =
-        EnvFilter::try_new(&filter).map_err(|e| format!("invalid log level {filter:?}: {e}"))?;
+    let filter = EnvFilter::try_new(&filter).map_err(|e| format!("log level {filter:?}: {e}"))?;
     let (filter, handle) = reload::Layer::new(filter);
     let journal = std::env::var_os("JOURNAL_STREAM").is_some();
     let output = match (args.log_format, journal) {
@@ -120,7 +149,7 @@ fn init_logging(args: &Args, config: &Config) -> Result<Option<cognitod::SetLogL
         .with(output)
         .init();
     let set: cognitod::SetLogLevel = Box::new(move |level: &str| {
-        let filter = EnvFilter::try_new(level).map_err(|e| e.to_string())?;
+        let filter = EnvFilter::try_new(parse_filter(level)?).map_err(|e| e.to_string())?;
         handle.reload(filter).map_err(|e| e.to_string())
     });
     Ok((!fixed).then_some(set))

@@ -22,7 +22,7 @@ use hyper::body::{Frame, Incoming};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{Notify, Semaphore, watch};
+use tokio::sync::{Notify, Semaphore, mpsc, oneshot, watch};
 use tower::ServiceExt as _;
 use tracing::{debug, warn};
 
@@ -158,14 +158,22 @@ impl Connections {
     }
 }
 
+/// A liveness question (the watchdog's): the accept loop answers it between accepts, after
+/// the router answered `GET /v1/status`, so a wedged loop, runtime or session is noticed
+/// without going through the socket's path, which the service itself may not be allowed to
+/// reach (a system-wide socket in a directory only its users can enter).
+pub type LivenessProbe = oneshot::Sender<bool>;
+
 /// Serves `router` on `listener` until `shutdown` completes, then lets the requests already
 /// accepted finish for at most [`SHUTDOWN_GRACE`]. `access` may change while serving (a
-/// reload); each new connection is checked against the current one.
+/// reload); each new connection is checked against the current one. Each probe that arrives
+/// on `probes` is answered from the loop.
 pub async fn serve(
     listener: UnixListener,
     router: Router,
     access: watch::Receiver<Access>,
     max_connections: usize,
+    mut probes: mpsc::Receiver<LivenessProbe>,
     shutdown: impl Future<Output = ()>,
 ) {
     let slots = Arc::new(Semaphore::new(max_connections));
@@ -184,6 +192,10 @@ pub async fn serve(
                     continue;
                 }
             },
+            Some(probe) = probes.recv() => {
+                let _ = probe.send(answers_status(&router).await);
+                continue;
+            }
             () = &mut shutdown => break,
         };
         let Some(peer) = peer_of(&stream) else {
@@ -264,6 +276,21 @@ pub async fn serve(
             "requests still open after {} s; closing them",
             SHUTDOWN_GRACE.as_secs()
         );
+    }
+}
+
+/// Whether `router` answers `GET /v1/status` with 200.
+async fn answers_status(router: &Router) -> bool {
+    let Ok(request) = Request::builder()
+        .uri("/v1/status")
+        .header("host", "localhost")
+        .body(Body::empty())
+    else {
+        return false;
+    };
+    match router.clone().oneshot(request).await {
+        Ok(response) => response.status() == axum::http::StatusCode::OK,
+        Err(never) => match never {},
     }
 }
 

@@ -2,13 +2,13 @@
 //! (`NOTIFY_SOCKET`), and the watchdog. Without systemd every call here does nothing.
 
 use std::io;
-use std::path::PathBuf;
 
 use cognitod_proto::SessionState;
 use sd_notify::NotifyState;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, warn};
 
+use crate::server::LivenessProbe;
 use crate::session::{SessionHandle, Snapshot};
 
 /// The socket systemd passed (`LISTEN_FDS`, fd 3), if any. It is systemd's: never unlinked,
@@ -58,9 +58,11 @@ pub fn status_line(snapshot: &Snapshot, now_ms: i64) -> String {
 }
 
 /// Keeps `STATUS=` current, and when systemd asks for a watchdog, pings it at half the
-/// interval after a request through the daemon's own socket succeeds, so a hung runtime or
-/// accept loop gets the service restarted.
-pub fn spawn_reporters(session: SessionHandle, socket: PathBuf) {
+/// interval after the accept loop answered a liveness probe (which runs a status request
+/// through the router), so a hung runtime, accept loop or session gets the service restarted.
+/// The probe does not go through the socket's path: a system-wide service may not be able to
+/// reach its own socket's directory, and does not need to.
+pub fn spawn_reporters(session: SessionHandle, probes: mpsc::Sender<LivenessProbe>) {
     let mut changes = session.changes();
     let status_session = session.clone();
     tokio::spawn(async move {
@@ -77,33 +79,22 @@ pub fn spawn_reporters(session: SessionHandle, socket: PathBuf) {
         let mut ticks = tokio::time::interval(period);
         loop {
             ticks.tick().await;
-            match tokio::time::timeout(period, probe(&socket)).await {
-                Ok(Ok(())) => {
+            let (ask, answer) = oneshot::channel();
+            if probes.send(ask).await.is_err() {
+                return; // The accept loop has ended: shutting down.
+            }
+            match tokio::time::timeout(period, answer).await {
+                Ok(Ok(true)) => {
                     let line = status_line(&session.snapshot(), session.now_ms());
                     notify(&[NotifyState::Watchdog, NotifyState::Status(&line)]);
                 }
-                Ok(Err(error)) => warn!(%error, "the watchdog probe failed; not pinging systemd"),
-                Err(_) => warn!("the watchdog probe timed out; not pinging systemd"),
+                Ok(Ok(false)) => warn!("the status request failed; not pinging the watchdog"),
+                Ok(Err(_)) => return,
+                Err(_) => warn!("the accept loop did not answer in time; not pinging the watchdog"),
             }
         }
     });
 }
-
-/// `GET /v1/status` on the daemon's own socket.
-async fn probe(socket: &std::path::Path) -> io::Result<()> {
-    let mut stream = tokio::net::UnixStream::connect(socket).await?;
-    stream
-        .write_all(b"GET /v1/status HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .await?;
-    let mut head = [0u8; 12];
-    stream.read_exact(&mut head).await?;
-    if &head == b"HTTP/1.1 200" {
-        Ok(())
-    } else {
-        Err(io::Error::other("the status request did not answer 200"))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,6 +108,8 @@ mod tests {
             consecutive_failures: 0,
             upstream: cognitod_proto::UpstreamHealth::Ok,
             pending_step: None,
+            pending_user: None,
+            last_sign_out: None,
             next_refresh_at: None,
             aws: None,
             state_file_error: None,

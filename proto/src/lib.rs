@@ -68,6 +68,27 @@ pub struct Status {
     /// once a write succeeds again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state_file_error: Option<String>,
+    /// The sign-in step waiting for an answer (`state` is `signingIn`; `username` is whom it
+    /// is for).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_step: Option<NextStep>,
+    /// How the last session ended, since the daemon started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sign_out: Option<LastSignOut>,
+}
+
+/// How a session ended: at the user's request (no `reason`), or because Cognito refused its
+/// refresh token (`reason` says why).
+///
+/// ```json
+/// {"at": "2026-11-26T19:05:09Z", "username": "alice", "reason": "NotAuthorizedException: Refresh Token has been revoked"}
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastSignOut {
+    pub at: Timestamp,
+    pub username: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// Where the container credentials endpoint listens and where its token is.
@@ -168,6 +189,9 @@ impl AuthFlowType {
 #[serde(rename_all = "camelCase")]
 pub struct Session {
     pub is_signed_in: bool,
+    /// The signed-in user's username (as `GET /v1/user` has it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_sub: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -321,6 +345,23 @@ pub enum SignInStep {
 pub struct SignOutRequest {
     #[serde(default)]
     pub global: bool,
+}
+
+/// The answer to `POST /v1/sign-out`: the session is gone here whatever Cognito said;
+/// `revoked` tells whether Cognito confirmed the revocation (`RevokeToken`, or
+/// `GlobalSignOut` for a global sign-out), and `revokeError` why not when it was tried.
+///
+/// ```json
+/// {"isSignedIn": false, "revoked": false,
+///  "revokeError": {"code": "UpstreamUnavailable", "message": "..."}}
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SignOutResponse {
+    pub is_signed_in: bool,
+    pub revoked: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoke_error: Option<ApiError>,
 }
 
 /// `GET /v1/session` and `GET /v1/credentials` query.

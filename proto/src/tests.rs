@@ -48,6 +48,7 @@ fn sign_in_request_accepts_unknown_fields_and_flow_names() {
 fn session_golden_json() {
     let signed_in = Session {
         is_signed_in: true,
+        username: Some("alice".into()),
         user_sub: Some("sub-1".into()),
         tokens: Some(Tokens {
             id_token: Secret::new("id.jwt"),
@@ -59,11 +60,12 @@ fn session_golden_json() {
     };
     assert_eq!(
         serde_json::to_value(&signed_in).unwrap(),
-        json!({"isSignedIn": true, "userSub": "sub-1", "tokens": {
+        json!({"isSignedIn": true, "username": "alice", "userSub": "sub-1", "tokens": {
             "idToken": "id.jwt", "accessToken": "access.jwt", "expiresAt": "1970-01-01T00:00:00Z"}})
     );
     let signed_out = Session {
         is_signed_in: false,
+        username: None,
         user_sub: None,
         tokens: None,
         identity_id: None,
@@ -81,7 +83,9 @@ fn status_golden_json_round_trips() {
         "version": "0.1.0", "apiVersion": 1, "state": "signedIn", "guest": false,
         "username": "alice", "tokensExpireAt": "2026-11-26T19:05:09Z",
         "lastRefresh": {"at": "2026-11-26T18:05:09Z", "ok": true},
-        "consecutiveFailures": 0, "upstream": "ok", "someFutureField": [1, 2]
+        "consecutiveFailures": 0, "upstream": "ok", "someFutureField": [1, 2],
+        "lastSignOut": {"at": "2026-11-26T17:05:09Z", "username": "bob", "reason": "revoked"},
+        "nextStep": {"signInStep": "CONFIRM_SIGN_IN_WITH_TOTP_CODE"}
     });
     let status: Status = serde_json::from_value(text.clone()).unwrap();
     assert_eq!(status.state, SessionState::SignedIn);
@@ -151,5 +155,23 @@ fn events_golden_json() {
     assert_eq!(
         serde_json::to_value(&expired).unwrap(),
         json!({"type": "sessionExpired", "at": "1970-01-01T00:00:00Z"})
+    );
+}
+
+#[test]
+fn sign_out_golden_json() {
+    let response = SignOutResponse {
+        is_signed_in: false,
+        revoked: false,
+        revoke_error: Some(ApiError {
+            code: codes::UPSTREAM_UNAVAILABLE.into(),
+            message: "m".into(),
+            recovery_suggestion: None,
+        }),
+    };
+    assert_eq!(
+        serde_json::to_value(&response).unwrap(),
+        json!({"isSignedIn": false, "revoked": false,
+               "revokeError": {"code": "UpstreamUnavailable", "message": "m"}})
     );
 }

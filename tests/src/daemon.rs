@@ -30,6 +30,18 @@ pub struct CtlOutput {
     pub stderr: String,
 }
 
+impl CtlOutput {
+    /// The `error.code` of a failed `cognitoctl --json` run (its stdout).
+    pub fn error_code(&self) -> String {
+        let value: serde_json::Value = serde_json::from_str(self.stdout.trim())
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {self:?}"));
+        value["error"]["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no error code in {self:?}"))
+            .to_owned()
+    }
+}
+
 impl TestDaemon {
     /// Starts `cognitod` with `cognito_toml` (the Cognito keys) plus a `[daemon]` section of
     /// its own, and waits until the socket answers.
@@ -275,12 +287,19 @@ pub fn ctl(args: &[&str], stdin: Option<&str>) -> CtlOutput {
         .spawn()
         .expect("cognitoctl starts");
     if let Some(input) = stdin {
-        child
+        let written = child
             .stdin
             .take()
             .expect("piped stdin")
-            .write_all(input.as_bytes())
-            .expect("stdin written");
+            .write_all(input.as_bytes());
+        // A command that refuses before reading its input may have exited already.
+        if let Err(error) = written {
+            assert_eq!(
+                error.kind(),
+                std::io::ErrorKind::BrokenPipe,
+                "stdin written"
+            );
+        }
     }
     let output = child.wait_with_output().expect("cognitoctl finishes");
     if let Some(dir) = crate::sweep_dir() {

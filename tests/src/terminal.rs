@@ -88,6 +88,12 @@ impl Terminal {
         self.input.flush().expect("flushed");
     }
 
+    /// Ctrl-D: the end of input at a prompt.
+    pub fn end_of_input(&mut self) {
+        self.input.write_all(b"\x04").expect("typed");
+        self.input.flush().expect("flushed");
+    }
+
     /// Waits for the program to end; returns its exit code and the whole screen.
     pub fn finish(mut self) -> (i32, String) {
         let status = self.child.wait().expect("the program ends");

@@ -120,10 +120,10 @@ fn a_signed_in_user_gets_credentials_in_every_form() {
 
     // Sign-out drops them at once.
     assert_eq!(daemon.ctl(&["logout"]).code, 0);
-    let after = daemon.ctl(&["credentials"]);
+    let after = daemon.ctl(&["--json", "credentials"]);
     assert_eq!(after.code, 1, "{after:?}");
     assert!(
-        after.stderr.contains("UserUnAuthenticatedException"),
+        after.error_code() == "UserUnAuthenticatedException",
         "{after:?}"
     );
     let process = daemon.ctl(&["credential-process"]);

@@ -42,9 +42,9 @@ fn srp_sign_in_is_verified_and_a_wrong_password_fails() {
         PoolOptions::default(),
         vec![UserSpec::new("alice", PASSWORD)],
     );
-    let wrong = login(&daemon, "alice", "Wrong-Horse-9", &[]);
+    let wrong = login(&daemon, "alice", "Wrong-Horse-9", &["--json"]);
     assert_eq!(wrong.code, 1, "{wrong:?}");
-    assert!(wrong.stderr.contains("NotAuthorizedException"), "{wrong:?}");
+    assert!(wrong.error_code() == "NotAuthorizedException", "{wrong:?}");
     assert_eq!(state(&daemon), "signedOut");
 
     let right = login(&daemon, "alice", PASSWORD, &[]);
@@ -57,13 +57,13 @@ fn srp_sign_in_is_verified_and_a_wrong_password_fails() {
 #[test]
 fn password_flow_and_unknown_users() {
     let (_fake, daemon) = start(PoolOptions::default(), vec![UserSpec::new("bob", PASSWORD)]);
-    let wrong = login(&daemon, "bob", "nope", &["--flow", "password"]);
+    let wrong = login(&daemon, "bob", "nope", &["--json", "--flow", "password"]);
     assert_eq!(wrong.code, 1, "{wrong:?}");
-    assert!(wrong.stderr.contains("NotAuthorizedException"), "{wrong:?}");
-    let unknown = login(&daemon, "nobody", PASSWORD, &[]);
+    assert!(wrong.error_code() == "NotAuthorizedException", "{wrong:?}");
+    let unknown = login(&daemon, "nobody", PASSWORD, &["--json"]);
     assert_eq!(unknown.code, 1, "{unknown:?}");
     assert!(
-        unknown.stderr.contains("UserNotFoundException"),
+        unknown.error_code() == "UserNotFoundException",
         "{unknown:?}"
     );
     let right = login(&daemon, "bob", PASSWORD, &["--flow", "password"]);
@@ -159,7 +159,8 @@ fn sign_out_clears_local_state_even_when_cognito_fails() {
     let (fake, daemon) = start(PoolOptions::default(), vec![UserSpec::new("fay", PASSWORD)]);
     assert_eq!(login(&daemon, "fay", PASSWORD, &[]).code, 0);
     fake.fail_next("RevokeToken", Fault::Internal, 1);
-    assert_eq!(daemon.ctl(&["logout"]).code, 0);
+    let logout = daemon.ctl(&["logout"]);
+    assert_eq!(logout.code, 4, "not revoked is not success: {logout:?}");
     assert_eq!(state(&daemon), "signedOut");
 }
 
@@ -235,19 +236,19 @@ fn new_password_required_with_policy_and_missing_attributes() {
     assert_eq!(step["missingAttributes"], serde_json::json!(["name"]));
     assert_eq!(state(&daemon), "signingIn");
 
-    let weak = daemon.ctl_stdin(&["confirm", "--attribute", "name=Hana"], "weak\n");
+    let weak = daemon.ctl_stdin(&["--json", "confirm", "--attribute", "name=Hana"], "weak\n");
     assert_eq!(weak.code, 1, "{weak:?}");
-    assert!(weak.stderr.contains("InvalidPasswordException"), "{weak:?}");
+    assert!(weak.error_code() == "InvalidPasswordException", "{weak:?}");
     assert_eq!(
         state(&daemon),
         "signingIn",
         "a refused answer keeps the step open"
     );
 
-    let no_name = daemon.ctl_stdin(&["confirm"], "N3w-Passw0rd!\n");
+    let no_name = daemon.ctl_stdin(&["--json", "confirm"], "N3w-Passw0rd!\n");
     assert_eq!(no_name.code, 1, "{no_name:?}");
     assert!(
-        no_name.stderr.contains("InvalidParameterException"),
+        no_name.error_code() == "InvalidParameterException",
         "{no_name:?}"
     );
 
@@ -282,9 +283,12 @@ fn totp_mfa_takes_a_wrong_code_then_the_right_one() {
     let step = step_of(&login(&daemon, "ivan", PASSWORD, &["--json"]));
     assert_eq!(step["signInStep"], "CONFIRM_SIGN_IN_WITH_TOTP_CODE");
 
-    let wrong = daemon.ctl_stdin(&["confirm"], &format!("{}\n", wrong_totp(&secret)));
+    let wrong = daemon.ctl_stdin(
+        &["--json", "confirm"],
+        &format!("{}\n", wrong_totp(&secret)),
+    );
     assert_eq!(wrong.code, 1, "{wrong:?}");
-    assert!(wrong.stderr.contains("CodeMismatchException"), "{wrong:?}");
+    assert!(wrong.error_code() == "CodeMismatchException", "{wrong:?}");
     assert_eq!(state(&daemon), "signingIn");
 
     let right = daemon.ctl_stdin(&["confirm"], &format!("{}\n", totp::code(&secret, now())));
@@ -336,9 +340,9 @@ fn mfa_selection_then_totp() {
     assert_eq!(step["signInStep"], "CONTINUE_SIGN_IN_WITH_MFA_SELECTION");
     assert_eq!(step["allowedMFATypes"], serde_json::json!(["TOTP", "SMS"]));
 
-    let bad = daemon.ctl_stdin(&["confirm"], "PUSH\n");
+    let bad = daemon.ctl_stdin(&["--json", "confirm"], "PUSH\n");
     assert_eq!(bad.code, 1, "{bad:?}");
-    assert!(bad.stderr.contains("InvalidRequest"), "{bad:?}");
+    assert!(bad.error_code() == "InvalidRequest", "{bad:?}");
     assert_eq!(state(&daemon), "signingIn");
 
     let step = step_of(&daemon.ctl_stdin(&["confirm", "--json"], "TOTP\n"));
@@ -369,10 +373,18 @@ fn mfa_setup_with_an_authenticator_app() {
         .next()
         .unwrap();
     let secret = totp::from_base32(encoded).unwrap();
+    let status = daemon.ctl(&["--json", "status"]).stdout;
+    assert!(
+        status.contains("CONTINUE_SIGN_IN_WITH_TOTP_SETUP") && !status.contains(encoded),
+        "the status names the step, never its secret: {status}"
+    );
 
-    let wrong = daemon.ctl_stdin(&["confirm"], &format!("{}\n", wrong_totp(&secret)));
+    let wrong = daemon.ctl_stdin(
+        &["--json", "confirm"],
+        &format!("{}\n", wrong_totp(&secret)),
+    );
     assert_eq!(wrong.code, 1, "{wrong:?}");
-    assert!(wrong.stderr.contains("CodeMismatchException"), "{wrong:?}");
+    assert!(wrong.error_code() == "CodeMismatchException", "{wrong:?}");
     let done = daemon.ctl_stdin(&["confirm"], &format!("{}\n", totp::code(&secret, now())));
     assert_eq!(done.code, 0, "{done:?}");
     assert_eq!(
@@ -417,6 +429,51 @@ fn alias_sign_in_with_a_secret_through_an_mfa_step() {
 }
 
 #[test]
+fn email_sign_in_with_a_secret_through_totp_and_a_new_password() {
+    let options = PoolOptions {
+        email_sign_in: true,
+        client_secret: Some("email-client-secret".into()),
+        ..PoolOptions::default()
+    };
+    let fake = FakeCognito::start(options);
+    let secret = b"totp-secret-for-uma!".to_vec();
+    let totp_user = fake.add_user(UserSpec {
+        totp_secret: Some(secret.clone()),
+        ..UserSpec::new("uma@example.com", PASSWORD)
+    });
+    let new_password_user = fake.add_user(UserSpec {
+        force_change_password: true,
+        ..UserSpec::new("vera@example.com", PASSWORD)
+    });
+    let daemon = TestDaemon::start(&fake.config_toml());
+
+    let step = step_of(&login(&daemon, "uma@example.com", PASSWORD, &["--json"]));
+    assert_eq!(step["signInStep"], "CONFIRM_SIGN_IN_WITH_TOTP_CODE");
+    let done = daemon.ctl_stdin(&["confirm"], &format!("{}\n", totp::code(&secret, now())));
+    assert_eq!(
+        done.code, 0,
+        "USERNAME and SECRET_HASH use USER_ID_FOR_SRP, not the email: {done:?}"
+    );
+    assert_eq!(
+        json(&daemon.ctl(&["whoami", "--json"]).stdout)["username"],
+        totp_user.as_str()
+    );
+    assert_eq!(daemon.ctl(&["logout"]).code, 0);
+
+    let step = step_of(&login(&daemon, "vera@example.com", PASSWORD, &["--json"]));
+    assert_eq!(
+        step["signInStep"],
+        "CONFIRM_SIGN_IN_WITH_NEW_PASSWORD_REQUIRED"
+    );
+    let done = daemon.ctl_stdin(&["confirm"], "Fresh-Passw0rd!\n");
+    assert_eq!(done.code, 0, "{done:?}");
+    assert_eq!(
+        json(&daemon.ctl(&["whoami", "--json"]).stdout)["username"],
+        new_password_user.as_str()
+    );
+}
+
+#[test]
 fn confirm_without_a_step_and_a_new_sign_in_replacing_a_pending_one() {
     let secret = b"totp-secret-for-olga!".to_vec();
     let users = vec![
@@ -427,20 +484,17 @@ fn confirm_without_a_step_and_a_new_sign_in_replacing_a_pending_one() {
         UserSpec::new("pete", PASSWORD),
     ];
     let (_fake, daemon) = start(PoolOptions::default(), users);
-    let nothing = daemon.ctl_stdin(&["confirm"], "123456\n");
+    let nothing = daemon.ctl_stdin(&["--json", "confirm"], "123456\n");
     assert_eq!(nothing.code, 1, "{nothing:?}");
-    assert!(
-        nothing.stderr.contains("NoPendingSignInStep"),
-        "{nothing:?}"
-    );
+    assert!(nothing.error_code() == "NoPendingSignInStep", "{nothing:?}");
 
     step_of(&login(&daemon, "olga", PASSWORD, &["--json"]));
     let replaced = login(&daemon, "pete", PASSWORD, &[]);
     assert_eq!(replaced.code, 0, "{replaced:?}");
     assert_eq!(daemon.ctl(&["whoami"]).stdout.trim(), "pete");
-    let after = daemon.ctl_stdin(&["confirm"], "123456\n");
+    let after = daemon.ctl_stdin(&["--json", "confirm"], "123456\n");
     assert_eq!(after.code, 1);
-    assert!(after.stderr.contains("NoPendingSignInStep"), "{after:?}");
+    assert!(after.error_code() == "NoPendingSignInStep", "{after:?}");
 }
 
 #[test]
@@ -450,12 +504,9 @@ fn ca_file_adds_a_trust_root_for_an_https_pool() {
     assert!(fake.endpoint.starts_with("https://"));
 
     let untrusted = TestDaemon::start(&fake.config_toml());
-    let refused = login(&untrusted, "quinn", PASSWORD, &[]);
-    assert_eq!(refused.code, 1, "{refused:?}");
-    assert!(
-        refused.stderr.contains("UpstreamUnavailable"),
-        "{refused:?}"
-    );
+    let refused = login(&untrusted, "quinn", PASSWORD, &["--json"]);
+    assert_eq!(refused.code, 4, "{refused:?}");
+    assert!(refused.error_code() == "UpstreamUnavailable", "{refused:?}");
 
     let config = format!(
         "{}ca_file = \"{}\"\n",
@@ -476,10 +527,10 @@ fn upstream_faults_are_reported_without_losing_the_daemon() {
     );
     for fault in [Fault::Internal, Fault::Throttle, Fault::Drop] {
         fake.fail_next("InitiateAuth", fault.clone(), 1);
-        let failed = login(&daemon, "rita", PASSWORD, &[]);
-        assert_eq!(failed.code, 1, "{fault:?}: {failed:?}");
+        let failed = login(&daemon, "rita", PASSWORD, &["--json"]);
+        assert_eq!(failed.code, 4, "{fault:?}: {failed:?}");
         assert!(
-            failed.stderr.contains("UpstreamUnavailable"),
+            failed.error_code() == "UpstreamUnavailable",
             "{fault:?}: {failed:?}"
         );
         assert_eq!(state(&daemon), "signedOut");
@@ -509,14 +560,18 @@ fn login_on_a_terminal_asks_for_each_step_without_echo() {
     terminal.type_line("Temporary-Passw0rd!");
     terminal.expect("New password: ");
     terminal.type_line("weak");
-    terminal.expect("InvalidPasswordException");
+    terminal.expect("New password again: ");
+    terminal.type_line("weak");
+    terminal.expect("still open");
     terminal.expect("New password: ");
     terminal.type_line("Fresh-Passw0rd!");
-    terminal.expect("Code: ");
+    terminal.expect("New password again: ");
+    terminal.type_line("Fresh-Passw0rd!");
+    terminal.expect("TOTP code from your authenticator: ");
     let wrong = wrong_totp(&secret);
     terminal.type_line(&wrong);
-    terminal.expect("CodeMismatchException");
-    terminal.expect("Code: ");
+    terminal.expect("still open");
+    terminal.expect("TOTP code from your authenticator: ");
     let right = totp::code(&secret, now());
     terminal.type_line(&right);
     terminal.expect("signed in as sam");

@@ -79,12 +79,14 @@ fn srp_sign_in_serves_user_session_and_tokens_until_sign_out() {
     assert_eq!(status["username"], "alice");
     assert_eq!(status["tokensExpireAt"], expires_at);
 
-    let logout = daemon.ctl(&["logout"]);
+    // moto has GlobalSignOut but no RevokeToken: a plain sign-out would be reported as not
+    // revoked (exit 4), as it should.
+    let logout = daemon.ctl(&["logout", "--global"]);
     assert_eq!(logout.code, 0, "{logout:?}");
-    let whoami = daemon.ctl(&["whoami"]);
+    let whoami = daemon.ctl(&["--json", "whoami"]);
     assert_eq!(whoami.code, 1, "{whoami:?}");
     assert!(
-        whoami.stderr.contains("UserUnAuthenticatedException"),
+        whoami.error_code() == "UserUnAuthenticatedException",
         "{whoami:?}"
     );
     let session = daemon.ctl(&["session", "--json"]);
@@ -107,12 +109,21 @@ fn password_flow_refuses_a_wrong_password_then_signs_in() {
     let (_pool, daemon) = daemon_for(&moto, &["bob"]);
 
     let wrong = daemon.ctl_stdin(
-        &["login", "bob", "--password-stdin", "--flow", "password"],
+        &[
+            "--json",
+            "login",
+            "bob",
+            "--password-stdin",
+            "--flow",
+            "password",
+        ],
         "not-the-password\n",
     );
     assert_eq!(wrong.code, 1, "{wrong:?}");
-    assert!(wrong.stderr.contains("NotAuthorizedException"), "{wrong:?}");
-    assert!(!wrong.stderr.contains("not-the-password"));
+    assert!(wrong.error_code() == "NotAuthorizedException", "{wrong:?}");
+    assert!(
+        !wrong.stderr.contains("not-the-password") && !wrong.stdout.contains("not-the-password")
+    );
     assert_eq!(
         json(&daemon.ctl(&["status", "--json"]).stdout)["state"],
         "signedOut"
@@ -140,10 +151,10 @@ fn a_second_sign_in_is_refused_until_sign_out() {
         0
     );
 
-    let again = daemon.ctl_stdin(&["login", "dave", "--password-stdin"], &input);
+    let again = daemon.ctl_stdin(&["--json", "login", "dave", "--password-stdin"], &input);
     assert_eq!(again.code, 1, "{again:?}");
     assert!(
-        again.stderr.contains("UserAlreadyAuthenticatedException"),
+        again.error_code() == "UserAlreadyAuthenticatedException",
         "{again:?}"
     );
     assert_eq!(daemon.ctl(&["whoami"]).stdout.trim(), "carol");
@@ -162,11 +173,14 @@ fn a_second_sign_in_is_refused_until_sign_out() {
 fn unknown_users_are_refused() {
     let moto = Moto::shared_or_start();
     let (_pool, daemon) = daemon_for(&moto, &[]);
-    let login = daemon.ctl_stdin(&["login", "nobody", "--password-stdin"], "whatever\n");
+    let login = daemon.ctl_stdin(
+        &["--json", "login", "nobody", "--password-stdin"],
+        "whatever\n",
+    );
     assert_eq!(login.code, 1, "{login:?}");
     assert!(
-        login.stderr.contains("UserNotFoundException")
-            || login.stderr.contains("NotAuthorizedException"),
+        login.error_code() == "UserNotFoundException"
+            || login.error_code() == "NotAuthorizedException",
         "{login:?}"
     );
 }
@@ -207,12 +221,12 @@ fn tokens_from_an_unexpected_issuer_are_refused() {
     );
     let daemon = TestDaemon::start(&config);
     let login = daemon.ctl_stdin(
-        &["login", "frank", "--password-stdin"],
+        &["--json", "login", "frank", "--password-stdin"],
         &format!("{PASSWORD}\n"),
     );
     assert_eq!(login.code, 1, "{login:?}");
-    assert!(login.stderr.contains("InvalidTokenException"), "{login:?}");
-    assert!(login.stderr.contains("InvalidIssuer"), "{login:?}");
+    assert!(login.error_code() == "InvalidTokenException", "{login:?}");
+    assert!(login.stdout.contains("InvalidIssuer"), "{login:?}");
     assert_eq!(
         json(&daemon.ctl(&["status", "--json"]).stdout)["state"],
         "signedOut"
@@ -231,10 +245,10 @@ fn a_global_sign_out_elsewhere_makes_the_next_refresh_fail_and_end_the_session()
     let access = daemon.ctl(&["token", "access"]).stdout.trim().to_owned();
     // Another device signs the user out everywhere, straight at Cognito.
     moto.global_sign_out(&access);
-    let refresh = daemon.ctl(&["session", "--force-refresh"]);
+    let refresh = daemon.ctl(&["--json", "session", "--force-refresh"]);
     assert_eq!(refresh.code, 1, "{refresh:?}");
     assert!(
-        refresh.stderr.contains("UserUnAuthenticatedException"),
+        refresh.error_code() == "UserUnAuthenticatedException",
         "{refresh:?}"
     );
     assert_eq!(daemon.ctl(&["whoami"]).code, 1, "signed out");

@@ -252,11 +252,16 @@ fn another_user_is_refused_by_the_peer_check_unless_allowed() {
     }
     let (_fake, refusing) = signed_in_daemon("");
     open_up(&refusing.socket);
-    let refused = ctl_as_nobody(&refusing.socket, &["session", "--json"]);
+    let refused = ctl_as_nobody(&refusing.socket, &["session"]);
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert_eq!(refused.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("Forbidden"), "{stderr}");
+    assert!(stderr.contains("may not use this cognitod"), "{stderr}");
     assert!(refused.stdout.is_empty());
+    let refused = ctl_as_nobody(&refusing.socket, &["session", "--json"]);
+    let answer: serde_json::Value = serde_json::from_slice(&refused.stdout).unwrap();
+    assert_eq!(refused.status.code(), Some(1), "{answer}");
+    assert_eq!(answer["error"]["code"], "Forbidden", "{answer}");
+    assert!(answer.get("tokens").is_none(), "{answer}");
     let log = refusing.log();
     assert!(log.contains("refused a connection"), "{log}");
     assert!(log.contains("uid=65534"), "{log}");
@@ -337,8 +342,17 @@ fn many_uids_at_once_only_allowed_ones_get_answers() {
                 Some(1),
                 "uid {uid} {args:?}: {stderr}"
             );
-            assert!(stderr.contains("Forbidden"), "uid {uid} {args:?}: {stderr}");
-            assert!(output.stdout.is_empty(), "uid {uid} {args:?}");
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            if args.contains(&"--json") {
+                let answer: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+                assert_eq!(answer["error"]["code"], "Forbidden", "uid {uid} {args:?}");
+            } else {
+                assert!(
+                    stderr.contains("may not use this cognitod"),
+                    "uid {uid} {args:?}: {stderr}"
+                );
+                assert!(stdout.is_empty(), "uid {uid} {args:?}");
+            }
             refused += 1;
         }
     }

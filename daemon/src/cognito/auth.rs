@@ -31,13 +31,19 @@ pub struct Challenge {
     pub name: String,
     pub session: Option<Secret>,
     pub parameters: BTreeMap<String, String>,
+    /// The canonical username every answer carries as `USERNAME` and hashes into
+    /// `SECRET_HASH`: the challenge's `USERNAME`, else its `USER_ID_FOR_SRP` (follow-up
+    /// challenges carry only that), else the one the previous answer carried. For email or
+    /// alias sign-in it is not what the user typed.
+    pub username: String,
 }
 
-impl Challenge {
-    /// The canonical username the challenge names (`USERNAME`), which every answer must carry.
-    pub fn username(&self) -> Option<&str> {
-        self.parameters.get("USERNAME").map(String::as_str)
-    }
+/// The canonical username in a challenge's parameters, else `previous`.
+fn canonical_username<'a>(parameters: &'a BTreeMap<String, String>, previous: &'a str) -> &'a str {
+    parameters
+        .get("USERNAME")
+        .or_else(|| parameters.get("USER_ID_FOR_SRP"))
+        .map_or(previous, String::as_str)
 }
 
 /// Where a sign-in call left things.
@@ -86,13 +92,17 @@ pub async fn sign_in<P: UserPool>(
             if response.challenge_name.as_deref() == Some("PASSWORD_VERIFIER") {
                 let answer =
                     password_verifier(pool, &srp, user_pool_id, username, password, response)?;
-                pool.respond_to_auth_challenge(answer).await?
-            } else {
-                response
+                let canonical = answer
+                    .challenge_responses
+                    .get("USERNAME")
+                    .map(|u| u.expose().to_owned());
+                let response = pool.respond_to_auth_challenge(answer).await?;
+                return outcome(verifier, response, canonical.as_deref().unwrap_or(username)).await;
             }
+            response
         }
     };
-    outcome(verifier, response).await
+    outcome(verifier, response, username).await
 }
 
 /// The answer to `PASSWORD_VERIFIER`: the SRP proof, for the challenge's `USERNAME` (for alias
@@ -111,9 +121,7 @@ fn password_verifier<P: UserPool>(
             CognitoError::Protocol(format!("PASSWORD_VERIFIER challenge without {name}"))
         })
     };
-    let username = params
-        .get("USERNAME")
-        .map_or(typed_username, String::as_str);
+    let username = canonical_username(params, typed_username);
     let user_id_for_srp = params
         .get("USER_ID_FOR_SRP")
         .map_or(username, String::as_str);
@@ -147,16 +155,16 @@ fn password_verifier<P: UserPool>(
     })
 }
 
-/// Answers `challenge` with `responses`, adding the challenge's `USERNAME` and `SECRET_HASH`
+/// Answers `challenge` with `responses`, adding its canonical `USERNAME` and `SECRET_HASH`
 /// over it; `session` is the challenge's unless a call in between issued a new one.
 pub async fn respond<P: UserPool>(
     pool: &P,
     verifier: &Verifier,
     challenge: &Challenge,
-    username: &str,
     mut responses: SecretParameters,
     session: Option<Secret>,
 ) -> Result<AuthOutcome, CognitoError> {
+    let username = challenge.username.as_str();
     responses.insert("USERNAME".into(), Secret::new(username));
     if let Some(hash) = pool.secret_hash(username) {
         responses.insert("SECRET_HASH".into(), hash);
@@ -169,13 +177,15 @@ pub async fn respond<P: UserPool>(
             session: session.or_else(|| challenge.session.clone()),
         })
         .await?;
-    outcome(verifier, response).await
+    outcome(verifier, response, username).await
 }
 
-/// Tokens (verified) or the next challenge.
+/// Tokens (verified) or the next challenge, whose canonical username is `previous` when the
+/// challenge names none.
 pub async fn outcome(
     verifier: &Verifier,
     response: AuthResponse,
+    previous: &str,
 ) -> Result<AuthOutcome, CognitoError> {
     if let Some(result) = response.authentication_result {
         return verify(verifier, result)
@@ -184,6 +194,7 @@ pub async fn outcome(
     }
     match response.challenge_name {
         Some(name) => Ok(AuthOutcome::Challenge(Challenge {
+            username: canonical_username(&response.challenge_parameters, previous).to_owned(),
             name,
             session: response.session,
             parameters: response.challenge_parameters,

@@ -37,6 +37,12 @@ pub fn http_client(ca_file: Option<&Path>) -> Result<reqwest::Client, String> {
             .map_err(|e| format!("cannot read ca_file {}: {e}", path.display()))?;
         let certs = reqwest::Certificate::from_pem_bundle(&pem)
             .map_err(|e| format!("ca_file {} holds no PEM certificate: {e}", path.display()))?;
+        if certs.is_empty() {
+            return Err(format!(
+                "ca_file {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+                path.display()
+            ));
+        }
         for cert in certs {
             builder = builder.add_root_certificate(cert);
         }
@@ -134,7 +140,7 @@ impl HttpUserPool {
         let body = serde_json::to_vec(body).map_err(|e| CognitoError::Protocol(e.to_string()))?;
         let unreachable = |e: reqwest::Error| CognitoError::Unreachable {
             endpoint: endpoint.to_owned(),
-            reason: error_chain(&e),
+            reason: unreachable_reason(&e),
         };
         let mut response = self
             .http
@@ -212,6 +218,30 @@ fn service_error(action: &str, status: u16, body: &[u8], header: Option<String>)
 }
 
 /// `error: cause: cause`, since reqwest's own message hides the cause.
+/// The useful part of why a request got no answer ("connection refused", "timed out"); the
+/// whole chain goes to the debug log.
+pub(crate) fn unreachable_reason(error: &reqwest::Error) -> String {
+    tracing::debug!(error = %error_chain(error), "no answer from Cognito");
+    if error.is_timeout() {
+        return "no answer in time".to_owned();
+    }
+    let mut root: &dyn std::error::Error = error;
+    while let Some(cause) = root.source() {
+        root = cause;
+    }
+    let text = root.to_string();
+    // "Connection refused (os error 111)" reads better without the errno.
+    let text = match text.rfind(" (os error ") {
+        Some(at) => text[..at].to_owned(),
+        None => text,
+    };
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => "no answer".to_owned(),
+    }
+}
+
 pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();

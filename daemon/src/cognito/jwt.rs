@@ -11,7 +11,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 
 use super::CognitoError;
-use super::http::error_chain;
+use super::http::unreachable_reason;
 
 /// The shortest time between two JWKS fetches caused by unknown key ids.
 const REFETCH_INTERVAL: Duration = Duration::from_secs(10);
@@ -217,7 +217,7 @@ impl Verifier {
     async fn fetch(&self, jwks_url: &str) -> Result<JwkSet, CognitoError> {
         let unreachable = |e: reqwest::Error| CognitoError::Unreachable {
             endpoint: jwks_url.to_owned(),
-            reason: error_chain(&e),
+            reason: unreachable_reason(&e),
         };
         let response = self.http.get(jwks_url).send().await.map_err(unreachable)?;
         let status = response.status();

@@ -184,6 +184,7 @@ mod tests {
     fn challenge(name: &str, params: &[(&str, &str)]) -> Challenge {
         Challenge {
             name: name.to_owned(),
+            username: "alice".to_owned(),
             session: None,
             parameters: params
                 .iter()

@@ -45,6 +45,55 @@ pub struct IdentityConfig {
     pub unauthenticated: bool,
 }
 
+/// How long an identity pool refusal that only the configuration can fix is answered from
+/// memory before the pool is asked again.
+const REFUSAL_HOLD_MS: i64 = 5 * 60 * 1000;
+
+/// The identity pool refused in a way only the configuration can fix: answered at once, without
+/// asking Cognito again, until `until_ms` (local).
+#[derive(Debug, Clone)]
+pub(super) struct Refusal {
+    kind: String,
+    message: String,
+    fix: String,
+    until_ms: i64,
+}
+
+impl Refusal {
+    fn error(&self) -> SessionError {
+        SessionError::Misconfigured {
+            kind: self.kind.clone(),
+            message: self.message.clone(),
+            fix: self.fix.clone(),
+        }
+    }
+}
+
+/// The setting to fix when the identity pool answers `kind` with `message` to a fetch (for a
+/// guest when `guest`); `None` when the refusal is not about the configuration (an expired id
+/// token is the session's business, not the configuration's).
+fn configuration_fix(kind: &str, message: &str, guest: bool) -> Option<&'static str> {
+    if message.to_ascii_lowercase().contains("expired") {
+        return None;
+    }
+    Some(match kind {
+        "NotAuthorizedException" if guest => {
+            "The identity pool does not allow guest access: allow unauthenticated identities in it, or set `unauthenticated_identities_enabled = false`."
+        }
+        "NotAuthorizedException" => {
+            "Check that the identity pool (`identity_pool_id`) has this user pool and app client (`user_pool_client_id`) as an authentication provider."
+        }
+        "ResourceNotFoundException" => {
+            "Check `identity_pool_id` (and `identity_pool_endpoint` or `aws_region`)."
+        }
+        "InvalidParameterException" => "Check `identity_pool_id` and `aws_region`.",
+        "InvalidIdentityPoolConfigurationException" => {
+            "Give the identity pool an IAM role for authenticated (and, for guests, unauthenticated) identities that Cognito may assume."
+        }
+        _ => return None,
+    })
+}
+
 /// Whose credentials to fetch.
 enum Mode {
     User {
@@ -87,6 +136,12 @@ impl<P: UserPool> Owner<P> {
         }
         if self.creds_in_flight.is_none() {
             let now = self.clock.now_ms();
+            if let Some(refusal) = self.creds_refused.as_ref().filter(|r| now < r.until_ms) {
+                if !force {
+                    let _ = reply.send(Err(refusal.error()));
+                    return;
+                }
+            }
             let cached = self.publish.borrow().aws.clone();
             let usable =
                 cached.is_some_and(|c| !c.is_expired(now) && c.guest == self.current().is_none());
@@ -122,6 +177,10 @@ impl<P: UserPool> Owner<P> {
             },
             None => return false,
         };
+        self.creds_used_known = matches!(
+            &mode,
+            Mode::User { known: Some(_), .. } | Mode::Guest { known: Some(_) }
+        );
         let pool = Arc::clone(&self.pool);
         self.creds_in_flight = Some(tokio::spawn(async move {
             fetch(&*pool, mode).await.map(Box::new)
@@ -167,6 +226,7 @@ impl<P: UserPool> Owner<P> {
                 });
                 self.creds_failures = 0;
                 self.creds_retry_at_ms = None;
+                self.creds_refused = None;
                 self.publish
                     .send_modify(|s| s.aws = Some(Arc::new(credentials)));
                 self.persist_current();
@@ -174,28 +234,65 @@ impl<P: UserPool> Owner<P> {
                     let _ = waiter.send(Ok(()));
                 }
             }
-            Err(error) => {
-                self.creds_failures += 1;
-                let wait = schedule::backoff(self.creds_failures, schedule::random_unit());
-                self.creds_retry_at_ms =
-                    Some(now + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX));
-                if matches!(
-                    error.service_kind(),
-                    Some("ResourceNotFoundException" | "NotAuthorizedException")
-                ) {
-                    // The cached identity is gone or not ours: ask for one again next time.
-                    if self.current().is_some() {
-                        self.user_identity_id = None;
-                    } else {
-                        self.guest_identity_id = None;
+            Err(error) => self.credentials_failed(error, now),
+        }
+    }
+
+    /// A fetch failed: an identity the pool no longer knows is asked for again at once; a
+    /// refusal only the configuration can fix is answered from memory for a while, naming the
+    /// setting; anything else is retried with backoff.
+    fn credentials_failed(&mut self, error: CognitoError, now: i64) {
+        let guest = self.current().is_none();
+        let fix = match &error {
+            CognitoError::Service { kind, message, .. } if !error.is_transient() => {
+                configuration_fix(kind, message, guest)
+            }
+            _ => None,
+        };
+        if fix.is_some() && self.creds_used_known {
+            // The cached identity is gone or not ours: ask for one again.
+            info!(%error, "the identity pool refused the cached identity id; asking for a new one");
+            if guest {
+                self.guest_identity_id = None;
+            } else {
+                self.user_identity_id = None;
+            }
+            self.start_credentials();
+            return;
+        }
+        if let (Some(fix), CognitoError::Service { kind, message, .. }) = (fix, &error) {
+            tracing::error!(%error, fix, "the identity pool refused; the configuration needs a change");
+            let refusal = Refusal {
+                kind: kind.clone(),
+                message: message.clone(),
+                fix: fix.to_owned(),
+                until_ms: now + REFUSAL_HOLD_MS,
+            };
+            self.creds_retry_at_ms = Some(refusal.until_ms);
+            for waiter in self.creds_waiters.drain(..) {
+                let _ = waiter.send(Err(refusal.error()));
+            }
+            self.creds_refused = Some(refusal);
+            return;
+        }
+        self.creds_failures += 1;
+        let wait = schedule::backoff(self.creds_failures, schedule::random_unit());
+        self.creds_retry_at_ms = Some(now + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX));
+        warn!(%error, failures = self.creds_failures, "fetching AWS credentials failed; retrying");
+        for waiter in self.creds_waiters.drain(..) {
+            let _ = waiter.send(Err(match &error {
+                CognitoError::Service { kind, message, .. } if !error.is_transient() => {
+                    SessionError::Refused {
+                        kind: kind.clone(),
+                        message: message.clone(),
                     }
                 }
-                warn!(%error, failures = self.creds_failures, "fetching AWS credentials failed; retrying");
-                let message = SessionError::from(error).to_string();
-                for waiter in self.creds_waiters.drain(..) {
-                    let _ = waiter.send(Err(SessionError::Unavailable(message.clone())));
+                CognitoError::Protocol(_) | CognitoError::Srp(_) => {
+                    SessionError::Internal(error.to_string())
                 }
-            }
+                CognitoError::InvalidToken(why) => SessionError::InvalidToken(why.clone()),
+                _ => SessionError::Retrying(error.to_string()),
+            }));
         }
     }
 
@@ -225,6 +322,7 @@ impl<P: UserPool> Owner<P> {
         self.user_identity_id = None;
         self.creds_failures = 0;
         self.creds_retry_at_ms = None;
+        self.creds_refused = None;
         self.publish.send_modify(|s| s.aws = None);
         for waiter in self.creds_waiters.drain(..) {
             let _ = waiter.send(Err(SessionError::NotSignedIn));

@@ -16,8 +16,8 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use cognitod_proto::{
-    ConfirmSignInRequest, Event, LastRefresh, NextStep, SessionState, SignInDetails, SignInRequest,
-    SignInResponse, Timestamp, UpstreamHealth,
+    ConfirmSignInRequest, Event, LastRefresh, LastSignOut, NextStep, SessionState, SignInDetails,
+    SignInRequest, SignInResponse, Timestamp, UpstreamHealth,
 };
 use tokio::sync::{Notify, broadcast, mpsc, oneshot, watch};
 
@@ -130,8 +130,12 @@ pub struct Snapshot {
     pub last_refresh: Option<LastRefresh>,
     pub consecutive_failures: u32,
     pub upstream: UpstreamHealth,
-    /// The sign-in step waiting for an answer, while `state` is `SigningIn`.
+    /// The sign-in step waiting for an answer, while `state` is `SigningIn`, and whom it is
+    /// for.
     pub pending_step: Option<NextStep>,
+    pub pending_user: Option<String>,
+    /// How the last session ended.
+    pub last_sign_out: Option<LastSignOut>,
     /// The next refresh attempt (a retry while failing).
     pub next_refresh_at: Option<Timestamp>,
     /// AWS credentials: the user's while signed in, a guest's while signed out.
@@ -146,6 +150,8 @@ impl Snapshot {
             state: SessionState::SignedOut,
             signed_in: None,
             pending_step: None,
+            pending_user: None,
+            last_sign_out: None,
             last_refresh: None,
             consecutive_failures: 0,
             upstream: UpstreamHealth::Ok,
@@ -171,8 +177,22 @@ pub enum SessionError {
     /// Cognito refused (wrong password, unknown user, revoked token, ...).
     #[error("{kind}: {message}")]
     Refused { kind: String, message: String },
-    #[error("Cognito cannot be reached: {0}")]
+    /// Cognito could not be reached (or is throttling) for a call a user made; nothing retries
+    /// it but the user.
+    #[error("{0}")]
     Unavailable(String),
+    /// Cognito could not be reached for a refresh or a credentials fetch, which the daemon
+    /// retries on its own.
+    #[error("{0}")]
+    Retrying(String),
+    /// The identity pool refused for a reason only the configuration can fix; `fix` names the
+    /// setting.
+    #[error("{message}")]
+    Misconfigured {
+        kind: String,
+        message: String,
+        fix: String,
+    },
     #[error("{0}")]
     InvalidToken(String),
     #[error("the sign-in needs the {0} challenge, which cognitod cannot answer")]
@@ -217,13 +237,21 @@ impl SessionError {
     fn keeps_step_open(&self) -> bool {
         match self {
             Self::Refused { kind, .. } => kind != "NotAuthorizedException",
-            Self::BadAnswer(_) | Self::Unavailable(_) => true,
+            Self::BadAnswer(_) | Self::Unavailable(_) | Self::Retrying(_) => true,
             _ => false,
         }
     }
 }
 
 type Reply<T> = oneshot::Sender<Result<T, SessionError>>;
+
+/// A sign-out's outcome: the session is gone here either way; `revoked` when Cognito confirmed
+/// it, else why not (`None` when there was nothing to revoke).
+#[derive(Debug)]
+pub struct SignedOut {
+    pub revoked: bool,
+    pub remote_error: Option<SessionError>,
+}
 
 /// What the owner can be asked to do.
 #[derive(Debug)]
@@ -238,20 +266,14 @@ pub enum Command {
     },
     SignOut {
         global: bool,
-        reply: Reply<()>,
+        reply: Reply<SignedOut>,
     },
     /// Fresh tokens: joins a refresh in flight, else starts one (whatever the backoff) unless
     /// the tokens are valid and `force` is false.
-    Refresh {
-        force: bool,
-        reply: Reply<()>,
-    },
+    Refresh { force: bool, reply: Reply<()> },
     /// AWS credentials: joins a fetch in flight, else fetches unless valid ones are cached and
     /// `force` is false.
-    Credentials {
-        force: bool,
-        reply: Reply<()>,
-    },
+    Credentials { force: bool, reply: Reply<()> },
 }
 
 /// The handlers' side: read snapshots, send commands, subscribe to events.
@@ -298,7 +320,8 @@ impl SessionHandle {
         self.ask(|reply| Command::Confirm { request, reply }).await
     }
 
-    pub async fn sign_out(&self, global: bool) -> Result<(), SessionError> {
+    /// Signs out here, then tells Cognito; what Cognito said is in the answer.
+    pub async fn sign_out(&self, global: bool) -> Result<SignedOut, SessionError> {
         self.ask(|reply| Command::SignOut { global, reply }).await
     }
 

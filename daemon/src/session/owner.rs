@@ -4,8 +4,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cognitod_proto::{
-    AuthFlowType, ConfirmSignInRequest, Event, EventKind, NextStep, Secret, SessionState,
-    SignInDetails, SignInRequest, SignInResponse, SignInStep, Timestamp, UpstreamHealth,
+    AuthFlowType, ConfirmSignInRequest, Event, EventKind, LastSignOut, NextStep, Secret,
+    SessionState, SignInDetails, SignInRequest, SignInResponse, SignInStep, Timestamp,
+    UpstreamHealth,
 };
 use tokio::sync::{Notify, broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
@@ -13,7 +14,7 @@ use tracing::{info, warn};
 
 use super::challenge;
 use super::credentials::Fetched;
-use super::{Clock, Command, Reply, SessionConfig, SessionError, SignedIn, Snapshot};
+use super::{Clock, Command, Reply, SessionConfig, SessionError, SignedIn, SignedOut, Snapshot};
 use crate::cognito::auth::{self, AuthOutcome, Challenge, VerifiedTokens};
 use crate::cognito::jwt::{Verifier, stored_claims};
 use crate::cognito::{CognitoError, UserPool};
@@ -51,6 +52,10 @@ pub(super) struct Owner<P> {
     pub(super) creds_waiters: Vec<Reply<()>>,
     pub(super) creds_retry_at_ms: Option<i64>,
     pub(super) creds_failures: u32,
+    /// The fetch in flight started from a cached identity id.
+    pub(super) creds_used_known: bool,
+    /// The identity pool's last refusal that only the configuration can fix.
+    pub(super) creds_refused: Option<super::credentials::Refusal>,
     /// When the refresh in flight was started (local ms), for the clock-drift estimate.
     pub(super) refresh_started_ms: i64,
 }
@@ -58,9 +63,8 @@ pub(super) struct Owner<P> {
 /// A sign-in in progress: the challenge Cognito asked, for whom, and how it started.
 #[derive(Debug)]
 struct Pending {
+    /// Cognito's challenge, with the canonical username every answer carries.
     challenge: Challenge,
-    /// The canonical username the challenge names; every answer carries it.
-    username: String,
     login_id: String,
     flow: AuthFlowType,
     /// The session to answer with when a call after the challenge issued a new one
@@ -129,6 +133,8 @@ impl<P: UserPool> Owner<P> {
             creds_waiters: Vec::new(),
             creds_retry_at_ms: None,
             creds_failures: 0,
+            creds_used_known: false,
+            creds_refused: None,
             refresh_started_ms: 0,
         };
         (owner, snapshot)
@@ -245,6 +251,7 @@ impl<P: UserPool> Owner<P> {
             flow,
         )
         .await;
+        self.note_upstream(outcome.as_ref().err());
         match outcome {
             Ok(outcome) => self.advance(outcome, username, flow, started_ms).await,
             Err(error) => {
@@ -262,6 +269,11 @@ impl<P: UserPool> Owner<P> {
         let pending = self.pending.as_ref().ok_or(SessionError::NoPendingStep)?;
         let started_ms = self.clock.now_ms();
         let result = self.answer(pending, &request).await;
+        if let Err(SessionError::Unavailable(_)) = &result {
+            self.set_upstream(UpstreamHealth::Unreachable);
+        } else if !matches!(&result, Err(SessionError::BadAnswer(_))) {
+            self.set_upstream(UpstreamHealth::Ok);
+        }
         match result {
             Ok(outcome) => {
                 let pending = self.pending.take().expect("checked above");
@@ -302,15 +314,7 @@ impl<P: UserPool> Owner<P> {
             }
             session = verified.session.or(session);
         }
-        Ok(auth::respond(
-            &*self.pool,
-            &self.verifier,
-            challenge,
-            &pending.username,
-            responses,
-            session,
-        )
-        .await?)
+        Ok(auth::respond(&*self.pool, &self.verifier, challenge, responses, session).await?)
     }
 
     /// Signs in, or makes the challenge the pending step.
@@ -332,7 +336,7 @@ impl<P: UserPool> Owner<P> {
             }
             AuthOutcome::Challenge(challenge) => challenge,
         };
-        let username = challenge.username().unwrap_or(login_id).to_owned();
+        let username = challenge.username.clone();
         let (next_step, session) = if challenge.name == "MFA_SETUP" {
             if !challenge::can_set_up_totp(&challenge) {
                 self.set_pending(None);
@@ -362,7 +366,6 @@ impl<P: UserPool> Owner<P> {
         info!(username, challenge = %challenge.name, "sign-in step pending");
         self.set_pending(Some(Pending {
             challenge,
-            username,
             login_id: login_id.to_owned(),
             flow,
             session,
@@ -383,10 +386,12 @@ impl<P: UserPool> Owner<P> {
             SessionState::SignedOut
         };
         let next_step = pending.as_ref().map(|p| p.next_step.clone());
+        let user = pending.as_ref().map(|p| p.login_id.clone());
         self.pending = pending;
         self.publish.send_modify(|snapshot| {
             snapshot.state = state;
             snapshot.pending_step = next_step;
+            snapshot.pending_user = user;
         });
     }
 
@@ -492,13 +497,25 @@ impl<P: UserPool> Owner<P> {
         if let Some(refresh) = self.in_flight.take() {
             refresh.abort();
         }
+        let last_sign_out = self.current().map(|ended| LastSignOut {
+            at: Timestamp::from_unix(self.clock.now_ms().div_euclid(1000)),
+            username: ended.username.clone(),
+            reason: reason.clone(),
+        });
         self.retry_at_ms = None;
         self.expiry_reported = false;
         self.drop_user_credentials();
         self.persist(None, false);
-        let state_file_error = self.publish.borrow().state_file_error.clone();
+        let (state_file_error, previous) = {
+            let snapshot = self.publish.borrow();
+            (
+                snapshot.state_file_error.clone(),
+                snapshot.last_sign_out.clone(),
+            )
+        };
         self.publish.send_replace(Snapshot {
             state_file_error,
+            last_sign_out: last_sign_out.or(previous),
             ..Snapshot::signed_out()
         });
         for waiter in self.waiters.drain(..) {
@@ -510,10 +527,13 @@ impl<P: UserPool> Owner<P> {
         self.emit(EventKind::SignedOut { reason });
     }
 
-    async fn sign_out(&mut self, global: bool) -> Result<(), SessionError> {
+    async fn sign_out(&mut self, global: bool) -> Result<SignedOut, SessionError> {
         self.set_pending(None);
         let Some(current) = self.current() else {
-            return Ok(());
+            return Ok(SignedOut {
+                revoked: false,
+                remote_error: None,
+            });
         };
         // Signed out here first (state file included), then told to Cognito: a daemon killed
         // in between restarts signed out, never serving the tokens of a user who signed out.
@@ -525,13 +545,52 @@ impl<P: UserPool> Owner<P> {
         } else if let Some(refresh_token) = &current.tokens.refresh_token {
             self.pool.revoke_token(refresh_token).await
         } else {
-            Ok(())
+            info!(username = %current.username, "signed out; there was no refresh token to revoke");
+            return Ok(SignedOut {
+                revoked: false,
+                remote_error: None,
+            });
         };
-        if let Err(error) = result {
-            warn!(%error, global, "Cognito did not confirm the sign-out; the local session is cleared anyway");
-        }
+        self.note_upstream(result.as_ref().err());
         info!(username = %current.username, global, "signed out");
-        Ok(())
+        match result {
+            Ok(()) => Ok(SignedOut {
+                revoked: true,
+                remote_error: None,
+            }),
+            Err(error) => {
+                warn!(%error, global, "Cognito did not confirm the sign-out; the local session is cleared anyway");
+                Ok(SignedOut {
+                    revoked: false,
+                    remote_error: Some(error.into()),
+                })
+            }
+        }
+    }
+
+    /// Records how a call the user made went: Cognito answered (whatever it said), or could
+    /// not be reached.
+    fn note_upstream(&self, error: Option<&CognitoError>) {
+        self.set_upstream(match error {
+            Some(error @ (CognitoError::Unreachable { .. } | CognitoError::Service { .. }))
+                if error.is_transient() =>
+            {
+                if matches!(error, CognitoError::Unreachable { .. }) {
+                    UpstreamHealth::Unreachable
+                } else {
+                    UpstreamHealth::Degraded
+                }
+            }
+            _ => UpstreamHealth::Ok,
+        });
+    }
+
+    fn set_upstream(&self, health: UpstreamHealth) {
+        self.publish.send_if_modified(|snapshot| {
+            let changed = snapshot.upstream != health;
+            snapshot.upstream = health;
+            changed
+        });
     }
 }
 

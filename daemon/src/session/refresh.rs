@@ -142,8 +142,10 @@ impl<P: UserPool> Owner<P> {
                 for waiter in self.waiters.drain(..) {
                     let _ = waiter.send(Ok(()));
                 }
-                // New id token, new credentials.
+                // New id token, new credentials (a refusal held from the old token is
+                // forgotten).
                 if self.config.identity.is_some() {
+                    self.creds_refused = None;
                     self.start_credentials();
                 }
             }
@@ -181,7 +183,7 @@ impl<P: UserPool> Owner<P> {
                 let error = SessionError::from(error);
                 let message = error.to_string();
                 for waiter in self.waiters.drain(..) {
-                    let _ = waiter.send(Err(SessionError::Unavailable(message.clone())));
+                    let _ = waiter.send(Err(SessionError::Retrying(message.clone())));
                 }
             }
         }
@@ -224,7 +226,7 @@ async fn refresh_call<P: UserPool>(
         })
         .await?
     };
-    match auth::outcome(verifier, response).await? {
+    match auth::outcome(verifier, response, username).await? {
         AuthOutcome::SignedIn(mut tokens) => {
             if tokens.refresh_token.is_none() {
                 tokens.refresh_token = Some(refresh_token);

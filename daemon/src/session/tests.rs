@@ -200,7 +200,7 @@ async fn failures_back_off_and_an_expired_token_forces_an_attempt_at_once() {
     let before = pool.refreshes.load(Ordering::SeqCst);
     let result = session.refresh(false).await;
     assert!(
-        matches!(result, Err(SessionError::Unavailable(_))),
+        matches!(result, Err(SessionError::Retrying(_))),
         "{result:?}"
     );
     assert_eq!(pool.refreshes.load(Ordering::SeqCst), before + 1);

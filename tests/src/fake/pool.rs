@@ -892,7 +892,8 @@ impl PoolState {
         customize: impl FnOnce(&mut ChallengeSession),
     ) -> Value {
         let username = self.users[index].username.clone();
-        params["USERNAME"] = json!(username);
+        // As Cognito: follow-up challenges name the user only by USER_ID_FOR_SRP (the
+        // canonical username), never by USERNAME.
         params["USER_ID_FOR_SRP"] = json!(username);
         let mut session = ChallengeSession {
             username,

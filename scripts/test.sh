@@ -7,6 +7,7 @@ source scripts/lib.sh
 
 ensure_moto
 ensure_test_tools
+ensure_container_root
 log "building the binaries"
 cargo build --workspace --bins
 

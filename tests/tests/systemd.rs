@@ -66,8 +66,18 @@ fn the_units_verify_and_meet_the_sandbox_scores() {
     let runtime = dir.path().join("runtime");
     std::fs::create_dir(&runtime).unwrap();
     std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700)).unwrap();
-    for (kind, user, threshold) in [("system", false, "20"), ("user", true, "25")] {
+    for (kind, user, threshold) in [("system", false, "15"), ("user", true, "20")] {
         let units = units_in(dir.path(), kind);
+        for unit in &units {
+            let text = std::fs::read_to_string(unit).unwrap();
+            assert!(
+                !text
+                    .lines()
+                    .any(|l| l.trim_start().starts_with("PrivateUsers=")),
+                "{}: PrivateUsers= hides every peer's uid from the peer check",
+                unit.display()
+            );
+        }
         let paths: Vec<&str> = units.iter().map(|p| p.to_str().unwrap()).collect();
         let mut verify = vec!["verify"];
         verify.extend(&paths);

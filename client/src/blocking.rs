@@ -16,7 +16,9 @@ const MAX_ANSWER: u64 = 1024 * 1024;
 
 /// `GET path` on the daemon at `socket`, the answer parsed as `T`.
 pub fn get<T: DeserializeOwned>(socket: &Path, path: &str) -> Result<T, ClientError> {
+    let expected = crate::trust::check_path(socket)?;
     let mut stream = UnixStream::connect(socket).map_err(|e| crate::connect_error(socket, &e))?;
+    crate::trust::check_peer(&stream, socket, expected)?;
     let timeout = Some(Duration::from_secs(30));
     let _ = stream.set_read_timeout(timeout);
     let _ = stream.set_write_timeout(timeout);

@@ -134,6 +134,7 @@ pub fn as_api_error(error: &anyhow::Error) -> ApiError {
         _ if error.downcast_ref::<StreamEnded>().is_some() => "StreamEnded",
         Some(ClientError::NotRunning { .. }) => "DaemonNotRunning",
         Some(ClientError::Connect { .. }) => "DaemonUnreachable",
+        Some(ClientError::Untrusted { .. }) => "UntrustedSocket",
         Some(ClientError::Version { .. }) => "ApiVersionMismatch",
         Some(ClientError::Protocol(_)) => "ProtocolError",
         Some(ClientError::Api { .. }) | None => "ClientError",

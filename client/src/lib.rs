@@ -12,6 +12,7 @@
 //! ```
 
 pub mod blocking;
+pub mod trust;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -61,6 +62,14 @@ pub enum ClientError {
     NotRunning { path: PathBuf },
     #[error("cannot connect to cognitod at {}: {reason}", .path.display())]
     Connect { path: PathBuf, reason: String },
+    /// The socket, its directories or its server are not the caller's, root's or the
+    /// service's root chose: nothing was sent.
+    #[error(
+        "refusing to use {}: {reason}; nothing was sent\n{}",
+        .path.display(),
+        trust::advice(.path)
+    )]
+    Untrusted { path: PathBuf, reason: String },
     /// The daemon answered with an error.
     #[error("{error}")]
     Api { status: u16, error: ApiError },
@@ -83,7 +92,10 @@ impl ClientError {
 
     /// Whether the daemon could not be reached at all (as opposed to answering no).
     pub fn is_unreachable(&self) -> bool {
-        matches!(self, Self::NotRunning { .. } | Self::Connect { .. })
+        matches!(
+            self,
+            Self::NotRunning { .. } | Self::Connect { .. } | Self::Untrusted { .. }
+        )
     }
 }
 
@@ -216,9 +228,11 @@ impl Client {
         ),
         ClientError,
     > {
+        let expected = trust::check_path(&self.socket)?;
         let stream = tokio::net::UnixStream::connect(&self.socket)
             .await
             .map_err(|e| self.connect_error(&e))?;
+        trust::check_peer(&stream, &self.socket, expected)?;
         let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|e| ClientError::Protocol(e.to_string()))?;

@@ -91,6 +91,12 @@ pub fn status(out: &mut impl Write, status: &Status, now: Timestamp) -> io::Resu
     } else {
         writeln!(out, "Cognito: {upstream}")?;
     }
+    if let Some(ecs) = &status.ecs {
+        writeln!(out, "container endpoint: {}", ecs.url)?;
+    }
+    if let Some(error) = &status.ecs_error {
+        writeln!(out, "container endpoint: not served ({error})")?;
+    }
     if let Some(error) = &status.state_file_error {
         writeln!(
             out,
@@ -281,6 +287,7 @@ mod tests {
             consecutive_failures: 0,
             upstream: UpstreamHealth::Ok,
             ecs: None,
+            ecs_error: None,
             state_file_error: None,
             next_step: None,
             last_sign_out: None,

@@ -39,7 +39,16 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct AppState {
     session: SessionHandle,
     shutdown: watch::Receiver<bool>,
-    ecs: Option<proto::EcsInfo>,
+    ecs: Ecs,
+}
+
+/// The container credentials endpoint, as the status reports it.
+#[derive(Debug, Clone)]
+pub enum Ecs {
+    Off,
+    Serving(proto::EcsInfo),
+    /// Enabled, and it could not start (why): the socket is served without it.
+    Failed(String),
 }
 
 impl FromRef<AppState> for SessionHandle {
@@ -49,11 +58,7 @@ impl FromRef<AppState> for SessionHandle {
 }
 
 /// The router, ready to serve; `shutdown` turning true ends the event streams.
-pub fn router(
-    session: SessionHandle,
-    shutdown: watch::Receiver<bool>,
-    ecs: Option<proto::EcsInfo>,
-) -> Router {
+pub fn router(session: SessionHandle, shutdown: watch::Receiver<bool>, ecs: Ecs) -> Router {
     Router::new()
         .route("/v1/status", get(status))
         .route("/v1/user", get(user))
@@ -112,7 +117,14 @@ async fn status(State(state): State<AppState>) -> Json<Status> {
         last_refresh: snapshot.last_refresh.clone(),
         consecutive_failures: snapshot.consecutive_failures,
         upstream: snapshot.upstream,
-        ecs: state.ecs.clone(),
+        ecs: match &state.ecs {
+            Ecs::Serving(info) => Some(info.clone()),
+            _ => None,
+        },
+        ecs_error: match &state.ecs {
+            Ecs::Failed(why) => Some(why.clone()),
+            _ => None,
+        },
         state_file_error: snapshot.state_file_error.clone(),
         // Which step, never its secret: the TOTP setup URI went to whoever started the
         // sign-in, not to every reader of the status.

@@ -23,10 +23,16 @@ use subtle::ConstantTimeEq;
 use tracing::{info, warn};
 
 use crate::api::fresh_credentials;
+use crate::server::LogLimiter;
 use crate::session::SessionHandle;
 
-/// The token file's name, beside the socket.
-pub const TOKEN_FILE: &str = "ecs-token";
+/// The token files' names: `ecs-token-<port>`, so a token is tied to the port it opens (a
+/// shell that kept an old endpoint's URL finds no token for it, and never sends the new one
+/// to whoever took the old port).
+pub const TOKEN_FILE_PREFIX: &str = "ecs-token";
+
+/// Connections the endpoint keeps open at once; at the cap the oldest idle one makes room.
+const MAX_CONNECTIONS: usize = 64;
 
 /// A bound endpoint, ready to serve.
 #[derive(Debug)]
@@ -41,6 +47,7 @@ struct Guard {
     token: Secret,
     hosts: [String; 2],
     session: SessionHandle,
+    refusal_logs: LogLimiter,
 }
 
 /// Why the endpoint cannot start.
@@ -60,7 +67,8 @@ pub enum EcsError {
 
 impl Endpoint {
     /// Binds `listen` (loopback, checked by the config) and writes a new token to
-    /// `token_dir/ecs-token` (0600, no trailing newline).
+    /// `token_dir/ecs-token-<port>` (0600, no trailing newline), after removing the token files
+    /// of earlier runs.
     pub async fn bind(
         listen: SocketAddr,
         token_dir: &Path,
@@ -76,34 +84,37 @@ impl Endpoint {
             addr: listen,
             source,
         })?;
+        let path = token_dir.join(format!("{TOKEN_FILE_PREFIX}-{}", addr.port()));
+        remove_stale_tokens(token_dir);
         let mut bytes = [0u8; 32];
         getrandom::fill(&mut bytes).map_err(|e| EcsError::Token {
-            path: token_dir.join(TOKEN_FILE),
+            path: path.clone(),
             source: std::io::Error::other(e.to_string()),
         })?;
         let token = Secret::new(data_encoding_hex(&bytes));
         zeroize::Zeroize::zeroize(&mut bytes);
-        let path = token_dir.join(TOKEN_FILE);
         write_token(&path, &token).map_err(|source| EcsError::Token {
             path: path.clone(),
             source,
         })?;
-        let port = addr.port();
+        // `addr` as a URL's host: 127.0.0.1:41234, [::1]:41234.
         Ok(Endpoint {
             listener,
             state: Arc::new(Guard {
                 token,
-                hosts: [format!("127.0.0.1:{port}"), format!("localhost:{port}")],
+                hosts: [addr.to_string(), format!("localhost:{}", addr.port())],
                 session,
+                refusal_logs: LogLimiter::default(),
             }),
             info: EcsInfo {
-                url: format!("http://127.0.0.1:{port}/"),
+                url: format!("http://{addr}/"),
                 token_file: path.display().to_string(),
             },
         })
     }
 
-    /// Serves until `shutdown` completes.
+    /// Serves until `shutdown` completes, with the socket's limits: a header-read timeout, a
+    /// cap on connections where the oldest idle one makes room, bounded refusals.
     pub async fn serve(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) {
         info!(url = %self.info.url, token_file = %self.info.token_file, "container credentials endpoint serving");
         let router = Router::new()
@@ -111,13 +122,19 @@ impl Endpoint {
             .fallback(|| async {
                 refusal(StatusCode::NOT_FOUND, "NotFound", "only GET / is served")
             })
+            .layer(axum::extract::DefaultBodyLimit::max(1024))
             .with_state(self.state);
-        if let Err(error) = axum::serve(self.listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await
-        {
-            warn!(%error, "the container credentials endpoint stopped");
-        }
+        // No watchdog probes here: the socket's loop answers those.
+        let (_, probes) = tokio::sync::mpsc::channel(1);
+        crate::server::serve(
+            self.listener,
+            router,
+            None,
+            MAX_CONNECTIONS,
+            probes,
+            shutdown,
+        )
+        .await;
     }
 }
 
@@ -154,7 +171,9 @@ fn check(guard: &Guard, headers: &HeaderMap) -> Result<(), Refused> {
             .keys()
             .any(|name| name.as_str().starts_with("sec-fetch-"));
     if browser {
-        warn!("refused a browser request on the container credentials endpoint");
+        if guard.refusal_logs.allow("container endpoint") {
+            warn!("refused a browser request on the container credentials endpoint");
+        }
         return Err((
             StatusCode::FORBIDDEN,
             "Forbidden",
@@ -166,10 +185,12 @@ fn check(guard: &Guard, headers: &HeaderMap) -> Result<(), Refused> {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     if !guard.hosts.iter().any(|h| h == host) {
-        warn!(
-            host,
-            "refused a request for another host on the container credentials endpoint"
-        );
+        if guard.refusal_logs.allow("container endpoint") {
+            warn!(
+                host,
+                "refused a request for another host on the container credentials endpoint"
+            );
+        }
         return Err((
             StatusCode::FORBIDDEN,
             "Forbidden",
@@ -177,7 +198,9 @@ fn check(guard: &Guard, headers: &HeaderMap) -> Result<(), Refused> {
         ));
     }
     let Some(given) = headers.get("authorization") else {
-        warn!("refused a request without a token on the container credentials endpoint");
+        if guard.refusal_logs.allow("container endpoint") {
+            warn!("refused a request without a token on the container credentials endpoint");
+        }
         return Err((
             StatusCode::UNAUTHORIZED,
             "Unauthorized",
@@ -185,7 +208,9 @@ fn check(guard: &Guard, headers: &HeaderMap) -> Result<(), Refused> {
         ));
     };
     if !token_matches(given.as_bytes(), guard.token.expose().as_bytes()) {
-        warn!("refused a request with a wrong token on the container credentials endpoint");
+        if guard.refusal_logs.allow("container endpoint") {
+            warn!("refused a request with a wrong token on the container credentials endpoint");
+        }
         return Err((
             StatusCode::FORBIDDEN,
             "Forbidden",
@@ -207,6 +232,19 @@ fn refusal(status: StatusCode, code: &str, message: &str) -> Response {
         axum::Json(json!({"code": code, "message": message})),
     )
         .into_response()
+}
+
+/// Removes the token files earlier runs left (a daemon that was killed).
+fn remove_stale_tokens(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with(TOKEN_FILE_PREFIX) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 fn write_token(path: &Path, token: &Secret) -> std::io::Result<()> {

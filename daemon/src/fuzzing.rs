@@ -61,7 +61,7 @@ static API: LazyLock<Api> = LazyLock::new(|| {
     let (stop, stopping) = tokio::sync::watch::channel(true);
     let router = runtime.block_on(async {
         let upstream = crate::upstream(&config, None).expect("the session starts");
-        crate::api::router(upstream.session, stopping, None)
+        crate::api::router(upstream.session, stopping, crate::api::Ecs::Off)
     });
     Api {
         runtime,

@@ -89,16 +89,29 @@ pub async fn run(
     ));
     let (stop, stopping) = tokio::sync::watch::channel(false);
     let ecs = if config.ecs.enabled {
-        let token_dir = socket_path.parent().unwrap_or(std::path::Path::new("."));
-        let endpoint = ecs::Endpoint::bind(config.ecs.listen, token_dir, session.clone()).await?;
-        let info = endpoint.info.clone();
-        let mut stopping = stopping.clone();
-        tokio::spawn(endpoint.serve(async move {
-            let _ = stopping.wait_for(|stop| *stop).await;
-        }));
-        Some(info)
+        // Where the unit lets the daemon write ($RUNTIME_DIRECTORY), else beside the socket.
+        let token_dir = env
+            .runtime_directory
+            .clone()
+            .or_else(|| socket_path.parent().map(std::path::Path::to_path_buf))
+            .unwrap_or_else(|| PathBuf::from("."));
+        // Optional: when it cannot start, the socket is served all the same.
+        match ecs::Endpoint::bind(config.ecs.listen, &token_dir, session.clone()).await {
+            Ok(endpoint) => {
+                let info = endpoint.info.clone();
+                let mut stopping = stopping.clone();
+                tokio::spawn(endpoint.serve(async move {
+                    let _ = stopping.wait_for(|stop| *stop).await;
+                }));
+                api::Ecs::Serving(info)
+            }
+            Err(error) => {
+                tracing::error!(%error, "the container credentials endpoint is not served; the socket is");
+                api::Ecs::Failed(error.to_string())
+            }
+        }
     } else {
-        None
+        api::Ecs::Off
     };
     let status = systemd::status_line(&session.snapshot(), session.now_ms());
     let (probes, probed) = tokio::sync::mpsc::channel(1);
@@ -107,7 +120,7 @@ pub async fn run(
     server::serve(
         listener,
         api::router(session, stopping, ecs.clone()),
-        access,
+        Some(access),
         config.daemon.max_connections,
         probed,
         async move {
@@ -121,7 +134,7 @@ pub async fn run(
     if !inherited {
         socket::remove(&socket_path);
     }
-    if let Some(info) = &ecs {
+    if let api::Ecs::Serving(info) = &ecs {
         let _ = std::fs::remove_file(&info.token_file);
     }
     Ok(())

@@ -13,6 +13,9 @@ pub struct Environment {
     pub xdg_state_home: Option<PathBuf>,
     /// systemd's `$STATE_DIRECTORY` (the first entry when it lists several).
     pub state_directory: Option<PathBuf>,
+    /// systemd's `$RUNTIME_DIRECTORY` (the first entry): where the unit lets the daemon write
+    /// runtime files such as the container endpoint's token.
+    pub runtime_directory: Option<PathBuf>,
     pub home: Option<PathBuf>,
     pub uid: u32,
 }
@@ -30,6 +33,9 @@ impl Environment {
             xdg_runtime_dir: var("XDG_RUNTIME_DIR"),
             xdg_state_home: var("XDG_STATE_HOME"),
             state_directory: std::env::var("STATE_DIRECTORY")
+                .ok()
+                .and_then(|v| absolute(v.split(':').next().map(OsString::from))),
+            runtime_directory: std::env::var("RUNTIME_DIRECTORY")
                 .ok()
                 .and_then(|v| absolute(v.split(':').next().map(OsString::from))),
             home: var("HOME"),

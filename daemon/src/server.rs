@@ -20,8 +20,8 @@ use axum::extract::Request;
 use axum::response::Response;
 use hyper::body::{Frame, Incoming};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{UnixListener, UnixStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio::sync::{Notify, Semaphore, mpsc, oneshot, watch};
 use tower::ServiceExt as _;
 use tracing::{debug, warn};
@@ -37,6 +37,98 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 pub struct Peer {
     pub uid: u32,
     pub pid: Option<i32>,
+}
+
+/// The uid of a peer the kernel does not name (a TCP connection).
+pub const UNKNOWN_UID: u32 = u32::MAX;
+
+/// Where connections come from, and who is at the other end of each.
+pub trait Listener: Send + 'static {
+    type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+    fn accept(&self) -> impl Future<Output = std::io::Result<Self::Stream>> + Send;
+    /// The peer of `stream`; `None` closes it.
+    fn peer(stream: &Self::Stream) -> Option<Peer>;
+}
+
+impl Listener for UnixListener {
+    type Stream = UnixStream;
+
+    async fn accept(&self) -> std::io::Result<UnixStream> {
+        UnixListener::accept(self).await.map(|(stream, _)| stream)
+    }
+
+    fn peer(stream: &UnixStream) -> Option<Peer> {
+        match stream.peer_cred() {
+            Ok(cred) => Some(Peer {
+                uid: cred.uid(),
+                pid: cred.pid(),
+            }),
+            Err(error) => {
+                warn!(%error, "cannot read the peer's credentials; closing the connection");
+                None
+            }
+        }
+    }
+}
+
+/// Loopback TCP (the container credentials endpoint): the kernel does not say who connects;
+/// what the router asks (a token) is the gate.
+impl Listener for TcpListener {
+    type Stream = TcpStream;
+
+    async fn accept(&self) -> std::io::Result<TcpStream> {
+        let (stream, _) = TcpListener::accept(self).await?;
+        let _ = stream.set_nodelay(true);
+        Ok(stream)
+    }
+
+    fn peer(_: &TcpStream) -> Option<Peer> {
+        Some(Peer {
+            uid: UNKNOWN_UID,
+            pid: None,
+        })
+    }
+}
+
+/// At most a few warnings a minute about refused peers, then one line with how many more
+/// there were: a flood of refusals cannot flood the journal.
+#[derive(Debug)]
+pub struct LogLimiter {
+    state: Mutex<(std::time::Instant, u32, u64)>,
+}
+
+impl Default for LogLimiter {
+    fn default() -> Self {
+        Self {
+            state: Mutex::new((std::time::Instant::now(), 0, 0)),
+        }
+    }
+}
+
+impl LogLimiter {
+    /// Logs per minute.
+    const PER_MINUTE: u32 = 10;
+
+    /// Whether this event may be logged; when a new minute starts, says how many were not.
+    pub fn allow(&self, what: &str) -> bool {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let (started, logged, skipped) = &mut *state;
+        if started.elapsed() >= Duration::from_secs(60) {
+            if *skipped > 0 {
+                warn!(count = *skipped, "{what}: more refusals were not logged");
+            }
+            *started = std::time::Instant::now();
+            *logged = 0;
+            *skipped = 0;
+        }
+        if *logged < Self::PER_MINUTE {
+            *logged += 1;
+            true
+        } else {
+            *skipped += 1;
+            false
+        }
+    }
 }
 
 impl Peer {
@@ -165,17 +257,18 @@ impl Connections {
 pub type LivenessProbe = oneshot::Sender<bool>;
 
 /// Serves `router` on `listener` until `shutdown` completes, then lets the requests already
-/// accepted finish for at most [`SHUTDOWN_GRACE`]. `access` may change while serving (a
-/// reload); each new connection is checked against the current one. Each probe that arrives
-/// on `probes` is answered from the loop.
-pub async fn serve(
-    listener: UnixListener,
+/// accepted finish for at most [`SHUTDOWN_GRACE`]. With `access`, each new connection's peer
+/// is checked against it (it may change while serving: a reload). Each probe that arrives on
+/// `probes` is answered from the loop.
+pub async fn serve<L: Listener>(
+    listener: L,
     router: Router,
-    access: watch::Receiver<Access>,
+    access: Option<watch::Receiver<Access>>,
     max_connections: usize,
     mut probes: mpsc::Receiver<LivenessProbe>,
     shutdown: impl Future<Output = ()>,
 ) {
+    let refusal_logs = LogLimiter::default();
     let slots = Arc::new(Semaphore::new(max_connections));
     let refusals = Arc::new(Semaphore::new(MAX_REFUSALS));
     let connections = Arc::new(Mutex::new(Connections::default()));
@@ -184,7 +277,7 @@ pub async fn serve(
     loop {
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(stream) => stream,
                 Err(error) => {
                     // Out of file descriptors and the like: wait instead of spinning.
                     warn!(%error, "cannot accept a connection");
@@ -198,15 +291,20 @@ pub async fn serve(
             }
             () = &mut shutdown => break,
         };
-        let Some(peer) = peer_of(&stream) else {
+        let Some(peer) = L::peer(&stream) else {
             continue;
         };
-        if !access.borrow().allows(peer.uid) {
-            warn!(
-                uid = peer.uid,
-                pid = peer.pid_or_zero(),
-                "refused a connection from a user that is not allowed"
-            );
+        if access
+            .as_ref()
+            .is_some_and(|a| !a.borrow().allows(peer.uid))
+        {
+            if refusal_logs.allow("refused connections") {
+                warn!(
+                    uid = peer.uid,
+                    pid = peer.pid_or_zero(),
+                    "refused a connection from a user that is not allowed"
+                );
+            }
             if let Ok(permit) = Arc::clone(&refusals).try_acquire_owned() {
                 tokio::spawn(async move {
                     refuse(stream).await;
@@ -338,25 +436,12 @@ fn lock(connections: &Mutex<Connections>) -> std::sync::MutexGuard<'_, Connectio
     connections.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn peer_of(stream: &UnixStream) -> Option<Peer> {
-    match stream.peer_cred() {
-        Ok(cred) => Some(Peer {
-            uid: cred.uid(),
-            pid: cred.pid(),
-        }),
-        Err(error) => {
-            warn!(%error, "cannot read the peer's credentials; closing the connection");
-            None
-        }
-    }
-}
-
 /// Answers 403 and closes. The peer's bytes are read but not parsed: only the blank line that
 /// ends a request head is looked for, so the answer comes after the request as HTTP clients
 /// expect (one that answered first could race a client still writing). After the answer the
 /// rest is read and thrown away (at most 64 KiB), so the peer's write does not fail before it
 /// reads the answer. A second in all.
-async fn refuse(mut stream: UnixStream) {
+async fn refuse(mut stream: impl AsyncRead + AsyncWrite + Unpin) {
     let answer = async {
         let mut buffer = [0u8; 4096];
         let mut tail = Vec::with_capacity(4096 + 3);

@@ -61,9 +61,12 @@ pub struct Status {
     pub last_refresh: Option<LastRefresh>,
     pub consecutive_failures: u32,
     pub upstream: UpstreamHealth,
-    /// The container credentials endpoint, when enabled.
+    /// The container credentials endpoint, when enabled and serving.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ecs: Option<EcsInfo>,
+    /// Why the enabled container credentials endpoint is not served (the socket is).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ecs_error: Option<String>,
     /// Why the last write of the state file failed (the session goes on in memory); absent
     /// once a write succeeds again.
     #[serde(default, skip_serializing_if = "Option::is_none")]

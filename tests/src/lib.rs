@@ -177,3 +177,31 @@ pub fn now_ms() -> i64 {
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)
 }
+
+/// `GET` on a loopback HTTP `url` (`http://127.0.0.1:PORT/path`) with exactly `headers`
+/// (and `Connection: close`); the status and the body as JSON (`Null` when it is not).
+pub fn tcp_request(url: &str, headers: &[(&str, &str)]) -> (u16, serde_json::Value) {
+    use std::io::{Read, Write};
+    let rest = url.trim_start_matches("http://");
+    let (address, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let path = if path.is_empty() { "/" } else { path };
+    let mut stream = std::net::TcpStream::connect(address).expect("the endpoint accepts");
+    let mut request = format!("GET {path} HTTP/1.1\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).expect("request sent");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("answer read");
+    let (head, body) = answer.split_once("\r\n\r\n").expect("an HTTP answer");
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("an HTTP status");
+    (
+        status,
+        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+    )
+}

@@ -29,10 +29,11 @@ impl Squatter {
     fn start(socket: &Path) -> Squatter {
         let received = socket.with_extension("received");
         let script = r#"
-import socket, sys
+import os, socket, sys
 path, out = sys.argv[1], sys.argv[2]
 s = socket.socket(socket.AF_UNIX)
 s.bind(path)
+os.chmod(path, 0o666)  # a trap: anyone may connect
 s.listen(16)
 open(out, "w").write("0")
 total = 0

@@ -33,8 +33,8 @@ fn the_system_unit_serves_its_group_and_its_allowed_uids_and_keeps_its_watchdog(
     std::fs::write(
         exp.path().join("config.toml"),
         format!(
-            "{}[daemon]\nsocket = \"/run/cognitod/socket\"\nallowed_uids = [1001]\n",
-            fake.config_toml()
+            "{}[daemon]\nsocket = \"/run/cognitod/socket\"\nallowed_uids = [1001]\n[ecs]\nenabled = true\n",
+            fake.config_toml_with_identity_pool()
         ),
     )
     .unwrap();
@@ -101,6 +101,26 @@ fn the_system_unit_serves_its_group_and_its_allowed_uids_and_keeps_its_watchdog(
         journal(&container)
     );
 
+    // The container endpoint under the unit's sandbox: its token where the unit lets the
+    // daemon write (RuntimeDirectory=), served to whoever may read it (root here).
+    let status: serde_json::Value = serde_json::from_str(
+        &container
+            .must("cognitoctl --socket /run/cognitod/socket --json status")
+            .stdout,
+    )
+    .unwrap();
+    let url = status["ecs"]["url"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{status}"));
+    let token_file = status["ecs"]["tokenFile"].as_str().unwrap();
+    assert!(token_file.starts_with("/run/cognitod-ecs/"), "{status}");
+    let token = container.must(&format!("cat {token_file}")).stdout;
+    let host = url.trim_start_matches("http://").trim_end_matches('/');
+    let (code, body) =
+        cognitod_tests::tcp_request(url, &[("Host", host), ("Authorization", &token)]);
+    assert_eq!(code, 200, "{body}");
+    assert!(body["AccessKeyId"].is_string(), "{body}");
+
     // The session survives a restart, in the state directory the unit gives it.
     container.must("systemctl restart cognitod.service");
     let (code, text) = as_user(&container, "alice", "whoami", None);
@@ -111,4 +131,75 @@ fn journal(container: &Container) -> String {
     container
         .run("journalctl -u cognitod.service -o cat --no-pager", None)
         .stdout
+}
+
+#[test]
+fn the_user_unit_serves_its_user_with_the_container_endpoint_on() {
+    let Some(root) = Container::root() else {
+        println!("skipped: no container root (scripts/test.sh builds one when it runs as root)");
+        return;
+    };
+    let fake = FakeCognito::start(PoolOptions::default());
+    fake.add_user(UserSpec::new("alice", PASSWORD));
+    let exp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        exp.path().join("config.toml"),
+        format!(
+            "{}[ecs]\nenabled = true\n",
+            fake.config_toml_with_identity_pool()
+        ),
+    )
+    .unwrap();
+    let container = Container::boot(&root, exp.path());
+    // systemd-nspawn mounts a FIFO over /proc/kmsg, which a user manager's sandbox cannot
+    // hide (ProtectKernelLogs=); a host has no such mount.
+    container.must(
+        "set -e
+        umount /proc/kmsg || true
+        useradd -u 1001 -m alice
+        loginctl enable-linger alice
+        for i in $(seq 100); do [ -S /run/user/1001/bus ] && break; sleep 0.1; done
+        install -d -o alice -g alice -m 0755 /home/alice/.config
+        install -d -o alice -g alice -m 0700 /home/alice/.config/cognitod
+        install -o alice -g alice -m 0600 /exp/config.toml /home/alice/.config/cognitod/config.toml",
+    );
+    let as_alice = |script: &str| {
+        container.run(
+            &format!(
+                "cd /src && setpriv --reuid=alice --regid=alice --init-groups env HOME=/home/alice \
+                 XDG_RUNTIME_DIR=/run/user/1001 DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/1001/bus \
+                 PATH=/home/alice/.local/bin:/usr/bin:/bin bash -c '{script}'"
+            ),
+            Some(&format!("{PASSWORD}\n")),
+        )
+    };
+    let install = as_alice(
+        "set -e; COGNITOD_BIN_DIR=/cognitod-bin bash systemd/install.sh --user >/dev/null; \
+         systemctl --user daemon-reload; systemctl --user enable --now cognitod.socket",
+    );
+    assert_eq!(install.code, 0, "{install:?}");
+    let login = as_alice("cognitoctl login alice --password-stdin");
+    assert_eq!(
+        login.code,
+        0,
+        "{login:?}\n{}",
+        container
+            .run("journalctl --no-pager -o cat _UID=1001 | tail -30", None)
+            .stdout
+    );
+    let status = as_alice("cognitoctl --json status");
+    let status: serde_json::Value =
+        serde_json::from_str(&status.stdout).unwrap_or_else(|e| panic!("{e}: {status:?}"));
+    assert_eq!(status["state"], "signedIn", "{status}");
+    let token_file = status["ecs"]["tokenFile"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the endpoint serves under the user unit: {status}"));
+    assert!(
+        token_file.starts_with("/run/user/1001/cognitod-ecs/"),
+        "{status}"
+    );
+    let credentials = as_alice(
+        "eval \"$(cognitoctl env --ecs)\"; cat \"$AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE\" >/dev/null && echo readable",
+    );
+    assert_eq!(credentials.stdout.trim(), "readable", "{credentials:?}");
 }

@@ -68,7 +68,9 @@ fn the_units_verify_and_meet_the_sandbox_scores() {
     std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700)).unwrap();
     for (kind, user, threshold) in [("system", false, "15"), ("user", true, "20")] {
         let units = units_in(dir.path(), kind);
-        for unit in &units {
+        // The system unit's peers are other users: inside PrivateUsers= they would all read as
+        // 65534. (The user unit's only peer is its user, whom its namespace maps.)
+        for unit in units.iter().filter(|_| kind == "system") {
             let text = std::fs::read_to_string(unit).unwrap();
             assert!(
                 !text

@@ -18,8 +18,13 @@ pub struct AwsCredentials {
     pub access_key_id: String,
     pub secret_access_key: Secret,
     pub session_token: Secret,
-    /// Local ms.
+    /// As Cognito states it (its clock, ms).
     pub expiration_ms: i64,
+    /// When they expire by the local clock (corrected for the drift the tokens measured).
+    pub local_expiration_ms: i64,
+    /// How close to their expiry they are no longer handed out (ms): `min(5 s, 10% of their
+    /// life)`, so none expires on its way to the client.
+    pub margin_ms: i64,
     /// Renew from this local time on.
     pub refresh_due_ms: i64,
     /// For a guest identity (signed out).
@@ -31,8 +36,9 @@ impl AwsCredentials {
         Timestamp::from_unix(self.expiration_ms.div_euclid(1000))
     }
 
+    /// Whether they are too close to expiry to hand out at local time `now_ms`.
     pub fn is_expired(&self, now_ms: i64) -> bool {
-        now_ms >= self.expiration_ms
+        now_ms + self.margin_ms >= self.local_expiration_ms
     }
 }
 
@@ -206,8 +212,17 @@ impl<P: UserPool> Owner<P> {
                         self.guest_identity_id = None;
                     }
                 }
+                // Cognito's clock, as the tokens measured it against ours.
+                let drift = self.current().map_or(0, |s| s.drift_ms);
+                let local_expiration_ms = fetched.expiration_ms - drift;
+                let life = (local_expiration_ms - now).max(0);
+                // Never due at once (a clock ahead would otherwise fetch back to back).
+                let refresh_due_ms = schedule::credentials_refresh_at_ms(now, local_expiration_ms)
+                    .max(now + (life / 2).min(30_000));
                 let credentials = AwsCredentials {
-                    refresh_due_ms: schedule::credentials_refresh_at_ms(now, fetched.expiration_ms),
+                    refresh_due_ms,
+                    local_expiration_ms,
+                    margin_ms: (life / 10).min(5000),
                     identity_id: fetched.identity_id,
                     access_key_id: fetched.access_key_id,
                     secret_access_key: fetched.secret_access_key,

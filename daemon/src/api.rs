@@ -444,6 +444,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 pub struct HttpError {
     status: StatusCode,
     error: ApiError,
+    /// `Retry-After`, in seconds.
+    retry_after: Option<u64>,
 }
 
 impl HttpError {
@@ -455,6 +457,7 @@ impl HttpError {
                 message: message.into(),
                 recovery_suggestion: None,
             },
+            retry_after: None,
         }
     }
 
@@ -535,6 +538,26 @@ impl From<SessionError> for HttpError {
             .suggest(
                 "cognitod retries on its own; check the network and the endpoints if this lasts.",
             ),
+            SessionError::BackingOff {
+                retry_after_secs, ..
+            } => {
+                let mut error = Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    codes::UPSTREAM_UNAVAILABLE,
+                    message,
+                )
+                .suggest(&format!(
+                    "cognitod tries again in {retry_after_secs} s on its own; check the network and the endpoints if this lasts."
+                ));
+                error.retry_after = Some(retry_after_secs);
+                error
+            }
+            SessionError::Throttled { kind, .. } => {
+                let mut error = Self::new(StatusCode::TOO_MANY_REQUESTS, &kind, message)
+                    .suggest("Cognito is throttling requests; try again in a few seconds.");
+                error.retry_after = Some(5);
+                error
+            }
             SessionError::Misconfigured { kind, fix, .. } => {
                 Self::new(StatusCode::BAD_GATEWAY, &kind, message).suggest(&fix)
             }
@@ -543,6 +566,14 @@ impl From<SessionError> for HttpError {
                     "Check `issuer` and `user_pool_client_id` in the daemon's configuration.",
                 )
             }
+            SessionError::NoRefreshToken => Self::new(
+                StatusCode::BAD_GATEWAY,
+                "NoRefreshToken",
+                message,
+            )
+            .suggest(
+                "Let the app client refresh tokens (ALLOW_REFRESH_TOKEN_AUTH) and sign in again.",
+            ),
             SessionError::NoIdentityPool => {
                 Self::new(StatusCode::NOT_FOUND, codes::NOT_FOUND, message)
                     .suggest("Set `identity_pool_id` in the daemon's configuration.")
@@ -569,7 +600,13 @@ impl From<SessionError> for HttpError {
 
 impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
-        (self.status, Json(ErrorBody { error: self.error })).into_response()
+        let mut response = (self.status, Json(ErrorBody { error: self.error })).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
     }
 }
 

@@ -440,3 +440,75 @@ fn the_container_endpoint_serves_boto3_and_refuses_everyone_else() {
     );
     assert_eq!(stdout.trim(), expected);
 }
+
+#[test]
+fn expired_tokens_are_refreshed_before_credentials_and_demand_respects_the_backoff() {
+    let options = PoolOptions {
+        id_token_seconds: 5,
+        access_token_seconds: 5,
+        ..PoolOptions::default()
+    };
+    let (fake, daemon) = start(options);
+    sign_in_alice(&daemon);
+    // Refreshes fail from now until told otherwise (a suspend, an outage).
+    fake.fail_for("InitiateAuth", Fault::Internal, Duration::from_secs(120));
+    let identity = json(&daemon.ctl(&["credentials", "--json"]).stdout)["identityId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let status = json(&daemon.ctl(&["status", "--json"]).stdout);
+    let expires = cognitod_proto::Timestamp::parse(status["tokensExpireAt"].as_str().unwrap())
+        .unwrap()
+        .unix()
+        * 1000;
+    std::thread::sleep(Duration::from_millis(
+        u64::try_from(expires + 500 - now_ms()).unwrap_or(0),
+    ));
+    let (fetches, get_ids, refreshes) = (
+        fake.calls(CREDENTIALS),
+        fake.calls("GetId"),
+        fake.calls("InitiateAuth"),
+    );
+    let forced = raw_request(
+        &daemon.socket,
+        "GET",
+        "/v1/credentials?forceRefresh=true",
+        b"",
+    );
+    assert_eq!(forced.status, 503, "{forced:?}");
+    assert_eq!(
+        fake.calls(CREDENTIALS),
+        fetches,
+        "no credentials are asked for with an expired id token"
+    );
+    // Demand during the backoff: one attempt brought forward, then 503 with Retry-After.
+    let answers: Vec<_> = (0..10)
+        .map(|_| raw_request(&daemon.socket, "GET", "/v1/session", b""))
+        .collect();
+    assert!(answers.iter().all(|a| a.status == 503), "{answers:?}");
+    assert!(
+        answers
+            .iter()
+            .any(|a| a.head.to_lowercase().contains("retry-after:")),
+        "{answers:?}"
+    );
+    assert!(
+        fake.calls("InitiateAuth") - refreshes <= 3,
+        "11 requests made {} refresh calls",
+        fake.calls("InitiateAuth") - refreshes
+    );
+
+    // Cognito back: fresh tokens, then credentials for the same identity, never dropped.
+    fake.fail_for("InitiateAuth", Fault::Internal, Duration::ZERO);
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let recovered = loop {
+        assert!(Instant::now() < deadline, "no recovery");
+        let answer = raw_request(&daemon.socket, "GET", "/v1/credentials", b"");
+        if answer.status == 200 {
+            break answer.json();
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert_eq!(recovered["identityId"], identity.as_str());
+    assert_eq!(fake.calls("GetId"), get_ids, "the identity id was kept");
+}

@@ -525,18 +525,45 @@ fn upstream_faults_are_reported_without_losing_the_daemon() {
         PoolOptions::default(),
         vec![UserSpec::new("rita", PASSWORD)],
     );
-    for fault in [Fault::Internal, Fault::Throttle, Fault::Drop] {
+    for (fault, code) in [
+        (Fault::Internal, "UpstreamUnavailable"),
+        (Fault::Throttle, "TooManyRequestsException"),
+        (Fault::Drop, "UpstreamUnavailable"),
+    ] {
         fake.fail_next("InitiateAuth", fault.clone(), 1);
         let failed = login(&daemon, "rita", PASSWORD, &["--json"]);
         assert_eq!(failed.code, 4, "{fault:?}: {failed:?}");
-        assert!(
-            failed.error_code() == "UpstreamUnavailable",
-            "{fault:?}: {failed:?}"
-        );
+        assert_eq!(failed.error_code(), code, "{fault:?}: {failed:?}");
         assert_eq!(state(&daemon), "signedOut");
     }
+    fake.fail_next("InitiateAuth", Fault::Throttle, 1);
+    let throttled = cognitod_tests::raw_request(
+        &daemon.socket,
+        "POST",
+        "/v1/sign-in",
+        format!(r#"{{"username": "rita", "password": "{PASSWORD}"}}"#).as_bytes(),
+    );
+    assert_eq!(throttled.status, 429, "{throttled:?}");
+    assert!(
+        throttled.head.to_lowercase().contains("retry-after: 5"),
+        "{throttled:?}"
+    );
+    let no_refresh = FakeCognito::start(PoolOptions {
+        omit_refresh_token: true,
+        ..PoolOptions::default()
+    });
+    no_refresh.add_user(UserSpec::new("sol", PASSWORD));
+    let refused = TestDaemon::start(&no_refresh.config_toml());
+    let no_token = login(&refused, "sol", PASSWORD, &["--json"]);
+    assert_eq!(no_token.code, 1, "{no_token:?}");
+    assert_eq!(no_token.error_code(), "NoRefreshToken");
+    assert_eq!(
+        state(&refused),
+        "signedOut",
+        "refused, not served until it ends"
+    );
     assert_eq!(login(&daemon, "rita", PASSWORD, &[]).code, 0);
-    assert_eq!(fake.calls("InitiateAuth"), 4);
+    assert_eq!(fake.calls("InitiateAuth"), 5);
 }
 
 #[test]

@@ -169,6 +169,14 @@ impl<P: UserPool> Owner<P> {
         let Some(identity) = self.config.identity.clone() else {
             return false;
         };
+        if let Some(signed_in) = self.current() {
+            if signed_in.is_expired(self.clock.now_ms()) {
+                // An expired id token would be refused as if the identity were wrong: fresh
+                // tokens first; their refresh starts the fetch.
+                self.refresh_for_credentials(&signed_in);
+                return true;
+            }
+        }
         if let Some(fetch) = self.creds_in_flight.take() {
             fetch.abort();
         }
@@ -314,6 +322,13 @@ impl<P: UserPool> Owner<P> {
     /// When the credentials need the timer next (local ms).
     pub(super) fn credentials_due_ms(&self) -> Option<i64> {
         if self.creds_in_flight.is_some() {
+            return None;
+        }
+        // With expired tokens the fetch waits for their refresh, which starts it.
+        if self
+            .current()
+            .is_some_and(|s| s.is_expired(self.clock.now_ms()))
+        {
             return None;
         }
         let aws = self.publish.borrow().aws.clone()?;

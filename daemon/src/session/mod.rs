@@ -185,6 +185,15 @@ pub enum SessionError {
     /// retries on its own.
     #[error("{0}")]
     Retrying(String),
+    /// The refresh is backing off after failures; the next attempt is in `retry_after_secs`.
+    #[error("{message}")]
+    BackingOff {
+        retry_after_secs: u64,
+        message: String,
+    },
+    /// Cognito is throttling a call a user made.
+    #[error("{kind}: {message}")]
+    Throttled { kind: String, message: String },
     /// The identity pool refused for a reason only the configuration can fix; `fix` names the
     /// setting.
     #[error("{message}")]
@@ -202,6 +211,8 @@ pub enum SessionError {
     BadAnswer(String),
     #[error("no identity_pool_id is configured, so there are no AWS credentials")]
     NoIdentityPool,
+    #[error("Cognito signed in without a refresh token; cognitod cannot keep such a session fresh")]
+    NoRefreshToken,
     #[error("{0}")]
     Internal(String),
 }
@@ -209,6 +220,9 @@ pub enum SessionError {
 impl From<CognitoError> for SessionError {
     fn from(error: CognitoError) -> Self {
         match error {
+            CognitoError::Service { kind, message, .. } if error_is_throttling(&kind) => {
+                Self::Throttled { kind, message }
+            }
             CognitoError::Service { .. } | CognitoError::Unreachable { .. }
                 if error.is_transient() =>
             {
@@ -220,6 +234,14 @@ impl From<CognitoError> for SessionError {
             CognitoError::Protocol(_) | CognitoError::Srp(_) => Self::Internal(error.to_string()),
         }
     }
+}
+
+/// Cognito's names for "too many requests".
+fn error_is_throttling(kind: &str) -> bool {
+    matches!(
+        kind,
+        "TooManyRequestsException" | "ThrottlingException" | "LimitExceededException"
+    )
 }
 
 impl From<ChallengeError> for SessionError {
@@ -237,7 +259,11 @@ impl SessionError {
     fn keeps_step_open(&self) -> bool {
         match self {
             Self::Refused { kind, .. } => kind != "NotAuthorizedException",
-            Self::BadAnswer(_) | Self::Unavailable(_) | Self::Retrying(_) => true,
+            Self::BadAnswer(_)
+            | Self::Unavailable(_)
+            | Self::Retrying(_)
+            | Self::BackingOff { .. }
+            | Self::Throttled { .. } => true,
             _ => false,
         }
     }

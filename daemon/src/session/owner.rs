@@ -328,6 +328,12 @@ impl<P: UserPool> Owner<P> {
         let challenge = match outcome {
             AuthOutcome::SignedIn(tokens) => {
                 self.set_pending(None);
+                if tokens.refresh_token.is_none() {
+                    // Nothing could keep such a session fresh; refused rather than served
+                    // until it silently ends.
+                    warn!("Cognito signed in without a refresh token; the sign-in is refused");
+                    return Err(SessionError::NoRefreshToken);
+                }
                 self.install(*tokens, login_id, flow, started_ms);
                 return Ok(SignInResponse {
                     is_signed_in: true,

@@ -23,6 +23,9 @@ const DEFINITIVE: [&str; 6] = [
     "TokenRevokedException",
 ];
 
+/// While refreshes back off, client demand starts at most one attempt in this many ms.
+const DEMAND_INTERVAL_MS: i64 = 5_000;
+
 /// Whether a refresh error ends the session (as opposed to being retried).
 pub fn ends_session(error: &CognitoError) -> bool {
     error
@@ -39,13 +42,37 @@ impl<P: UserPool> Owner<P> {
             return;
         };
         if self.in_flight.is_none() {
-            if !force && !current.is_expired(self.clock.now_ms()) {
+            let now = self.clock.now_ms();
+            if !force && !current.is_expired(now) {
                 let _ = reply.send(Ok(()));
                 return;
+            }
+            // Demand brings an attempt forward whatever the backoff, but at most one every
+            // DEMAND_INTERVAL_MS: more demand meanwhile gets 503 and Retry-After instead of
+            // an upstream call per request.
+            if let Some(retry_at_ms) = self.retry_at_ms.filter(|&at| at > now) {
+                let next_demand_ms = self.refresh_started_ms + DEMAND_INTERVAL_MS;
+                if now < next_demand_ms {
+                    let wait_ms = next_demand_ms.min(retry_at_ms) - now;
+                    let _ = reply.send(Err(SessionError::BackingOff {
+                        retry_after_secs: u64::try_from((wait_ms + 999) / 1000).unwrap_or(1),
+                        message: "the tokens expired and their refresh is failing; it is tried again shortly".into(),
+                    }));
+                    return;
+                }
             }
             self.start_refresh(&current);
         }
         self.waiters.push(reply);
+    }
+
+    /// Fresh tokens for a credentials fetch: a refresh unless one is in flight or backing off
+    /// (its success starts the fetch).
+    pub(super) fn refresh_for_credentials(&mut self, current: &SignedIn) {
+        let now = self.clock.now_ms();
+        if self.in_flight.is_none() && self.retry_at_ms.is_none_or(|at| now >= at) {
+            self.start_refresh(current);
+        }
     }
 
     /// The timer fired or a client nudged: refresh if due, report an expiry once.
@@ -67,7 +94,10 @@ impl<P: UserPool> Owner<P> {
 
     fn start_refresh(&mut self, current: &SignedIn) {
         let Some(refresh_token) = current.tokens.refresh_token.clone() else {
-            warn!("the session has no refresh token; it ends when the tokens expire");
+            // Sign-in refuses such tokens; should one get here, the session ends now rather
+            // than leave the timer and the waiters with nothing to do.
+            warn!("the session has no refresh token; signed out");
+            self.end_session(Some("the session has no refresh token".to_owned()));
             return;
         };
         let rotation = self.config.refresh_token_rotation;
@@ -184,6 +214,14 @@ impl<P: UserPool> Owner<P> {
                 let message = error.to_string();
                 for waiter in self.waiters.drain(..) {
                     let _ = waiter.send(Err(SessionError::Retrying(message.clone())));
+                }
+                // Credentials waiting for fresh tokens wait no more.
+                if self.current().is_some_and(|s| s.is_expired(now)) {
+                    for waiter in self.creds_waiters.drain(..) {
+                        let _ = waiter.send(Err(SessionError::Retrying(format!(
+                            "the tokens expired and their refresh failed: {message}"
+                        ))));
+                    }
                 }
             }
         }

@@ -205,8 +205,17 @@ async fn failures_back_off_and_an_expired_token_forces_an_attempt_at_once() {
     );
     assert_eq!(pool.refreshes.load(Ordering::SeqCst), before + 1);
 
-    // Cognito is back: the next request recovers at once.
+    // More demand at once waits for the backoff (503 with Retry-After), no upstream call.
+    let result = session.refresh(false).await;
+    assert!(
+        matches!(result, Err(SessionError::BackingOff { .. })),
+        "{result:?}"
+    );
+    assert_eq!(pool.refreshes.load(Ordering::SeqCst), before + 1);
+
+    // Cognito is back: the next request after the demand interval recovers at once.
     pool.failing.store(false, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_secs(5)).await;
     session.refresh(false).await.unwrap();
     let snapshot = session.snapshot();
     assert_eq!(snapshot.consecutive_failures, 0);

@@ -66,6 +66,8 @@ pub struct PoolOptions {
     pub allow_unauthenticated: bool,
     /// Lifetime of the AWS credentials it hands out.
     pub credentials_seconds: i64,
+    /// Sign-ins answer without a `RefreshToken` (an app client that cannot refresh).
+    pub omit_refresh_token: bool,
 }
 
 impl Default for PoolOptions {
@@ -85,6 +87,7 @@ impl Default for PoolOptions {
             identity_pool_id: "us-east-1:0f4c9a2e-0000-4000-a000-000000000001".into(),
             allow_unauthenticated: false,
             credentials_seconds: 3600,
+            omit_refresh_token: false,
         }
     }
 }
@@ -929,7 +932,9 @@ impl PoolState {
                 origin_jti: origin,
             },
         );
-        result["RefreshToken"] = json!(refresh);
+        if !self.options.omit_refresh_token {
+            result["RefreshToken"] = json!(refresh);
+        }
         json!({ "AuthenticationResult": result, "ChallengeParameters": {} })
     }
 

@@ -425,3 +425,42 @@ fn expiry_without_a_refresh_is_announced_and_status_shows_the_outage() {
     );
     assert!(human.contains("failures in a row"), "{human}");
 }
+
+#[test]
+fn a_credentials_write_during_a_rotating_refresh_keeps_the_in_flight_mark() {
+    let fake = FakeCognito::start(rotation(60));
+    fake.add_user(UserSpec::new("alice", cognitod_tests::PASSWORD));
+    let daemon = TestDaemon::start(&format!(
+        "{}refresh_token_rotation = true\n",
+        fake.config_toml_with_identity_pool()
+    ));
+    cognitod_tests::sign_in_alice(&daemon);
+    assert_eq!(daemon.ctl(&["credentials"]).code, 0);
+    fake.fail_next(
+        "GetTokensFromRefreshToken",
+        Fault::DelayAnswer(Duration::from_secs(3)),
+        1,
+    );
+    let mut asker = std::os::unix::net::UnixStream::connect(&daemon.socket).unwrap();
+    std::io::Write::write_all(
+        &mut asker,
+        b"GET /v1/session?forceRefresh=true HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while fake.calls("GetTokensFromRefreshToken") == 0 {
+        assert!(Instant::now() < deadline, "the refresh never started");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // New credentials are written while the rotating refresh waits for its answer.
+    assert_eq!(daemon.ctl(&["credentials", "--force-refresh"]).code, 0);
+    let stored: Value = serde_json::from_str(
+        &std::fs::read_to_string(daemon.state_dir().join("session.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        stored["user"]["refreshInFlight"], true,
+        "a restart now must still know the refresh was sent: {stored}"
+    );
+    drop(asker);
+}

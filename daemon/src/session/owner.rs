@@ -24,6 +24,10 @@ use crate::store::{Loaded, Persisted, PersistedUser, Store};
 /// abort it when the session ends.
 pub(super) type InFlight = JoinHandle<Result<Box<VerifiedTokens>, CognitoError>>;
 
+/// How soon a failed write of the state file is tried again (a rotated refresh token held only
+/// in memory is lost with the process).
+const PERSIST_RETRY_MS: i64 = 5_000;
+
 /// The longest the loop sleeps before looking at the wall clock again, so a suspended machine
 /// or a clock jump is noticed.
 const MAX_SLEEP: Duration = Duration::from_secs(60);
@@ -58,6 +62,33 @@ pub(super) struct Owner<P> {
     pub(super) creds_refused: Option<super::credentials::Refusal>,
     /// When the refresh in flight was started (local ms), for the clock-drift estimate.
     pub(super) refresh_started_ms: i64,
+    /// When to write the state file again after a write failed (local ms).
+    persist_retry: PersistRetry,
+    /// The refresh token a rotating refresh in flight received, kept as soon as its answer
+    /// parsed.
+    pub(super) rotated: Arc<std::sync::Mutex<Option<Secret>>>,
+}
+
+/// When to write the state file again (local ms), set from `persist(&self)`.
+#[derive(Debug)]
+struct PersistRetry(std::sync::atomic::AtomicI64);
+
+impl Default for PersistRetry {
+    fn default() -> Self {
+        Self(std::sync::atomic::AtomicI64::new(i64::MIN))
+    }
+}
+
+impl PersistRetry {
+    fn get(&self) -> Option<i64> {
+        let at = self.0.load(std::sync::atomic::Ordering::Relaxed);
+        (at != i64::MIN).then_some(at)
+    }
+
+    fn set(&self, at: Option<i64>) {
+        self.0
+            .store(at.unwrap_or(i64::MIN), std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// A sign-in in progress: the challenge Cognito asked, for whom, and how it started.
@@ -136,6 +167,8 @@ impl<P: UserPool> Owner<P> {
             creds_used_known: false,
             creds_refused: None,
             refresh_started_ms: 0,
+            persist_retry: PersistRetry::default(),
+            rotated: Arc::default(),
         };
         (owner, snapshot)
     }
@@ -180,6 +213,13 @@ impl<P: UserPool> Owner<P> {
                     }
                 }
                 Wakeup::Timer | Wakeup::Nudged => {
+                    if self
+                        .persist_retry
+                        .get()
+                        .is_some_and(|at| self.clock.now_ms() >= at)
+                    {
+                        self.persist_current();
+                    }
                     self.on_timer();
                     self.credentials_timer();
                 }
@@ -190,6 +230,7 @@ impl<P: UserPool> Owner<P> {
     /// How long until the next thing the timer must look at, at most [`MAX_SLEEP`].
     fn next_timer(&self) -> Option<Duration> {
         let mut due: Vec<i64> = self.credentials_due_ms().into_iter().collect();
+        due.extend(self.persist_retry.get());
         if let Some(signed_in) = self.current() {
             if self.in_flight.is_none() {
                 due.push(self.retry_at_ms.unwrap_or(signed_in.refresh_due_ms));
@@ -464,6 +505,10 @@ impl<P: UserPool> Owner<P> {
         let Some(store) = &self.config.store else {
             return true;
         };
+        // Every write while a rotating refresh is in flight keeps its mark: a write for other
+        // reasons (new credentials) must not make a restart forget the refresh.
+        let refresh_in_flight =
+            refresh_in_flight || (self.config.refresh_token_rotation && self.in_flight.is_some());
         let user = signed_in.and_then(|s| {
             Some(PersistedUser {
                 username: s.username.clone(),
@@ -484,9 +529,14 @@ impl<P: UserPool> Owner<P> {
         let result = store.save(&state);
         let error = result.as_ref().err().map(ToString::to_string);
         if let Some(error) = &error {
-            tracing::error!(%error, "the session is kept in memory only until the state file can be written");
-        } else if self.publish.borrow().state_file_error.is_some() {
-            info!("the state file is written again");
+            tracing::error!(%error, "the session is kept in memory only until the state file can be written; trying again shortly");
+            self.persist_retry
+                .set(Some(self.clock.now_ms() + PERSIST_RETRY_MS));
+        } else {
+            self.persist_retry.set(None);
+            if self.publish.borrow().state_file_error.is_some() {
+                info!("the state file is written again");
+            }
         }
         self.publish.send_modify(|s| s.state_file_error = error);
         result.is_ok()

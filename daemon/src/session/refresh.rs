@@ -110,15 +110,50 @@ impl<P: UserPool> Owner<P> {
         let verifier = Arc::clone(&self.verifier);
         let username = current.username.clone();
         self.refresh_started_ms = self.clock.now_ms();
+        let rotated = Arc::clone(&self.rotated);
         self.in_flight = Some(tokio::spawn(async move {
-            refresh_call(&*pool, &verifier, rotation, &username, refresh_token)
-                .await
-                .map(Box::new)
+            refresh_call(
+                &*pool,
+                &verifier,
+                rotation,
+                &username,
+                refresh_token,
+                &rotated,
+            )
+            .await
+            .map(Box::new)
         }));
         self.publish_schedule();
     }
 
     pub(super) fn finish_refresh(&mut self, result: Result<Box<VerifiedTokens>, CognitoError>) {
+        let rotated = self
+            .rotated
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        let Some(current) = self.current() else {
+            return;
+        };
+        if let (Err(error), Some(rotated)) = (&result, rotated) {
+            // The answer was refused after Cognito rotated: keep the new refresh token with
+            // the tokens still held, so the retry uses it (the old one dies with the grace
+            // period).
+            warn!(%error, "the refreshed tokens were refused; keeping the rotated refresh token for the retry");
+            let mut tokens = current.tokens.clone();
+            tokens.refresh_token = Some(rotated);
+            let kept = SignedIn::new(
+                current.username.clone(),
+                current.user_id.clone(),
+                current.sign_in_details.clone(),
+                tokens,
+                current.drift_ms,
+            );
+            self.persist(Some(&kept), false);
+            let kept = Arc::new(kept);
+            self.publish
+                .send_modify(|snapshot| snapshot.signed_in = Some(Arc::clone(&kept)));
+        }
         let Some(current) = self.current() else {
             return;
         };
@@ -248,9 +283,22 @@ async fn refresh_call<P: UserPool>(
     rotation: bool,
     username: &str,
     refresh_token: Secret,
+    rotated: &std::sync::Mutex<Option<Secret>>,
 ) -> Result<VerifiedTokens, CognitoError> {
     let response = if rotation {
-        pool.get_tokens_from_refresh_token(&refresh_token).await?
+        let response = pool.get_tokens_from_refresh_token(&refresh_token).await?;
+        // The old token is on its way out from here: the new one is kept as soon as the
+        // answer parses, whatever becomes of the answer's other tokens.
+        if let Some(new) = response
+            .authentication_result
+            .as_ref()
+            .and_then(|r| r.refresh_token.clone())
+        {
+            *rotated
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(new);
+        }
+        response
     } else {
         let mut parameters = SecretParameters::new();
         parameters.insert("REFRESH_TOKEN".into(), refresh_token.clone());

@@ -96,11 +96,19 @@ impl UserPool for TestPool {
     ) -> Result<VerifySoftwareTokenResponse, CognitoError> {
         Err(not_here())
     }
+    /// Rotation: a new refresh token with tokens signed by a key the pool's JWKS lacks (the
+    /// answer parses; its tokens fail verification).
     async fn get_tokens_from_refresh_token(
         &self,
         _: &Secret,
     ) -> Result<AuthResponse, CognitoError> {
-        Err(not_here())
+        self.refreshes.fetch_add(1, Ordering::SeqCst);
+        let mut answer = self.tokens();
+        if let Some(result) = answer.authentication_result.as_mut() {
+            result.id_token = Some(Secret::new(sign("kid-unknown", &json!({"sub": "sub-1"}))));
+            result.refresh_token = Some(Secret::new("refresh-rotated"));
+        }
+        Ok(answer)
     }
     async fn revoke_token(&self, _: &Secret) -> Result<(), CognitoError> {
         Ok(())
@@ -117,6 +125,10 @@ impl UserPool for TestPool {
 }
 
 async fn signed_in(lifetime: i64) -> (SessionHandle, Arc<TestPool>) {
+    signed_in_rotating(lifetime, false).await
+}
+
+async fn signed_in_rotating(lifetime: i64, rotation: bool) -> (SessionHandle, Arc<TestPool>) {
     let clock = Arc::new(TokioClock {
         base_ms: SystemClock.now_ms(),
         base: tokio::time::Instant::now(),
@@ -137,7 +149,7 @@ async fn signed_in(lifetime: i64) -> (SessionHandle, Arc<TestPool>) {
     );
     let config = SessionConfig {
         user_pool_id: "us-east-1_Test".into(),
-        refresh_token_rotation: false,
+        refresh_token_rotation: rotation,
         store: None,
         identity: None,
     };
@@ -268,5 +280,23 @@ async fn a_wall_clock_jump_past_expiry_makes_the_next_request_refresh() {
     assert_ne!(
         fresh.tokens.access_token.expose(),
         stale.tokens.access_token.expose()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rotated_refresh_token_is_kept_when_the_new_tokens_are_refused() {
+    let (session, pool) = signed_in_rotating(3600, true).await;
+    let result = session.refresh(true).await;
+    assert!(
+        result.is_err(),
+        "the new tokens fail verification: {result:?}"
+    );
+    assert_eq!(pool.refreshes.load(Ordering::SeqCst), 1);
+    let snapshot = session.snapshot();
+    let signed_in = snapshot.signed_in.expect("still signed in");
+    assert_eq!(
+        signed_in.tokens.refresh_token.as_ref().map(Secret::expose),
+        Some("refresh-rotated"),
+        "the retry uses the token Cognito rotated to"
     );
 }

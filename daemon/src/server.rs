@@ -338,7 +338,8 @@ pub async fn serve<L: Listener>(
         let mut stopping = stopping.clone();
         let connections = Arc::clone(&connections);
         tokio::spawn(async move {
-            let serving = http1().serve_connection(TokioIo::new(stream), service);
+            let serving =
+                http1().serve_connection(TokioIo::new(Lingering::new(stream)), service);
             let mut serving = std::pin::pin!(serving);
             let ended = tokio::select! {
                 result = serving.as_mut() => Some(result),
@@ -418,6 +419,82 @@ pub fn service(
             }))
         }
     })
+}
+
+/// How long, and how much, a closing connection still reads and drops what its client sends.
+const LINGER_TIME: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 1024 * 1024;
+
+/// A connection's stream whose shutdown lingers: after the last answer its write side is shut,
+/// then what the client still sends is read and dropped (at most [`LINGER_BYTES`], for at most
+/// [`LINGER_TIME`]) before it is closed. A client still sending an oversized body then reads
+/// its 413 instead of a failed send or a reset.
+struct Lingering<S> {
+    inner: S,
+    /// Once shutting down: the write side is shut, the deadline, and how much was dropped.
+    linger: Option<(Pin<Box<tokio::time::Sleep>>, usize)>,
+}
+
+impl<S> Lingering<S> {
+    fn new(inner: S) -> Self {
+        Self {
+            inner,
+            linger: None,
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Lingering<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Lingering<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = &mut *self;
+        if this.linger.is_none() {
+            std::task::ready!(Pin::new(&mut this.inner).poll_shutdown(cx))?;
+            this.linger = Some((Box::pin(tokio::time::sleep(LINGER_TIME)), 0));
+        }
+        let Some((deadline, dropped)) = this.linger.as_mut() else {
+            return Poll::Ready(Ok(()));
+        };
+        let mut scratch = [0u8; 8192];
+        loop {
+            if *dropped >= LINGER_BYTES || deadline.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Ok(()));
+            }
+            let mut buf = tokio::io::ReadBuf::new(&mut scratch);
+            match Pin::new(&mut this.inner).poll_read(cx, &mut buf) {
+                Poll::Ready(Ok(())) if !buf.filled().is_empty() => {
+                    *dropped += buf.filled().len();
+                }
+                // The client is done too (end of stream or an error): close.
+                Poll::Ready(_) => return Poll::Ready(Ok(())),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
 }
 
 /// The HTTP/1 settings of every connection.

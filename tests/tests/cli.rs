@@ -261,3 +261,52 @@ fn sigterm_stops_the_daemon_cleanly_and_a_second_daemon_is_refused() {
     assert!(status.success(), "{status:?}\n{}", daemon.log());
     assert!(!daemon.socket.exists(), "the socket is removed at exit");
 }
+
+#[test]
+fn every_oversized_request_gets_its_413() {
+    let daemon = TestDaemon::start(&unreachable_cognito());
+    let dir = tempfile::tempdir().unwrap();
+    let body = dir.path().join("body");
+    std::fs::write(&body, vec![b'a'; 4 * 1024 * 1024]).unwrap();
+    // curl stops at a failed send (exit 55) before it reads an answer: the daemon must take
+    // the rest of the body while the 413 is on its way.
+    let mut outcomes = std::collections::BTreeMap::new();
+    for chunked in [false, true].into_iter().cycle().take(40) {
+        let output = Command::new("curl")
+            .args([
+                "-sS",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "--unix-socket",
+            ])
+            .arg(&daemon.socket)
+            .args(["-H", "Content-Type: application/json"])
+            .args(
+                chunked
+                    .then_some(["-H", "Transfer-Encoding: chunked"])
+                    .into_iter()
+                    .flatten(),
+            )
+            .arg("--data-binary")
+            .arg(format!("@{}", body.display()))
+            .arg("http://localhost/v1/sign-in")
+            .output()
+            .unwrap();
+        let outcome = format!(
+            "chunked {chunked}: exit {} HTTP {}",
+            output.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&output.stdout)
+        );
+        *outcomes.entry(outcome).or_insert(0) += 1;
+    }
+    assert_eq!(
+        outcomes.keys().collect::<Vec<_>>(),
+        [
+            "chunked false: exit 0 HTTP 413",
+            "chunked true: exit 0 HTTP 413"
+        ],
+        "{outcomes:?}"
+    );
+}

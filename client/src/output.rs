@@ -210,11 +210,10 @@ pub fn next_step(out: &mut impl Write, step: &NextStep, with_hint: bool) -> io::
     if let Some(attributes) = &step.missing_attributes {
         writeln!(out, "required attributes: {}", attributes.join(", "))?;
     }
-    if let Some(details) = &step.code_delivery_details {
-        if let (Some(medium), Some(destination)) = (&details.delivery_medium, &details.destination)
-        {
-            writeln!(out, "code sent by {medium} to {destination}")?;
-        }
+    if let Some(details) = &step.code_delivery_details
+        && let (Some(medium), Some(destination)) = (&details.delivery_medium, &details.destination)
+    {
+        writeln!(out, "code sent by {medium} to {destination}")?;
     }
     if let Some(uri) = &step.totp_setup_uri {
         writeln!(out, "add this to your authenticator app: {uri}")?;

@@ -211,13 +211,11 @@ pub(crate) async fn fresh_credentials(
             .filter(|aws| !aws.is_expired(now) && aws.guest != signed_in)
     };
     let now = session.now_ms();
-    if !force {
-        if let Some(aws) = usable(&session.snapshot(), now) {
-            if now >= aws.refresh_due_ms {
-                session.wake_refresher();
-            }
-            return Ok(aws);
+    if !force && let Some(aws) = usable(&session.snapshot(), now) {
+        if now >= aws.refresh_due_ms {
+            session.wake_refresher();
         }
+        return Ok(aws);
     }
     wait_bounded(session.credentials(force), "AWS credentials").await?;
     usable(&session.snapshot(), session.now_ms()).ok_or_else(|| {

@@ -220,10 +220,10 @@ async fn reloader(
             Ok(new) => {
                 // Logged before the new level applies, so it is seen whatever the level.
                 tracing::info!(log_level = %new.daemon.log_level, allowed_uids = ?new.daemon.allowed_uids, "configuration reloaded");
-                if let Some(set) = &set_log_level {
-                    if let Err(error) = set(&new.daemon.log_level) {
-                        tracing::error!(%error, "the new log_level is not usable; keeping the old one");
-                    }
+                if let Some(set) = &set_log_level
+                    && let Err(error) = set(&new.daemon.log_level)
+                {
+                    tracing::error!(%error, "the new log_level is not usable; keeping the old one");
                 }
                 access.send_modify(|a| a.allowed_uids = new.daemon.allowed_uids.clone());
                 pool.set_endpoints(&new);

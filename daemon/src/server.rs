@@ -338,8 +338,7 @@ pub async fn serve<L: Listener>(
         let mut stopping = stopping.clone();
         let connections = Arc::clone(&connections);
         tokio::spawn(async move {
-            let serving =
-                http1().serve_connection(TokioIo::new(Lingering::new(stream)), service);
+            let serving = http1().serve_connection(TokioIo::new(Lingering::new(stream)), service);
             let mut serving = std::pin::pin!(serving);
             let ended = tokio::select! {
                 result = serving.as_mut() => Some(result),
@@ -467,10 +466,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Lingering<S> {
         Pin::new(&mut self.inner).poll_flush(cx)
     }
 
-    fn poll_shutdown(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<std::io::Result<()>> {
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         let this = &mut *self;
         if this.linger.is_none() {
             std::task::ready!(Pin::new(&mut this.inner).poll_shutdown(cx))?;

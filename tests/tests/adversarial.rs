@@ -283,7 +283,7 @@ fn kill_9_at_random_points_loses_no_session() {
             (true, 0) => Op::SignOut,
             (true, _) => Op::Refresh,
         };
-        if random.next() % 3 == 0 {
+        if random.next().is_multiple_of(3) {
             let action = match op {
                 Op::SignIn => "RespondToAuthChallenge",
                 Op::Refresh => "GetTokensFromRefreshToken",
@@ -302,7 +302,12 @@ fn kill_9_at_random_points_loses_no_session() {
         };
         let mut ctl = daemon.ctl_spawn(args, stdin);
         // Often inside the operation, else after it.
-        let wait = random.next() % if random.next() % 2 == 0 { 30 } else { 400 };
+        let wait = random.next()
+            % if random.next().is_multiple_of(2) {
+                30
+            } else {
+                400
+            };
         std::thread::sleep(Duration::from_millis(wait));
         daemon.kill();
         let done = ctl.wait().unwrap().success();

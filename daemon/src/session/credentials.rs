@@ -142,11 +142,11 @@ impl<P: UserPool> Owner<P> {
         }
         if self.creds_in_flight.is_none() {
             let now = self.clock.now_ms();
-            if let Some(refusal) = self.creds_refused.as_ref().filter(|r| now < r.until_ms) {
-                if !force {
-                    let _ = reply.send(Err(refusal.error()));
-                    return;
-                }
+            if let Some(refusal) = self.creds_refused.as_ref().filter(|r| now < r.until_ms)
+                && !force
+            {
+                let _ = reply.send(Err(refusal.error()));
+                return;
             }
             let cached = self.publish.borrow().aws.clone();
             let usable =
@@ -169,13 +169,13 @@ impl<P: UserPool> Owner<P> {
         let Some(identity) = self.config.identity.clone() else {
             return false;
         };
-        if let Some(signed_in) = self.current() {
-            if signed_in.is_expired(self.clock.now_ms()) {
-                // An expired id token would be refused as if the identity were wrong: fresh
-                // tokens first; their refresh starts the fetch.
-                self.refresh_for_credentials(&signed_in);
-                return true;
-            }
+        if let Some(signed_in) = self.current()
+            && signed_in.is_expired(self.clock.now_ms())
+        {
+            // An expired id token would be refused as if the identity were wrong: fresh
+            // tokens first; their refresh starts the fetch.
+            self.refresh_for_credentials(&signed_in);
+            return true;
         }
         if let Some(fetch) = self.creds_in_flight.take() {
             fetch.abort();
@@ -337,10 +337,10 @@ impl<P: UserPool> Owner<P> {
 
     /// Renews the credentials when due.
     pub(super) fn credentials_timer(&mut self) {
-        if let Some(due) = self.credentials_due_ms() {
-            if self.clock.now_ms() >= due {
-                self.start_credentials();
-            }
+        if let Some(due) = self.credentials_due_ms()
+            && self.clock.now_ms() >= due
+        {
+            self.start_credentials();
         }
     }
 

@@ -172,6 +172,7 @@ pub fn event_line(kind: &str, data: &str) -> String {
         .and_then(|v| v.as_str().map(str::to_owned))
         .unwrap_or_default();
     fields.remove("type");
+    fields.remove("id");
     let details: Vec<String> = fields
         .iter()
         .map(|(k, v)| match v {
@@ -216,7 +217,7 @@ pub fn next_step(out: &mut impl Write, step: &NextStep, with_hint: bool) -> io::
         writeln!(out, "code sent by {medium} to {destination}")?;
     }
     if let Some(uri) = &step.totp_setup_uri {
-        writeln!(out, "add this to your authenticator app: {uri}")?;
+        writeln!(out, "add this to your authenticator app: {}", uri.expose())?;
     }
     if with_hint {
         writeln!(

@@ -161,13 +161,20 @@ async fn session_handler(
     }
     let mut view = session_view(&snapshot);
     if session.has_identity_pool() {
-        match fresh_credentials(&session, query.force_refresh).await {
-            Ok(aws) => {
-                log_handout(&peer, &aws);
-                view.identity_id = Some(aws.identity_id.clone());
-                view.credentials = Some(credentials_view(&aws));
-            }
-            Err(error) => debug!(?error, "the session is served without AWS credentials"),
+        // The tokens never wait on the identity pool: credentials as they are (a fetch is
+        // started when there are none); only a forced refresh waits, bounded, for new ones.
+        let aws = if query.force_refresh {
+            fresh_credentials(&session, true)
+                .await
+                .map_err(|error| debug!(?error, "the session is served without AWS credentials"))
+                .ok()
+        } else {
+            cached_credentials(&session)
+        };
+        if let Some(aws) = aws {
+            log_handout(&peer, &aws);
+            view.identity_id = Some(aws.identity_id.clone());
+            view.credentials = Some(credentials_view(&aws));
         }
     }
     Ok(Json(view))
@@ -196,6 +203,34 @@ fn log_handout(peer: &Peer, aws: &AwsCredentials) {
     info!(uid = peer.uid, pid = peer.pid_or_zero(), identity_id = %aws.identity_id, guest = aws.guest, "AWS credentials handed out");
 }
 
+/// The cached AWS credentials when they may be handed out at `now`: not near expiry, and the
+/// user's while signed in, a guest's while signed out.
+fn usable(snapshot: &Snapshot, now: i64) -> Option<Arc<AwsCredentials>> {
+    let signed_in = snapshot.signed_in.is_some();
+    snapshot
+        .aws
+        .clone()
+        .filter(|aws| !aws.is_expired(now) && aws.guest != signed_in)
+}
+
+/// Valid cached AWS credentials, without waiting; when there are none (or they are due), a
+/// fetch is started for whoever asks next.
+fn cached_credentials(session: &SessionHandle) -> Option<Arc<AwsCredentials>> {
+    let now = session.now_ms();
+    let usable = usable(&session.snapshot(), now);
+    match &usable {
+        Some(aws) if now < aws.refresh_due_ms => {}
+        Some(_) => session.wake_refresher(),
+        None => {
+            let session = session.clone();
+            tokio::spawn(async move {
+                let _ = session.credentials(false).await;
+            });
+        }
+    }
+    usable
+}
+
 /// AWS credentials a client may use: valid cached ones at once (waking the owner when they
 /// are due for renewal), else a fetch shared with everyone asking, waited for at most
 /// [`REFRESH_WAIT`].
@@ -203,13 +238,6 @@ pub(crate) async fn fresh_credentials(
     session: &SessionHandle,
     force: bool,
 ) -> Result<Arc<AwsCredentials>, HttpError> {
-    let usable = |snapshot: &Snapshot, now: i64| {
-        let signed_in = snapshot.signed_in.is_some();
-        snapshot
-            .aws
-            .clone()
-            .filter(|aws| !aws.is_expired(now) && aws.guest != signed_in)
-    };
     let now = session.now_ms();
     if !force && let Some(aws) = usable(&session.snapshot(), now) {
         if now >= aws.refresh_due_ms {
@@ -368,6 +396,7 @@ async fn events(
                 received = receiver.recv() => match received {
                     Ok(event) => event,
                     Err(broadcast::error::RecvError::Lagged(missed)) => Event {
+                        id: 0,
                         at: Timestamp::now(),
                         kind: EventKind::Lagged { missed },
                     },
@@ -376,7 +405,10 @@ async fn events(
                 _ = shutdown.wait_for(|stop| *stop) => return None,
             };
             let data = serde_json::to_string(&event).unwrap_or_default();
-            let sse = SseEvent::default().event(event.kind.name()).data(data);
+            let mut sse = SseEvent::default().event(event.kind.name()).data(data);
+            if event.id != 0 {
+                sse = sse.id(event.id.to_string());
+            }
             Some((Ok(sse), (receiver, shutdown)))
         },
     );

@@ -299,8 +299,9 @@ pub struct NextStep {
     pub allowed_mfa_types: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code_delivery_details: Option<CodeDeliveryDetails>,
+    /// The `otpauth://` URI holding the new TOTP secret: a secret itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub totp_setup_uri: Option<String>,
+    pub totp_setup_uri: Option<Secret>,
 }
 
 impl NextStep {
@@ -383,9 +384,17 @@ pub struct SessionQuery {
 /// Clients must ignore event types they do not know.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
+    /// Counts up from 1 for each event of the daemon's life (also the SSE `id:`), so a client
+    /// that reconnects can tell what it missed; 0 for `lagged`, which is this subscriber's own.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub id: u64,
     pub at: Timestamp,
     #[serde(flatten)]
     pub kind: EventKind,
+}
+
+fn is_zero(id: &u64) -> bool {
+    *id == 0
 }
 
 /// What happened; never carries a secret.

@@ -134,6 +134,7 @@ fn error_body_golden_json() {
 #[test]
 fn events_golden_json() {
     let event = Event {
+        id: 7,
         at: Timestamp::from_unix(0),
         kind: EventKind::TokenRefresh {
             expires_at: Timestamp::from_unix(3600),
@@ -141,7 +142,7 @@ fn events_golden_json() {
     };
     assert_eq!(
         serde_json::to_value(&event).unwrap(),
-        json!({"type": "tokenRefresh", "at": "1970-01-01T00:00:00Z", "expiresAt": "1970-01-01T01:00:00Z"})
+        json!({"id": 7, "type": "tokenRefresh", "at": "1970-01-01T00:00:00Z", "expiresAt": "1970-01-01T01:00:00Z"})
     );
     let failure: Event = serde_json::from_value(json!({
         "type": "tokenRefresh_failure", "at": "1970-01-01T00:00:00Z", "error": "x"
@@ -149,6 +150,7 @@ fn events_golden_json() {
     .unwrap();
     assert_eq!(failure.kind.name(), "tokenRefresh_failure");
     let expired = Event {
+        id: 0,
         at: Timestamp::from_unix(0),
         kind: EventKind::SessionExpired {},
     };

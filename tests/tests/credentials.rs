@@ -512,3 +512,26 @@ fn expired_tokens_are_refreshed_before_credentials_and_demand_respects_the_backo
     assert_eq!(recovered["identityId"], identity.as_str());
     assert_eq!(fake.calls("GetId"), get_ids, "the identity id was kept");
 }
+
+#[test]
+fn the_session_does_not_wait_on_the_identity_pool() {
+    let (fake, daemon) = start(PoolOptions::default());
+    // The credentials fetch at sign-in hangs; the tokens are fine meanwhile.
+    fake.fail_next("GetId", Fault::Delay(Duration::from_secs(8)), 1);
+    sign_in_alice(&daemon);
+    let started = Instant::now();
+    let session = raw_request(&daemon.socket, "GET", "/v1/session", b"");
+    let took = started.elapsed();
+    assert_eq!(session.status, 200, "{session:?}");
+    assert!(session.json()["tokens"]["idToken"].is_string());
+    assert!(
+        took < Duration::from_secs(4),
+        "the tokens waited {took:?} for the identity pool"
+    );
+    // Once the fetch is done, the session carries the credentials too.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while raw_request(&daemon.socket, "GET", "/v1/session", b"").json()["credentials"].is_null() {
+        assert!(Instant::now() < deadline, "no credentials in the session");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

@@ -64,13 +64,16 @@ impl Subscriber {
         Subscriber { child, lines }
     }
 
+    /// The next event, waiting up to 20 s.
+    fn next(&self) -> Value {
+        self.lines
+            .recv_timeout(Duration::from_secs(20))
+            .expect("an event arrives")
+    }
+
     /// The next event's type, waiting up to 20 s.
     fn next_type(&self) -> String {
-        let event = self
-            .lines
-            .recv_timeout(Duration::from_secs(20))
-            .expect("an event arrives");
-        event["type"].as_str().unwrap().to_owned()
+        self.next()["type"].as_str().unwrap().to_owned()
     }
 
     /// Event types until `last` (included).
@@ -463,4 +466,41 @@ fn a_credentials_write_during_a_rotating_refresh_keeps_the_in_flight_mark() {
         "a restart now must still know the refresh was sent: {stored}"
     );
     drop(asker);
+}
+
+#[test]
+fn events_carry_ids_that_count_up() {
+    let fake = FakeCognito::start(short_lived(3600));
+    fake.add_user(UserSpec::new("alice", PASSWORD));
+    let daemon = TestDaemon::start(&fake.config_toml());
+    let events = Subscriber::start(&daemon);
+    sign_in_alice(&daemon);
+    assert_eq!(daemon.ctl(&["session", "--force-refresh"]).code, 0);
+    let first = events.next();
+    let second = events.next();
+    assert_eq!(first["type"], "signedIn");
+    assert_eq!(second["type"], "tokenRefresh");
+    let (a, b) = (
+        first["id"].as_u64().unwrap(),
+        second["id"].as_u64().unwrap(),
+    );
+    assert_eq!(b, a + 1, "{first} {second}");
+    // The SSE frame carries it too, for EventSource's Last-Event-ID.
+    let mut stream = std::os::unix::net::UnixStream::connect(&daemon.socket).unwrap();
+    std::io::Write::write_all(
+        &mut stream,
+        b"GET /v1/events HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(daemon.ctl(&["session", "--force-refresh"]).code, 0);
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !line.starts_with("id:") {
+        assert!(Instant::now() < deadline, "no id: line");
+        line.clear();
+        reader.read_line(&mut line).unwrap();
+    }
+    assert_eq!(line.trim(), format!("id: {}", b + 1));
 }

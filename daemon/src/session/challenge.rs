@@ -77,11 +77,11 @@ pub fn can_set_up_totp(challenge: &Challenge) -> bool {
 /// `CONTINUE_SIGN_IN_WITH_TOTP_SETUP` with the `otpauth://` URI for the secret.
 pub fn totp_setup_step(secret_code: &Secret, username: &str) -> NextStep {
     let label = percent_encode(&format!("{TOTP_ISSUER}:{username}"));
-    let uri = format!(
+    let uri = Secret::new(format!(
         "otpauth://totp/{label}?secret={}&issuer={}",
         secret_code.expose(),
         percent_encode(TOTP_ISSUER)
-    );
+    ));
     NextStep {
         totp_setup_uri: Some(uri),
         ..NextStep::new(SignInStep::ContinueSignInWithTotpSetup)
@@ -274,7 +274,7 @@ mod tests {
     fn totp_setup_uri_is_an_otpauth_uri() {
         let step = totp_setup_step(&Secret::new("JBSWY3DPEHPK3PXP"), "ann@example.com");
         assert_eq!(
-            step.totp_setup_uri.as_deref(),
+            step.totp_setup_uri.as_ref().map(Secret::expose),
             Some(
                 "otpauth://totp/AWSCognito%3Aann%40example.com?secret=JBSWY3DPEHPK3PXP&issuer=AWSCognito"
             )

@@ -64,6 +64,8 @@ pub(super) struct Owner<P> {
     pub(super) refresh_started_ms: i64,
     /// When to write the state file again after a write failed (local ms).
     persist_retry: PersistRetry,
+    /// Events sent so far (the next one's id is one more).
+    event_count: std::sync::atomic::AtomicU64,
     /// The refresh token a rotating refresh in flight received, kept as soon as its answer
     /// parsed.
     pub(super) rotated: Arc<std::sync::Mutex<Option<Secret>>>,
@@ -168,6 +170,7 @@ impl<P: UserPool> Owner<P> {
             creds_refused: None,
             refresh_started_ms: 0,
             persist_retry: PersistRetry::default(),
+            event_count: std::sync::atomic::AtomicU64::new(0),
             rotated: Arc::default(),
         };
         (owner, snapshot)
@@ -265,7 +268,12 @@ impl<P: UserPool> Owner<P> {
     }
 
     pub(super) fn emit(&self, kind: EventKind) {
+        let id = self
+            .event_count
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
         let _ = self.events.send(Event {
+            id,
             at: Timestamp::from_unix(self.clock.now_ms().div_euclid(1000)),
             kind,
         });

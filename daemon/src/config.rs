@@ -286,11 +286,18 @@ impl Config {
         let user_pool_endpoint = endpoint_override
             .clone()
             .unwrap_or_else(|| format!("https://cognito-idp.{aws_region}.amazonaws.com"));
+        // The identity pool's own region (its id starts with it), which may differ from the
+        // user pool's.
+        let identity_region = auth
+            .identity_pool_id
+            .as_deref()
+            .and_then(|id| id.split_once(':'))
+            .map_or(aws_region.as_str(), |(region, _)| region);
         let identity_pool_endpoint = file
             .identity_pool_endpoint
             .map(|e| endpoint("identity_pool_endpoint", e))
             .transpose()?
-            .unwrap_or_else(|| format!("https://cognito-identity.{aws_region}.amazonaws.com"));
+            .unwrap_or_else(|| format!("https://cognito-identity.{identity_region}.amazonaws.com"));
         let issuer = match file.issuer {
             Some(issuer) => endpoint("issuer", issuer)?,
             None => format!("https://cognito-idp.{aws_region}.amazonaws.com/{user_pool_id}"),

@@ -42,8 +42,11 @@ pub async fn run(
     reload: tokio::sync::mpsc::Receiver<()>,
     set_log_level: Option<SetLogLevel>,
 ) -> anyhow::Result<()> {
+    // Held for the daemon's life: one daemon per state directory.
+    let mut _state_lock = None;
     let store = if config.daemon.persist {
         dirs::ensure_private_dir(&config.daemon.state_dir, env.uid, "[daemon] state_dir")?;
+        _state_lock = Some(store::lock(&config.daemon.state_dir)?);
         Some(store::Store::new(&config.daemon.state_dir))
     } else {
         None
@@ -226,8 +229,15 @@ async fn reloader(
                     tracing::error!(%error, "the new log_level is not usable; keeping the old one");
                 }
                 access.send_modify(|a| a.allowed_uids = new.daemon.allowed_uids.clone());
-                pool.set_endpoints(&new);
-                verifier.retarget(new.jwks_url.clone(), rules(&new));
+                // The endpoints and the issuer belong to the pools and the client: with those
+                // changed they wait for the restart too, never half applied.
+                let same_pools = new.user_pool_id == running.user_pool_id
+                    && new.user_pool_client_id == running.user_pool_client_id
+                    && new.identity_pool_id == running.identity_pool_id;
+                if same_pools {
+                    pool.set_endpoints(&new);
+                    verifier.retarget(new.jwks_url.clone(), rules(&new));
+                }
                 let changed = restart_only_changes(&running, &new);
                 if !changed.is_empty() {
                     tracing::warn!(
@@ -302,6 +312,8 @@ pub fn upstream(config: &Config, store: Option<store::Store>) -> anyhow::Result<
         Arc::clone(&verifier),
         session::SessionConfig {
             user_pool_id: config.user_pool_id.clone(),
+            issuer: config.issuer.clone(),
+            client_id: config.user_pool_client_id.clone(),
             refresh_token_rotation: config.refresh_token_rotation,
             store,
             identity: config

@@ -337,6 +337,7 @@ pub async fn serve<L: Listener>(
         let service = service(router.clone(), peer, Arc::clone(&connection));
         let mut stopping = stopping.clone();
         let connections = Arc::clone(&connections);
+        let mut access = access.clone();
         tokio::spawn(async move {
             let serving = http1().serve_connection(TokioIo::new(Lingering::new(stream)), service);
             let mut serving = std::pin::pin!(serving);
@@ -344,6 +345,10 @@ pub async fn serve<L: Listener>(
                 result = serving.as_mut() => Some(result),
                 () = connection.evict.notified() => None,
                 _ = stopping.wait_for(|&stop| stop) => None,
+                () = no_longer_allowed(access.as_mut(), peer.uid) => {
+                    debug!(uid = peer.uid, "closing a connection of a uid a reload removed");
+                    None
+                }
             };
             let result = match ended {
                 Some(result) => result,
@@ -374,6 +379,18 @@ pub async fn serve<L: Listener>(
             "requests still open after {} s; closing them",
             SHUTDOWN_GRACE.as_secs()
         );
+    }
+}
+
+/// Completes once `access` (a reload) no longer allows `uid`; never without `access`.
+async fn no_longer_allowed(access: Option<&mut watch::Receiver<Access>>, uid: u32) {
+    match access {
+        Some(access) => {
+            if access.wait_for(|a| !a.allows(uid)).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending().await,
     }
 }
 

@@ -77,6 +77,28 @@ pub enum Loaded {
     },
 }
 
+/// Locks `dir` for this daemon (`lock`, 0600, `flock`), so two daemons never share a state
+/// directory; the lock lasts as long as the file returned stays open.
+pub fn lock(dir: &Path) -> anyhow::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = dir.join("lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
+    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(file),
+        Err(rustix::io::Errno::WOULDBLOCK) => Err(anyhow::anyhow!(
+            "another cognitod uses the state directory {}\nFix: stop it, or give this one a [daemon] state_dir of its own",
+            dir.display()
+        )),
+        Err(error) => Err(anyhow::anyhow!("cannot lock {}: {error}", path.display())),
+    }
+}
+
 /// The state file of one daemon.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -103,38 +125,53 @@ impl Store {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Loaded::Empty),
             Err(e) if e.kind() == io::ErrorKind::InvalidData => {
-                return self.move_aside(&path, e.to_string());
+                return self.move_aside(e.to_string());
             }
             Err(source) => {
                 if source.kind() == io::ErrorKind::PermissionDenied || path.is_dir() {
-                    return self.move_aside(&path, source.to_string());
+                    return self.move_aside(source.to_string());
                 }
                 return Err(StoreError::Read { path, source });
             }
         };
         match serde_json::from_slice::<File1>(&bytes) {
             Ok(file) if file.version == VERSION => Ok(Loaded::Session(file.body)),
-            Ok(file) => self.move_aside(&path, format!("unknown version {}", file.version)),
-            Err(e) => self.move_aside(
-                &path,
-                format!(
-                    "not a session file (line {}, column {})",
-                    e.line(),
-                    e.column()
-                ),
-            ),
+            Ok(file) => self.move_aside(format!("unknown version {}", file.version)),
+            Err(e) => self.move_aside(format!(
+                "not a session file (line {}, column {})",
+                e.line(),
+                e.column()
+            )),
         }
     }
 
-    fn move_aside(&self, path: &Path, why: String) -> Result<Loaded, StoreError> {
+    fn move_aside(&self, why: String) -> Result<Loaded, StoreError> {
+        let to = self.set_aside("corrupt")?;
+        Ok(Loaded::MovedAside { to, why })
+    }
+
+    /// Renames the state file `session.json.<kind>-<unix time>`, keeping what it holds out of
+    /// the way; the new name.
+    pub fn set_aside(&self, kind: &str) -> Result<PathBuf, StoreError> {
+        let path = self.path();
         let to = self
             .dir
-            .join(format!("{FILE_NAME}.corrupt-{}", Timestamp::now().unix()));
-        std::fs::rename(path, &to).map_err(|source| StoreError::Write {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Ok(Loaded::MovedAside { to, why })
+            .join(format!("{FILE_NAME}.{kind}-{}", Timestamp::now().unix()));
+        std::fs::rename(&path, &to).map_err(|source| StoreError::Write { path, source })?;
+        Ok(to)
+    }
+
+    /// Removes the files [`Store::set_aside`] left (at sign-out: they may hold tokens).
+    pub fn remove_set_aside(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        let prefix = format!("{FILE_NAME}.");
+        for entry in entries.flatten() {
+            if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
     }
 
     /// Replaces the state with `state`, durably.

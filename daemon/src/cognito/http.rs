@@ -22,7 +22,7 @@ use crate::config::Config;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 /// Cognito's answers are a few KiB; anything far larger is not Cognito.
-const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+pub(crate) const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 
 /// The HTTP client every upstream call uses: rustls with the system roots plus `ca_file`, no
 /// redirects, connect and request timeouts.

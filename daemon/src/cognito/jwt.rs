@@ -38,6 +38,8 @@ impl TokenUse {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Claims {
     pub sub: String,
+    #[serde(default)]
+    pub iss: Option<String>,
     pub exp: i64,
     #[serde(default)]
     pub iat: Option<i64>,
@@ -231,7 +233,18 @@ impl Verifier {
                 CognitoError::Protocol(format!("JWKS at {} answered HTTP {status}", jwks_url))
             });
         }
-        let body = response.bytes().await.map_err(unreachable)?;
+        // The same cap as every other answer: a JWKS is a few KiB.
+        let mut response = response;
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(unreachable)? {
+            if body.len() + chunk.len() > super::http::MAX_RESPONSE_BYTES {
+                return Err(CognitoError::Protocol(format!(
+                    "JWKS at {jwks_url} is larger than {} bytes",
+                    super::http::MAX_RESPONSE_BYTES
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
         serde_json::from_slice(&body).map_err(|e| {
             CognitoError::Protocol(format!("JWKS at {} does not parse: {e}", jwks_url))
         })

@@ -214,3 +214,26 @@ fn the_printed_config_is_a_config_that_prints_the_same() {
     let again = Config::parse(&printed, &path, &env()).unwrap_or_else(|e| panic!("{e}\n{printed}"));
     assert_eq!(again.to_string(), printed);
 }
+
+#[test]
+fn the_identity_pool_is_reached_in_its_own_region() {
+    let config = parse(&format!(
+        "{MINIMAL}identity_pool_id = \"us-east-2:0f4c9a2e-0000-4000-a000-000000000001\"\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        config.identity_pool_endpoint,
+        "https://cognito-identity.us-east-2.amazonaws.com"
+    );
+    assert_eq!(
+        config.user_pool_endpoint,
+        "https://cognito-idp.eu-west-1.amazonaws.com"
+    );
+}
+
+#[test]
+fn log_levels_in_the_config_are_read_in_any_case() {
+    let config = parse(&format!("{MINIMAL}[daemon]\nlog_level = \"DEBUG\"\n")).unwrap();
+    assert_eq!(config.daemon.log_level, "debug");
+    assert!(parse(&format!("{MINIMAL}[daemon]\nlog_level = \"loud\"\n")).is_err());
+}

@@ -9,6 +9,7 @@
 mod challenge;
 mod credentials;
 mod owner;
+mod persist;
 mod refresh;
 pub mod schedule;
 
@@ -388,6 +389,9 @@ impl SessionHandle {
 #[derive(Debug)]
 pub struct SessionConfig {
     pub user_pool_id: String,
+    /// The `iss` and app client a restored session's tokens must carry.
+    pub issuer: String,
+    pub client_id: String,
     /// Refresh with GetTokensFromRefreshToken and keep the rotated refresh token.
     pub refresh_token_rotation: bool,
     /// Where the session is persisted (`None` with `persist = false`).

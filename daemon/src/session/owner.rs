@@ -14,19 +14,15 @@ use tracing::{info, warn};
 
 use super::challenge;
 use super::credentials::Fetched;
+use super::persist::{PersistRetry, Restored, restore};
 use super::{Clock, Command, Reply, SessionConfig, SessionError, SignedIn, SignedOut, Snapshot};
 use crate::cognito::auth::{self, AuthOutcome, Challenge, VerifiedTokens};
-use crate::cognito::jwt::{Verifier, stored_claims};
+use crate::cognito::jwt::Verifier;
 use crate::cognito::{CognitoError, UserPool};
-use crate::store::{Loaded, Persisted, PersistedUser, Store};
 
 /// A refresh call in flight, as its own task so the loop can poll it beside commands and
 /// abort it when the session ends.
 pub(super) type InFlight = JoinHandle<Result<Box<VerifiedTokens>, CognitoError>>;
-
-/// How soon a failed write of the state file is tried again (a rotated refresh token held only
-/// in memory is lost with the process).
-const PERSIST_RETRY_MS: i64 = 5_000;
 
 /// The longest the loop sleeps before looking at the wall clock again, so a suspended machine
 /// or a clock jump is noticed.
@@ -63,34 +59,12 @@ pub(super) struct Owner<P> {
     /// When the refresh in flight was started (local ms), for the clock-drift estimate.
     pub(super) refresh_started_ms: i64,
     /// When to write the state file again after a write failed (local ms).
-    persist_retry: PersistRetry,
+    pub(super) persist_retry: PersistRetry,
     /// Events sent so far (the next one's id is one more).
     event_count: std::sync::atomic::AtomicU64,
     /// The refresh token a rotating refresh in flight received, kept as soon as its answer
     /// parsed.
     pub(super) rotated: Arc<std::sync::Mutex<Option<Secret>>>,
-}
-
-/// When to write the state file again (local ms), set from `persist(&self)`.
-#[derive(Debug)]
-struct PersistRetry(std::sync::atomic::AtomicI64);
-
-impl Default for PersistRetry {
-    fn default() -> Self {
-        Self(std::sync::atomic::AtomicI64::new(i64::MIN))
-    }
-}
-
-impl PersistRetry {
-    fn get(&self) -> Option<i64> {
-        let at = self.0.load(std::sync::atomic::Ordering::Relaxed);
-        (at != i64::MIN).then_some(at)
-    }
-
-    fn set(&self, at: Option<i64>) {
-        self.0
-            .store(at.unwrap_or(i64::MIN), std::sync::atomic::Ordering::Relaxed);
-    }
 }
 
 /// A sign-in in progress: the challenge Cognito asked, for whom, and how it started.
@@ -124,7 +98,10 @@ impl<P: UserPool> Owner<P> {
         events: broadcast::Sender<Event>,
     ) -> (Self, watch::Receiver<Snapshot>) {
         let mut initial = Snapshot::signed_out();
-        let restored = config.store.as_ref().and_then(restore);
+        let restored = config
+            .store
+            .as_ref()
+            .and_then(|store| restore(store, &config));
         let guest_identity_id = restored.as_ref().and_then(|r| r.guest_identity_id.clone());
         let user_identity_id = restored.as_ref().and_then(|r| r.user_identity_id.clone());
         if let Some(Restored {
@@ -506,55 +483,6 @@ impl<P: UserPool> Owner<P> {
         self.start_credentials();
     }
 
-    /// Writes the session (or its absence) to the state file; `refresh_in_flight` marks a
-    /// rotating refresh about to be sent. A failure is logged and the session goes on in
-    /// memory: nothing already obtained is thrown away.
-    pub(super) fn persist(&self, signed_in: Option<&SignedIn>, refresh_in_flight: bool) -> bool {
-        let Some(store) = &self.config.store else {
-            return true;
-        };
-        // Every write while a rotating refresh is in flight keeps its mark: a write for other
-        // reasons (new credentials) must not make a restart forget the refresh.
-        let refresh_in_flight =
-            refresh_in_flight || (self.config.refresh_token_rotation && self.in_flight.is_some());
-        let user = signed_in.and_then(|s| {
-            Some(PersistedUser {
-                username: s.username.clone(),
-                user_id: s.user_id.clone(),
-                sign_in_details: s.sign_in_details.clone(),
-                id_token: s.tokens.id_token.clone(),
-                access_token: s.tokens.access_token.clone(),
-                refresh_token: s.tokens.refresh_token.clone()?,
-                clock_drift_ms: s.drift_ms,
-                refresh_in_flight,
-                identity_id: self.user_identity_id.clone(),
-            })
-        });
-        let state = Persisted {
-            user,
-            guest_identity_id: self.guest_identity_id.clone(),
-        };
-        let result = store.save(&state);
-        let error = result.as_ref().err().map(ToString::to_string);
-        if let Some(error) = &error {
-            tracing::error!(%error, "the session is kept in memory only until the state file can be written; trying again shortly");
-            self.persist_retry
-                .set(Some(self.clock.now_ms() + PERSIST_RETRY_MS));
-        } else {
-            self.persist_retry.set(None);
-            if self.publish.borrow().state_file_error.is_some() {
-                info!("the state file is written again");
-            }
-        }
-        self.publish.send_modify(|s| s.state_file_error = error);
-        result.is_ok()
-    }
-
-    /// Writes the session as it is now.
-    pub(super) fn persist_current(&self) {
-        self.persist(self.current().as_deref(), false);
-    }
-
     /// Forgets the session: in the state file, in memory, then for everyone waiting — in that
     /// order, so a client that hears "signed out" can never read the old session after.
     pub(super) fn end_session(&mut self, reason: Option<String>) {
@@ -570,6 +498,10 @@ impl<P: UserPool> Owner<P> {
         self.expiry_reported = false;
         self.drop_user_credentials();
         self.persist(None, false);
+        if let Some(store) = &self.config.store {
+            // Files set aside earlier (unreadable, another pool's) may hold tokens.
+            store.remove_set_aside();
+        }
         let (state_file_error, previous) = {
             let snapshot = self.publish.borrow();
             (
@@ -656,61 +588,4 @@ impl<P: UserPool> Owner<P> {
             changed
         });
     }
-}
-
-/// What the state file held.
-struct Restored {
-    signed_in: Option<SignedIn>,
-    /// A rotating refresh was sent and its answer never stored.
-    refresh_in_flight: bool,
-    user_identity_id: Option<String>,
-    guest_identity_id: Option<String>,
-}
-
-/// The session in the state file, if there is a usable one.
-fn restore(store: &Store) -> Option<Restored> {
-    let persisted = match store.load() {
-        Ok(Loaded::Session(persisted)) => persisted,
-        Ok(Loaded::Empty) => return None,
-        Ok(Loaded::MovedAside { to, why }) => {
-            warn!(moved_to = %to.display(), %why, "the state file is unusable; starting signed out");
-            return None;
-        }
-        Err(error) => {
-            warn!(%error, "starting signed out");
-            return None;
-        }
-    };
-    let mut restored = Restored {
-        signed_in: None,
-        refresh_in_flight: false,
-        user_identity_id: None,
-        guest_identity_id: persisted.guest_identity_id,
-    };
-    let Some(user) = persisted.user else {
-        return Some(restored);
-    };
-    let claims = stored_claims(&user.id_token)
-        .and_then(|id| stored_claims(&user.access_token).map(|access| (id, access)));
-    match claims {
-        Ok((id_claims, access_claims)) => {
-            restored.refresh_in_flight = user.refresh_in_flight;
-            restored.user_identity_id = user.identity_id;
-            restored.signed_in = Some(SignedIn::new(
-                user.username,
-                user.user_id,
-                user.sign_in_details,
-                VerifiedTokens {
-                    id_token: user.id_token,
-                    access_token: user.access_token,
-                    refresh_token: Some(user.refresh_token),
-                    id_claims,
-                    access_claims,
-                },
-                user.clock_drift_ms,
-            ));
-        }
-        Err(error) => warn!(%error, "the stored session is unusable; starting signed out"),
-    }
-    Some(restored)
 }

@@ -149,6 +149,8 @@ async fn signed_in_rotating(lifetime: i64, rotation: bool) -> (SessionHandle, Ar
     );
     let config = SessionConfig {
         user_pool_id: "us-east-1_Test".into(),
+        issuer: ISSUER.into(),
+        client_id: CLIENT.into(),
         refresh_token_rotation: rotation,
         store: None,
         identity: None,

@@ -1,0 +1,164 @@
+//! The session on disk: every write of the state file (with the in-flight mark of a rotating
+//! refresh, and retries when a write fails), and what a starting daemon restores from it.
+
+use tracing::{info, warn};
+
+use super::owner::Owner;
+use super::{SessionConfig, SignedIn};
+use crate::cognito::UserPool;
+use crate::cognito::auth::VerifiedTokens;
+use crate::cognito::jwt::stored_claims;
+use crate::store::{Loaded, Persisted, PersistedUser, Store};
+
+/// How soon a failed write of the state file is tried again (a rotated refresh token held only
+/// in memory is lost with the process).
+const PERSIST_RETRY_MS: i64 = 5_000;
+
+/// When to write the state file again (local ms), set from `persist(&self)`.
+#[derive(Debug)]
+pub(super) struct PersistRetry(std::sync::atomic::AtomicI64);
+
+impl Default for PersistRetry {
+    fn default() -> Self {
+        Self(std::sync::atomic::AtomicI64::new(i64::MIN))
+    }
+}
+
+impl PersistRetry {
+    pub(super) fn get(&self) -> Option<i64> {
+        let at = self.0.load(std::sync::atomic::Ordering::Relaxed);
+        (at != i64::MIN).then_some(at)
+    }
+
+    pub(super) fn set(&self, at: Option<i64>) {
+        self.0
+            .store(at.unwrap_or(i64::MIN), std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl<P: UserPool> Owner<P> {
+    /// Writes the session (or its absence) to the state file; `refresh_in_flight` marks a
+    /// rotating refresh about to be sent. A failure is logged and the session goes on in
+    /// memory: nothing already obtained is thrown away.
+    pub(super) fn persist(&self, signed_in: Option<&SignedIn>, refresh_in_flight: bool) -> bool {
+        let Some(store) = &self.config.store else {
+            return true;
+        };
+        // Every write while a rotating refresh is in flight keeps its mark: a write for other
+        // reasons (new credentials) must not make a restart forget the refresh.
+        let refresh_in_flight =
+            refresh_in_flight || (self.config.refresh_token_rotation && self.in_flight.is_some());
+        let user = signed_in.and_then(|s| {
+            Some(PersistedUser {
+                username: s.username.clone(),
+                user_id: s.user_id.clone(),
+                sign_in_details: s.sign_in_details.clone(),
+                id_token: s.tokens.id_token.clone(),
+                access_token: s.tokens.access_token.clone(),
+                refresh_token: s.tokens.refresh_token.clone()?,
+                clock_drift_ms: s.drift_ms,
+                refresh_in_flight,
+                identity_id: self.user_identity_id.clone(),
+            })
+        });
+        let state = Persisted {
+            user,
+            guest_identity_id: self.guest_identity_id.clone(),
+        };
+        let result = store.save(&state);
+        let error = result.as_ref().err().map(ToString::to_string);
+        if let Some(error) = &error {
+            tracing::error!(%error, "the session is kept in memory only until the state file can be written; trying again shortly");
+            self.persist_retry
+                .set(Some(self.clock.now_ms() + PERSIST_RETRY_MS));
+        } else {
+            self.persist_retry.set(None);
+            if self.publish.borrow().state_file_error.is_some() {
+                info!("the state file is written again");
+            }
+        }
+        self.publish.send_modify(|s| s.state_file_error = error);
+        result.is_ok()
+    }
+
+    /// Writes the session as it is now.
+    pub(super) fn persist_current(&self) {
+        self.persist(self.current().as_deref(), false);
+    }
+}
+
+/// What the state file held.
+pub(super) struct Restored {
+    pub(super) signed_in: Option<SignedIn>,
+    /// A rotating refresh was sent and its answer never stored.
+    pub(super) refresh_in_flight: bool,
+    pub(super) user_identity_id: Option<String>,
+    pub(super) guest_identity_id: Option<String>,
+}
+
+/// The session in the state file, if there is a usable one.
+/// The session in the state file, if there is a usable one for the pool and app client
+/// `config` names (another's is set aside: a changed configuration must not serve it).
+pub(super) fn restore(store: &Store, config: &SessionConfig) -> Option<Restored> {
+    let persisted = match store.load() {
+        Ok(Loaded::Session(persisted)) => persisted,
+        Ok(Loaded::Empty) => return None,
+        Ok(Loaded::MovedAside { to, why }) => {
+            warn!(moved_to = %to.display(), %why, "the state file is unusable; starting signed out");
+            return None;
+        }
+        Err(error) => {
+            warn!(%error, "starting signed out");
+            return None;
+        }
+    };
+    let mut restored = Restored {
+        signed_in: None,
+        refresh_in_flight: false,
+        user_identity_id: None,
+        guest_identity_id: persisted.guest_identity_id,
+    };
+    let Some(user) = persisted.user else {
+        return Some(restored);
+    };
+    let claims = stored_claims(&user.id_token)
+        .and_then(|id| stored_claims(&user.access_token).map(|access| (id, access)));
+    match claims {
+        Ok((id_claims, access_claims))
+            if id_claims.iss.as_deref() != Some(config.issuer.as_str())
+                || access_claims.client_id.as_deref() != Some(config.client_id.as_str()) =>
+        {
+            match store.set_aside("another-pool") {
+                Ok(to) => {
+                    warn!(moved_to = %to.display(), "the stored session belongs to another user pool or app client than the configuration names; set aside, starting signed out")
+                }
+                Err(error) => {
+                    warn!(%error, "the stored session belongs to another user pool or app client; starting signed out")
+                }
+            }
+            return Some(Restored {
+                guest_identity_id: None,
+                ..restored
+            });
+        }
+        Ok((id_claims, access_claims)) => {
+            restored.refresh_in_flight = user.refresh_in_flight;
+            restored.user_identity_id = user.identity_id;
+            restored.signed_in = Some(SignedIn::new(
+                user.username,
+                user.user_id,
+                user.sign_in_details,
+                VerifiedTokens {
+                    id_token: user.id_token,
+                    access_token: user.access_token,
+                    refresh_token: Some(user.refresh_token),
+                    id_claims,
+                    access_claims,
+                },
+                user.clock_drift_ms,
+            ));
+        }
+        Err(error) => warn!(%error, "the stored session is unusable; starting signed out"),
+    }
+    Some(restored)
+}

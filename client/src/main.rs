@@ -361,15 +361,27 @@ async fn logout(client: &Client, global: bool, json: bool) -> anyhow::Result<u8>
             error.message
         )
     };
-    let fix = if global {
-        "Sign in again and run `cognitoctl logout --global` when Cognito can be reached."
+    let (text, fix) = if outcome.retrying {
+        (
+            format!("{text}; cognitod keeps trying on its own"),
+            "It tries for about an hour; its log says when the sign-out gets through.",
+        )
     } else {
-        "It stays valid until it expires; to end it sooner, sign in again and run `cognitoctl logout --global` (every device) when Cognito can be reached."
+        (text, fix_for(global))
     };
     if !json {
         output::say(&format!("cognitoctl: {text}\n{fix}"));
     }
     Ok(if transient { exit::TRANSIENT } else { exit::NO })
+}
+
+/// How to end a session Cognito did not revoke.
+fn fix_for(global: bool) -> &'static str {
+    if global {
+        "Sign in again and run `cognitoctl logout --global` when Cognito can be reached."
+    } else {
+        "It stays valid until it expires; to end it sooner, sign in again and run `cognitoctl logout --global` (every device) when Cognito can be reached."
+    }
 }
 
 /// `cognitoctl events`: one line per event until the reader or the daemon goes away; the

@@ -376,6 +376,7 @@ async fn sign_out(
         is_signed_in: false,
         revoked: outcome.revoked,
         revoke_error: outcome.remote_error.map(|e| HttpError::from(e).error),
+        retrying: outcome.retrying,
     }))
 }
 

@@ -366,6 +366,9 @@ pub struct SignOutResponse {
     pub revoked: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoke_error: Option<ApiError>,
+    /// Cognito could not be reached: the daemon tries the revocation again on its own.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub retrying: bool,
 }
 
 /// `GET /v1/session` and `GET /v1/credentials` query.

@@ -170,6 +170,7 @@ fn sign_out_golden_json() {
             message: "m".into(),
             recovery_suggestion: None,
         }),
+        retrying: false,
     };
     assert_eq!(
         serde_json::to_value(&response).unwrap(),

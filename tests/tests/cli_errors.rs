@@ -311,7 +311,18 @@ fn a_sign_out_cognito_did_not_confirm_is_said() {
         "{logout:?}"
     );
     assert!(logout.stdout.is_empty(), "{logout:?}");
+    assert!(logout.stderr.contains("keeps trying"), "{logout:?}");
     assert_eq!(daemon.ctl(&["whoami"]).code, 1);
+    // Tried again in the background until Cognito takes it.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while fake.calls("RevokeToken") < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "never retried:\n{}",
+            daemon.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let status = daemon.ctl(&["status"]);
     assert!(
         status.stdout.contains("last session (alice) ended"),

@@ -504,3 +504,23 @@ fn events_carry_ids_that_count_up() {
     }
     assert_eq!(line.trim(), format!("id: {}", b + 1));
 }
+
+#[test]
+fn a_global_sign_out_with_expired_tokens_refreshes_first() {
+    let (fake, daemon) = signed_in_with(short_lived(4), "", "");
+    let session = raw_request(&daemon.socket, "GET", "/v1/session", b"").json();
+    // No refresh gets through until the tokens have expired (a suspended laptop, an outage).
+    fake.fail_for(REFRESH, Fault::Internal, Duration::from_secs(120));
+    let expired_at = expiry_ms(&session);
+    std::thread::sleep(Duration::from_millis(
+        u64::try_from(expired_at + 500 - now_ms()).unwrap_or(0),
+    ));
+    fake.fail_for(REFRESH, Fault::Internal, Duration::ZERO);
+    let logout = daemon.ctl(&["logout", "--global"]);
+    assert_eq!(
+        logout.code, 0,
+        "GlobalSignOut got a fresh access token: {logout:?}"
+    );
+    assert_eq!(logout.stdout.trim(), "signed out everywhere");
+    assert_eq!(fake.calls("GlobalSignOut"), 1);
+}

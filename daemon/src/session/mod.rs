@@ -11,6 +11,7 @@ mod credentials;
 mod owner;
 mod persist;
 mod refresh;
+mod revoke;
 pub mod schedule;
 
 use std::sync::Arc;
@@ -278,6 +279,8 @@ type Reply<T> = oneshot::Sender<Result<T, SessionError>>;
 pub struct SignedOut {
     pub revoked: bool,
     pub remote_error: Option<SessionError>,
+    /// Cognito could not be reached: the revocation is tried again in the background.
+    pub retrying: bool,
 }
 
 /// What the owner can be asked to do.

@@ -529,36 +529,49 @@ impl<P: UserPool> Owner<P> {
             return Ok(SignedOut {
                 revoked: false,
                 remote_error: None,
+                retrying: false,
             });
         };
         // Signed out here first (state file included), then told to Cognito: a daemon killed
         // in between restarts signed out, never serving the tokens of a user who signed out.
         self.end_session(None);
-        let result = if global {
-            self.pool
-                .global_sign_out(&current.tokens.access_token)
-                .await
-        } else if let Some(refresh_token) = &current.tokens.refresh_token {
-            self.pool.revoke_token(refresh_token).await
-        } else {
+        let Some(refresh_token) = current.tokens.refresh_token.clone() else {
             info!(username = %current.username, "signed out; there was no refresh token to revoke");
             return Ok(SignedOut {
                 revoked: false,
                 remote_error: None,
+                retrying: false,
             });
         };
+        let now = self.clock.now_ms();
+        let revocation = super::revoke::Revocation {
+            refresh_token,
+            // An expired access token is refused by GlobalSignOut: a refresh gets a new one.
+            access_token: (!current.is_expired(now)).then(|| current.tokens.access_token.clone()),
+            username: current.username.clone(),
+            global,
+            rotation: self.config.refresh_token_rotation,
+        };
+        let result = revocation.run(&*self.pool, &self.verifier).await;
         self.note_upstream(result.as_ref().err());
         info!(username = %current.username, global, "signed out");
         match result {
             Ok(()) => Ok(SignedOut {
                 revoked: true,
                 remote_error: None,
+                retrying: false,
             }),
             Err(error) => {
-                warn!(%error, global, "Cognito did not confirm the sign-out; the local session is cleared anyway");
+                let retrying = error.is_transient();
+                warn!(%error, global, retrying, "Cognito did not confirm the sign-out; the local session is cleared anyway");
+                if retrying {
+                    revocation
+                        .retry_in_background(Arc::clone(&self.pool), Arc::clone(&self.verifier));
+                }
                 Ok(SignedOut {
                     revoked: false,
                     remote_error: Some(error.into()),
+                    retrying,
                 })
             }
         }

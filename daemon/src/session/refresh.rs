@@ -277,7 +277,7 @@ impl<P: UserPool> Owner<P> {
 /// One refresh call: `GetTokensFromRefreshToken` with rotation, else `InitiateAuth
 /// REFRESH_TOKEN_AUTH`; the answer's tokens verified. Without a new refresh token in the
 /// answer the old one stays.
-async fn refresh_call<P: UserPool>(
+pub(super) async fn refresh_call<P: UserPool>(
     pool: &P,
     verifier: &Verifier,
     rotation: bool,

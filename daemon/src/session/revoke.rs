@@ -1,0 +1,89 @@
+//! Telling Cognito about a sign-out: `RevokeToken` for this device, `GlobalSignOut` for every
+//! device (with a fresh access token: an expired one is refused). When Cognito cannot be
+//! reached, the revocation is tried again in the background until it goes through or Cognito
+//! refuses it for good; the local session is gone either way.
+
+use std::sync::Arc;
+
+use cognitod_proto::Secret;
+use tracing::{info, warn};
+
+use super::refresh::{ends_session, refresh_call};
+use super::schedule;
+use crate::cognito::jwt::Verifier;
+use crate::cognito::{CognitoError, UserPool};
+
+/// How many times a revocation Cognito could not take is tried again (with backoff up to
+/// 5 minutes between attempts: about an hour in all).
+const RETRIES: u32 = 16;
+
+/// What revoking needs, kept past the session.
+#[derive(Debug, Clone)]
+pub(super) struct Revocation {
+    pub refresh_token: Secret,
+    /// The access token, while it is still valid (`GlobalSignOut` needs one).
+    pub access_token: Option<Secret>,
+    pub username: String,
+    pub global: bool,
+    pub rotation: bool,
+}
+
+impl Revocation {
+    /// Revokes once.
+    pub(super) async fn run<P: UserPool>(
+        &self,
+        pool: &P,
+        verifier: &Verifier,
+    ) -> Result<(), CognitoError> {
+        if !self.global {
+            return pool.revoke_token(&self.refresh_token).await;
+        }
+        let fresh;
+        let access_token = match &self.access_token {
+            Some(token) => token,
+            None => {
+                let slot = std::sync::Mutex::new(None);
+                fresh = refresh_call(
+                    pool,
+                    verifier,
+                    self.rotation,
+                    &self.username,
+                    self.refresh_token.clone(),
+                    &slot,
+                )
+                .await?;
+                &fresh.access_token
+            }
+        };
+        pool.global_sign_out(access_token).await
+    }
+
+    /// Tries again in the background, with backoff, while Cognito cannot be reached.
+    pub(super) fn retry_in_background<P: UserPool>(self, pool: Arc<P>, verifier: Arc<Verifier>) {
+        tokio::spawn(async move {
+            // A refresh for GlobalSignOut needs a fresh access token each time.
+            let revocation = Revocation {
+                access_token: None,
+                ..self
+            };
+            for failures in 1..=RETRIES {
+                tokio::time::sleep(schedule::backoff(failures, schedule::random_unit())).await;
+                match revocation.run(&*pool, &verifier).await {
+                    Ok(()) => {
+                        info!(username = %revocation.username, global = revocation.global, "the sign-out reached Cognito on a retry");
+                        return;
+                    }
+                    Err(error) if error.is_transient() => {
+                        warn!(%error, failures, "the sign-out still cannot reach Cognito; trying again");
+                    }
+                    Err(error) => {
+                        let gone = ends_session(&error);
+                        warn!(%error, already_invalid = gone, "Cognito refused the retried sign-out; giving up");
+                        return;
+                    }
+                }
+            }
+            warn!(username = %revocation.username, "the sign-out never reached Cognito; the refresh token stays valid until it expires");
+        });
+    }
+}

@@ -32,8 +32,29 @@ pub fn check_path(socket: &Path) -> Result<Expected, ClientError> {
     let meta = match std::fs::symlink_metadata(socket) {
         Ok(meta) => meta,
         // Nothing there: connecting says so (not running) without sending anything.
-        Err(_) => return Ok(Expected { service_uid: None }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Expected { service_uid: None });
+        }
+        Err(e) => return Err(untrusted(format!("it cannot be examined ({e})"))),
     };
+    // A symbolic link on the way that another user made could point anywhere (a shared
+    // daemon's socket among them); root's and the caller's are theirs to make.
+    for ancestor in socket.ancestors().skip(1) {
+        if ancestor.as_os_str().is_empty() {
+            continue;
+        }
+        if let Ok(link) = std::fs::symlink_metadata(ancestor)
+            && link.file_type().is_symlink()
+            && link.uid() != caller
+            && link.uid() != 0
+        {
+            return Err(untrusted(format!(
+                "{} is a symbolic link of uid {}, not yours (uid {caller}) or root's",
+                ancestor.display(),
+                link.uid()
+            )));
+        }
+    }
     let dir = socket
         .parent()
         .filter(|d| !d.as_os_str().is_empty())

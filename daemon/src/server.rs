@@ -322,9 +322,20 @@ pub async fn serve<L: Listener>(
                 } else {
                     warn!(max_connections, "every connection is busy; a new one waits");
                 }
-                tokio::select! {
-                    slot = Arc::clone(&slots).acquire_owned() => slot.expect("the semaphore is never closed"),
-                    () = &mut shutdown => break,
+                // The watchdog is still answered while every slot is busy (event streams
+                // count as busy for as long as they last).
+                let slot = loop {
+                    tokio::select! {
+                        slot = Arc::clone(&slots).acquire_owned() => break Some(slot.expect("the semaphore is never closed")),
+                        Some(probe) = probes.recv() => {
+                            let _ = probe.send(answers_status(&router).await);
+                        }
+                        () = &mut shutdown => break None,
+                    }
+                };
+                match slot {
+                    Some(slot) => slot,
+                    None => break,
                 }
             }
         };
@@ -346,8 +357,9 @@ pub async fn serve<L: Listener>(
                 () = connection.evict.notified() => None,
                 _ = stopping.wait_for(|&stop| stop) => None,
                 () = no_longer_allowed(access.as_mut(), peer.uid) => {
+                    // At once, busy or not: an event stream would never finish.
                     debug!(uid = peer.uid, "closing a connection of a uid a reload removed");
-                    None
+                    Some(Ok(()))
                 }
             };
             let result = match ended {

@@ -387,8 +387,8 @@ pub struct SessionQuery {
 /// Clients must ignore event types they do not know.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
-    /// Counts up from 1 for each event of the daemon's life (also the SSE `id:`), so a client
-    /// that reconnects can tell what it missed; 0 for `lagged`, which is this subscriber's own.
+    /// Goes up by one for each event, and across restarts (also the SSE `id:`), so a client that
+    /// reconnects can tell what it missed; 0 for `lagged`, which is this subscriber's own.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub id: u64,
     pub at: Timestamp,

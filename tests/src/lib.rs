@@ -48,6 +48,25 @@ pub fn sweep_dir() -> Option<PathBuf> {
         .map(PathBuf::from)
 }
 
+/// Whether a test that needs `needs` may run; when it may not, says it is skipped, or fails
+/// under `COGNITOD_TEST_STRICT` (CI sets it: there, a skip would hide what is not tested).
+pub fn can_run(possible: bool, needs: &str) -> bool {
+    if possible {
+        return true;
+    }
+    assert!(
+        std::env::var_os("COGNITOD_TEST_STRICT").is_none(),
+        "this test needs {needs}, and COGNITOD_TEST_STRICT forbids skipping it"
+    );
+    println!("skipped: this test needs {needs}");
+    false
+}
+
+/// Whether this runs as root (tests with a second uid need it).
+pub fn is_root() -> bool {
+    rustix::process::getuid().is_root()
+}
+
 /// A file name no other test process or thread uses.
 pub fn unique_name() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};

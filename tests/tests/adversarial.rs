@@ -559,3 +559,34 @@ fn the_wall_clock_set_forward_past_expiry_refreshes_on_the_next_request() {
     println!("after a 55 s jump: {status}");
     assert_eq!(status["state"], "signedIn");
 }
+
+/// A machine whose clock is two hours ahead of Cognito's (a wrong time zone setting, a dead
+/// RTC battery): fresh tokens are judged by Cognito's clock, so the sign-in works, and the
+/// tokens are served by the measured drift, without a refresh per request.
+#[test]
+fn a_clock_hours_ahead_still_signs_in_and_serves() {
+    let fake = FakeCognito::start(PoolOptions::default());
+    fake.add_user(UserSpec::new("alice", PASSWORD));
+    let mut daemon = TestDaemon::start(&fake.config_toml());
+    assert!(daemon.stop().success());
+    daemon.set_env("LD_PRELOAD", libfaketime());
+    daemon.set_env("FAKETIME", "+2h");
+    daemon.set_env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
+    daemon.restart();
+    // The password flow: SRP's TIMESTAMP would be refused that far from Cognito's clock.
+    let login = daemon.ctl_stdin(
+        &["login", "alice", "--password-stdin", "--flow", "password"],
+        &format!("{PASSWORD}\n"),
+    );
+    assert_eq!(login.code, 0, "{login:?}");
+    let calls = fake.calls("InitiateAuth");
+    for _ in 0..3 {
+        let session = daemon.ctl(&["session", "--json"]);
+        assert_eq!(session.code, 0, "{session:?}");
+    }
+    assert_eq!(
+        fake.calls("InitiateAuth"),
+        calls,
+        "no refresh: the tokens are fresh by Cognito's clock"
+    );
+}

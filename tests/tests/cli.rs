@@ -253,7 +253,7 @@ fn sigterm_stops_the_daemon_cleanly_and_a_second_daemon_is_refused() {
         .unwrap();
     assert!(!second.status.success());
     assert!(
-        String::from_utf8_lossy(&second.stderr).contains("already serving"),
+        String::from_utf8_lossy(&second.stderr).contains("another cognitod"),
         "{second:?}"
     );
 
@@ -309,4 +309,29 @@ fn every_oversized_request_gets_its_413() {
         ],
         "{outcomes:?}"
     );
+}
+
+#[test]
+fn a_client_still_sending_an_oversized_body_reads_its_413() {
+    use std::io::{Read, Write};
+    let daemon = TestDaemon::start(&unreachable_cognito());
+    for round in 0..20 {
+        // Like curl: the whole body first, then the answer; the body is declared too large.
+        let mut stream = std::os::unix::net::UnixStream::connect(&daemon.socket).unwrap();
+        let body = vec![b'a'; 600 * 1024];
+        let head = format!(
+            "POST /v1/sign-in HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        let sent = stream.write_all(&body);
+        let mut answer = Vec::new();
+        let read = stream.read_to_end(&mut answer);
+        assert!(
+            sent.is_ok() && read.is_ok(),
+            "round {round}: send {sent:?}, read {read:?}"
+        );
+        let text = String::from_utf8_lossy(&answer);
+        assert!(text.starts_with("HTTP/1.1 413"), "round {round}: {text}");
+    }
 }

@@ -14,8 +14,8 @@ use cognitod_tests::binary;
 
 const SQUATTER_UID: u32 = 2101;
 
-fn is_root() -> bool {
-    rustix::process::getuid().is_root()
+fn can_switch_uid() -> bool {
+    cognitod_tests::can_run(cognitod_tests::is_root(), "root, to run a second uid")
 }
 
 /// A listener run by `SQUATTER_UID` at `socket` (in a directory it can write), which writes
@@ -115,8 +115,7 @@ fn ctl(args: &[&str], stdin: &str) -> (i32, String) {
 
 #[test]
 fn a_socket_in_another_users_directory_gets_nothing() {
-    if !is_root() {
-        println!("skipped: a second uid needs root (CI runs as root)");
+    if !can_switch_uid() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -143,8 +142,7 @@ fn a_socket_in_another_users_directory_gets_nothing() {
 
 #[test]
 fn a_socket_served_by_another_user_gets_nothing() {
-    if !is_root() {
-        println!("skipped: a second uid needs root (CI runs as root)");
+    if !can_switch_uid() {
         return;
     }
     // The squatter listens in a directory of its own; the socket is then moved into one of
@@ -186,8 +184,7 @@ fn a_socket_served_by_another_user_gets_nothing() {
 
 #[test]
 fn the_tmp_fallback_taken_first_by_another_user_is_refused() {
-    if !is_root() {
-        println!("skipped: a second uid needs root (CI runs as root)");
+    if !can_switch_uid() {
         return;
     }
     let victim = 2200 + std::process::id() % 500;
@@ -227,4 +224,37 @@ fn the_tmp_fallback_taken_first_by_another_user_is_refused() {
         "{stderr}"
     );
     assert_eq!(received, "0", "the password never reached the squatter");
+}
+
+#[test]
+fn a_symbolic_link_another_user_made_is_refused() {
+    if !can_switch_uid() {
+        return;
+    }
+    // A shared daemon's socket in a directory of root's, and a world-writable sticky
+    // directory (like /tmp) where another user made a link to it.
+    let (_fake, daemon) = cognitod_tests::signed_in_daemon("");
+    let shared = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(shared.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let link = shared.path().join("cognitod-link");
+    let made = Command::new("setpriv")
+        .arg(format!("--reuid={SQUATTER_UID}"))
+        .arg(format!("--regid={SQUATTER_UID}"))
+        .arg("--clear-groups")
+        .arg("ln")
+        .arg("-s")
+        .arg(daemon.socket.parent().unwrap())
+        .arg(&link)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let (code, stderr) = ctl(
+        &["--socket", link.join("socket").to_str().unwrap(), "whoami"],
+        "",
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains(&format!("symbolic link of uid {SQUATTER_UID}")),
+        "{stderr}"
+    );
 }

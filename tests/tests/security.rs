@@ -246,8 +246,7 @@ fn open_up(socket: &Path) {
 
 #[test]
 fn another_user_is_refused_by_the_peer_check_unless_allowed() {
-    if !is_root() {
-        eprintln!("skipped: switching to another uid needs root (CI runs as root)");
+    if !cognitod_tests::can_run(is_root(), "root (switching to another uid)") {
         return;
     }
     let (_fake, refusing) = signed_in_daemon("");
@@ -291,8 +290,7 @@ fn another_user_is_refused_by_the_peer_check_unless_allowed() {
 /// answers, the other 21 get 403 and not a byte of the session.
 #[test]
 fn many_uids_at_once_only_allowed_ones_get_answers() {
-    if !is_root() {
-        eprintln!("skipped: switching to other uids needs root (CI runs as root)");
+    if !cognitod_tests::can_run(is_root(), "root (switching to other uids)") {
         return;
     }
     let allowed = [2003_u32, 2010, 2017, 2024];
@@ -365,8 +363,7 @@ fn many_uids_at_once_only_allowed_ones_get_answers() {
 
 #[test]
 fn the_daemon_is_not_dumpable() {
-    if !is_root() {
-        eprintln!("skipped: starting the daemon as another uid needs root (CI runs as root)");
+    if !cognitod_tests::can_run(is_root(), "root (starting the daemon as another uid)") {
         return;
     }
     let fake = FakeCognito::start(PoolOptions::default());
@@ -511,8 +508,7 @@ impl Drop for Tmpfs {
 
 #[test]
 fn a_full_disk_keeps_the_old_state_reports_it_and_recovers() {
-    if !is_root() {
-        eprintln!("skipped: mounting a small tmpfs needs root (CI runs as root)");
+    if !cognitod_tests::can_run(is_root(), "root (mounting a small tmpfs)") {
         return;
     }
     let fake = FakeCognito::start(PoolOptions::default());

@@ -17,6 +17,9 @@ use super::http::unreachable_reason;
 const REFETCH_INTERVAL: Duration = Duration::from_secs(10);
 /// Tolerated clock difference for `exp`.
 const LEEWAY_SECONDS: u64 = 5;
+/// How far this machine's clock may be from Cognito's for a token's `iat` to stand in for
+/// Cognito's clock when `exp` is checked.
+const MAX_CLOCK_SKEW_SECONDS: i64 = 24 * 3600;
 
 /// Which token a JWT must be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +92,8 @@ impl Rules {
 
         let mut validation = Validation::new(Algorithm::RS256);
         validation.leeway = LEEWAY_SECONDS;
+        // `exp` is checked below against Cognito's clock, not this machine's.
+        validation.validate_exp = false;
         validation.set_issuer(&[&self.issuer]);
         match expected {
             TokenUse::Id => {
@@ -106,11 +111,29 @@ impl Rules {
         if claims.token_use != expected.as_str() {
             return Err(invalid(format!("has token_use {:?}", claims.token_use)));
         }
+        if claims.exp + LEEWAY_SECONDS as i64 <= cognito_now(claims.iat, now_seconds()) {
+            return Err(invalid("has expired".to_owned()));
+        }
         if expected == TokenUse::Access && claims.client_id.as_deref() != Some(&self.client_id) {
             return Err(invalid("was issued to another app client".to_owned()));
         }
         Ok(claims)
     }
+}
+
+/// Cognito's clock when it issued a token, as well as this machine can tell: the token's
+/// `iat` when it is within a day of `local` (a machine whose clock is off by hours still
+/// accepts fresh tokens; how long they are served is judged with the measured drift), else the
+/// local clock.
+fn cognito_now(iat: Option<i64>, local: i64) -> i64 {
+    match iat {
+        Some(iat) if (iat - local).abs() <= MAX_CLOCK_SKEW_SECONDS => iat,
+        _ => local,
+    }
+}
+
+fn now_seconds() -> i64 {
+    cognitod_proto::Timestamp::now().unix()
 }
 
 /// The claims of a token this daemon verified when it arrived and kept in its private state
@@ -350,7 +373,7 @@ pub(crate) mod tests {
             (
                 with(id_claims(), "exp", json!(now() - 60)),
                 TokenUse::Id,
-                "ExpiredSignature",
+                "has expired",
             ),
             (
                 with(id_claims(), "token_use", json!("access")),
@@ -394,6 +417,24 @@ pub(crate) mod tests {
         assert_eq!(
             rules().check(&jwks(), &sign("kid-3", &id_claims()), TokenUse::Id),
             Err(Refusal::UnknownKey("kid-3".into()))
+        );
+    }
+
+    #[test]
+    fn expiry_is_judged_by_cognitos_clock_within_a_day() {
+        let local = 1_000_000;
+        assert_eq!(cognito_now(Some(local - 7200), local), local - 7200);
+        assert_eq!(cognito_now(Some(local + 7200), local), local + 7200);
+        assert_eq!(cognito_now(Some(local - 3 * 86_400), local), local);
+        assert_eq!(cognito_now(None, local), local);
+        // This machine two hours ahead: a fresh token (by Cognito's clock) is accepted.
+        let mut claims = id_claims();
+        claims["iat"] = json!(now() - 7200);
+        claims["exp"] = json!(now() - 3600);
+        assert!(
+            rules()
+                .check(&jwks(), &sign("kid-1", &claims), TokenUse::Id)
+                .is_ok()
         );
     }
 }

@@ -125,6 +125,9 @@ impl<P: UserPool> Owner<P> {
             initial.signed_in = Some(Arc::new(signed_in));
         }
         let (publish, snapshot) = watch::channel(initial);
+        let first_event_id = u64::try_from(clock.now_ms())
+            .unwrap_or(0)
+            .saturating_mul(1000);
         let owner = Self {
             pool,
             verifier,
@@ -147,7 +150,7 @@ impl<P: UserPool> Owner<P> {
             creds_refused: None,
             refresh_started_ms: 0,
             persist_retry: PersistRetry::default(),
-            event_count: std::sync::atomic::AtomicU64::new(0),
+            event_count: std::sync::atomic::AtomicU64::new(first_event_id),
             rotated: Arc::default(),
         };
         (owner, snapshot)
@@ -249,6 +252,7 @@ impl<P: UserPool> Owner<P> {
             .event_count
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
             + 1;
+        // Counted on from the start's wall clock in µs: ids keep going up across restarts.
         let _ = self.events.send(Event {
             id,
             at: Timestamp::from_unix(self.clock.now_ms().div_euclid(1000)),
@@ -382,7 +386,9 @@ impl<P: UserPool> Owner<P> {
                 .ok_or_else(|| SessionError::Internal("MFA_SETUP without a session".into()))?;
             let associated = self.pool.associate_software_token(session).await?;
             (
-                challenge::totp_setup_step(&associated.secret_code, &username),
+                // Labelled with what the user signs in with (for email sign-in the canonical
+                // name is a UUID).
+                challenge::totp_setup_step(&associated.secret_code, login_id),
                 associated.session,
             )
         } else {
@@ -489,6 +495,10 @@ impl<P: UserPool> Owner<P> {
         if let Some(refresh) = self.in_flight.take() {
             refresh.abort();
         }
+        *self
+            .rotated
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
         let last_sign_out = self.current().map(|ended| LastSignOut {
             at: Timestamp::from_unix(self.clock.now_ms().div_euclid(1000)),
             username: ended.username.clone(),

@@ -110,6 +110,11 @@ impl<P: UserPool> Owner<P> {
         let verifier = Arc::clone(&self.verifier);
         let username = current.username.clone();
         self.refresh_started_ms = self.clock.now_ms();
+        // A token left by an aborted refresh (an earlier session's) is never this one's.
+        *self
+            .rotated
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
         let rotated = Arc::clone(&self.rotated);
         self.in_flight = Some(tokio::spawn(async move {
             refresh_call(

@@ -528,7 +528,7 @@ fn fatal_errors_print_once_and_reloads_warn_about_restart_only_settings() {
         &[],
     );
     assert_eq!(code, Some(1), "{text}");
-    assert_eq!(text.matches("already serving").count(), 1, "{text}");
+    assert_eq!(text.matches("another cognitod").count(), 1, "{text}");
 
     let config = std::fs::read_to_string(&daemon.config_path).unwrap();
     std::fs::write(

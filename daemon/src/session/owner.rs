@@ -235,9 +235,7 @@ impl<P: UserPool> Owner<P> {
             Command::Confirm { request, reply } => {
                 let _ = reply.send(self.confirm(request).await);
             }
-            Command::SignOut { global, reply } => {
-                let _ = reply.send(self.sign_out(global).await);
-            }
+            Command::SignOut { global, reply } => self.sign_out(global, reply),
             Command::Refresh { force, reply } => self.refresh_requested(force, reply),
             Command::Credentials { force, reply } => self.credentials_requested(force, reply),
         }
@@ -533,25 +531,26 @@ impl<P: UserPool> Owner<P> {
         self.emit(EventKind::SignedOut { reason });
     }
 
-    async fn sign_out(&mut self, global: bool) -> Result<SignedOut, SessionError> {
+    /// Signs out here at once; Cognito is told on a task of its own (which answers `reply`),
+    /// so the owner goes on with its timers and commands meanwhile.
+    fn sign_out(&mut self, global: bool, reply: Reply<SignedOut>) {
         self.set_pending(None);
+        let not_revoked = SignedOut {
+            revoked: false,
+            remote_error: None,
+            retrying: false,
+        };
         let Some(current) = self.current() else {
-            return Ok(SignedOut {
-                revoked: false,
-                remote_error: None,
-                retrying: false,
-            });
+            let _ = reply.send(Ok(not_revoked));
+            return;
         };
         // Signed out here first (state file included), then told to Cognito: a daemon killed
         // in between restarts signed out, never serving the tokens of a user who signed out.
         self.end_session(None);
         let Some(refresh_token) = current.tokens.refresh_token.clone() else {
             info!(username = %current.username, "signed out; there was no refresh token to revoke");
-            return Ok(SignedOut {
-                revoked: false,
-                remote_error: None,
-                retrying: false,
-            });
+            let _ = reply.send(Ok(not_revoked));
+            return;
         };
         let now = self.clock.now_ms();
         let revocation = super::revoke::Revocation {
@@ -562,53 +561,66 @@ impl<P: UserPool> Owner<P> {
             global,
             rotation: self.config.refresh_token_rotation,
         };
-        let result = revocation.run(&*self.pool, &self.verifier).await;
-        self.note_upstream(result.as_ref().err());
         info!(username = %current.username, global, "signed out");
-        match result {
-            Ok(()) => Ok(SignedOut {
-                revoked: true,
-                remote_error: None,
-                retrying: false,
-            }),
-            Err(error) => {
-                let retrying = error.is_transient();
-                warn!(%error, global, retrying, "Cognito did not confirm the sign-out; the local session is cleared anyway");
-                if retrying {
-                    revocation
-                        .retry_in_background(Arc::clone(&self.pool), Arc::clone(&self.verifier));
+        let (pool, verifier, publish) = (
+            Arc::clone(&self.pool),
+            Arc::clone(&self.verifier),
+            self.publish.clone(),
+        );
+        tokio::spawn(async move {
+            let result = revocation.run(&*pool, &verifier).await;
+            set_upstream(&publish, upstream_after(result.as_ref().err()));
+            let outcome = match result {
+                Ok(()) => SignedOut {
+                    revoked: true,
+                    remote_error: None,
+                    retrying: false,
+                },
+                Err(error) => {
+                    let retrying = error.is_transient();
+                    warn!(%error, global, retrying, "Cognito did not confirm the sign-out; the local session is cleared anyway");
+                    if retrying {
+                        revocation.retry_in_background(pool, verifier);
+                    }
+                    SignedOut {
+                        revoked: false,
+                        remote_error: Some(error.into()),
+                        retrying,
+                    }
                 }
-                Ok(SignedOut {
-                    revoked: false,
-                    remote_error: Some(error.into()),
-                    retrying,
-                })
-            }
-        }
+            };
+            let _ = reply.send(Ok(outcome));
+        });
     }
 
     /// Records how a call the user made went: Cognito answered (whatever it said), or could
     /// not be reached.
     fn note_upstream(&self, error: Option<&CognitoError>) {
-        self.set_upstream(match error {
-            Some(error @ (CognitoError::Unreachable { .. } | CognitoError::Service { .. }))
-                if error.is_transient() =>
-            {
-                if matches!(error, CognitoError::Unreachable { .. }) {
-                    UpstreamHealth::Unreachable
-                } else {
-                    UpstreamHealth::Degraded
-                }
-            }
-            _ => UpstreamHealth::Ok,
-        });
+        self.set_upstream(upstream_after(error));
     }
 
     fn set_upstream(&self, health: UpstreamHealth) {
-        self.publish.send_if_modified(|snapshot| {
-            let changed = snapshot.upstream != health;
-            snapshot.upstream = health;
-            changed
-        });
+        set_upstream(&self.publish, health);
     }
+}
+
+/// Cognito's health after a call that ended with `error` (none: it answered).
+fn upstream_after(error: Option<&CognitoError>) -> UpstreamHealth {
+    match error {
+        Some(error @ CognitoError::Unreachable { .. }) if error.is_transient() => {
+            UpstreamHealth::Unreachable
+        }
+        Some(error @ CognitoError::Service { .. }) if error.is_transient() => {
+            UpstreamHealth::Degraded
+        }
+        _ => UpstreamHealth::Ok,
+    }
+}
+
+fn set_upstream(publish: &watch::Sender<Snapshot>, health: UpstreamHealth) {
+    publish.send_if_modified(|snapshot| {
+        let changed = snapshot.upstream != health;
+        snapshot.upstream = health;
+        changed
+    });
 }

@@ -155,6 +155,15 @@ impl<P: UserPool> Owner<P> {
                 let _ = reply.send(Ok(()));
                 return;
             }
+            // Expired tokens whose refresh backs off: said at once, not after a wait.
+            let expired = self.current().is_some_and(|s| s.is_expired(now));
+            if expired
+                && self.in_flight.is_none()
+                && let Some(error) = self.backing_off(now)
+            {
+                let _ = reply.send(Err(error));
+                return;
+            }
             if !self.start_credentials() {
                 let _ = reply.send(Err(SessionError::NotSignedIn));
                 return;

@@ -47,30 +47,35 @@ impl<P: UserPool> Owner<P> {
                 let _ = reply.send(Ok(()));
                 return;
             }
-            // Demand brings an attempt forward whatever the backoff, but at most one every
-            // DEMAND_INTERVAL_MS: more demand meanwhile gets 503 and Retry-After instead of
-            // an upstream call per request.
-            if let Some(retry_at_ms) = self.retry_at_ms.filter(|&at| at > now) {
-                let next_demand_ms = self.refresh_started_ms + DEMAND_INTERVAL_MS;
-                if now < next_demand_ms {
-                    let wait_ms = next_demand_ms.min(retry_at_ms) - now;
-                    let _ = reply.send(Err(SessionError::BackingOff {
-                        retry_after_secs: u64::try_from((wait_ms + 999) / 1000).unwrap_or(1),
-                        message: "the tokens expired and their refresh is failing; it is tried again shortly".into(),
-                    }));
-                    return;
-                }
+            if let Some(error) = self.backing_off(now) {
+                let _ = reply.send(Err(error));
+                return;
             }
             self.start_refresh(&current);
         }
         self.waiters.push(reply);
     }
 
-    /// Fresh tokens for a credentials fetch: a refresh unless one is in flight or backing off
-    /// (its success starts the fetch).
+    /// Demand brings a refresh forward whatever the backoff, but at most one every
+    /// [`DEMAND_INTERVAL_MS`]: more demand meanwhile gets this error (503 with Retry-After)
+    /// instead of an upstream call per request. `None` when an attempt may start now.
+    pub(super) fn backing_off(&self, now: i64) -> Option<SessionError> {
+        let retry_at_ms = self.retry_at_ms.filter(|&at| at > now)?;
+        let next_demand_ms = self.refresh_started_ms + DEMAND_INTERVAL_MS;
+        (now < next_demand_ms).then(|| {
+            let wait_ms = next_demand_ms.min(retry_at_ms) - now;
+            SessionError::BackingOff {
+                retry_after_secs: u64::try_from((wait_ms + 999) / 1000).unwrap_or(1),
+                message: "the tokens expired and their refresh is failing; it is tried again shortly".into(),
+            }
+        })
+    }
+
+    /// Fresh tokens for a credentials fetch: a refresh unless one is in flight or demand must
+    /// wait for the backoff (its success starts the fetch).
     pub(super) fn refresh_for_credentials(&mut self, current: &SignedIn) {
         let now = self.clock.now_ms();
-        if self.in_flight.is_none() && self.retry_at_ms.is_none_or(|at| now >= at) {
+        if self.in_flight.is_none() && self.backing_off(now).is_none() {
             self.start_refresh(current);
         }
     }

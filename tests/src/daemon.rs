@@ -187,6 +187,19 @@ impl TestDaemon {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
     }
 
+    /// Waits (at most 20 s) until the daemon's log shows `text` `times` times.
+    pub fn wait_for_log(&self, text: &str, times: usize) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.log().matches(text).count() < times {
+            assert!(
+                Instant::now() < deadline,
+                "the log never showed {text:?} {times} times:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Runs `cognitoctl --socket <this daemon's socket> ARGS`.
     pub fn ctl(&self, args: &[&str]) -> CtlOutput {
         self.ctl_with_stdin(args, None)
@@ -313,18 +326,19 @@ pub fn ctl(args: &[&str], stdin: Option<&str>) -> CtlOutput {
     }
 }
 
-/// Runs `cognitod --config CONFIG` expecting it to refuse to start; returns its exit code and
-/// what it printed. Panics if it is still running after 10 s.
-pub fn cognitod_refuses(config_path: &std::path::Path) -> (i32, String) {
-    let mut child = Command::new(crate::binary("cognitod"))
-        .arg("--config")
-        .arg(config_path)
+/// Runs the workspace binary `program` with `args` and `env` (and no `RUST_LOG` of the
+/// test's), killed if it still runs after 10 s: its exit code (`None` when it had to be
+/// killed) and everything it printed.
+pub fn run_briefly(program: &str, args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let mut child = Command::new(crate::binary(program))
+        .args(args)
         .env_remove("RUST_LOG")
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("cognitod starts");
+        .expect("the program starts");
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
         std::thread::sleep(Duration::from_millis(20));
@@ -333,9 +347,17 @@ pub fn cognitod_refuses(config_path: &std::path::Path) -> (i32, String) {
     if running {
         let _ = child.kill();
     }
-    let output = child.wait_with_output().expect("cognitod is reaped");
-    assert!(!running, "cognitod started although it should have refused");
+    let output = child.wait_with_output().expect("the program is reaped");
     let text = String::from_utf8_lossy(&output.stdout).into_owned()
         + &String::from_utf8_lossy(&output.stderr);
-    (output.status.code().unwrap_or(-1), text)
+    ((!running).then(|| output.status.code().unwrap_or(-1)), text)
+}
+
+/// Runs `cognitod --config CONFIG` expecting it to refuse to start; returns its exit code and
+/// what it printed. Panics if it is still running after 10 s.
+pub fn cognitod_refuses(config_path: &std::path::Path) -> (i32, String) {
+    let config = config_path.to_str().expect("a UTF-8 path");
+    let (code, text) = run_briefly("cognitod", &["--config", config], &[]);
+    let code = code.unwrap_or_else(|| panic!("cognitod started although it should have refused"));
+    (code, text)
 }

@@ -7,7 +7,7 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cognitod_tests::daemon::{CtlOutput, TestDaemon, ctl};
+use cognitod_tests::daemon::{CtlOutput, TestDaemon, ctl, run_briefly};
 use cognitod_tests::fake::{FakeCognito, Fault, PoolOptions, UserSpec};
 use cognitod_tests::terminal::Terminal;
 use cognitod_tests::{PASSWORD, binary, free_port, signed_in_daemon};
@@ -24,45 +24,6 @@ fn closed_pipe() -> Stdio {
     let (reader, writer) = std::os::unix::net::UnixStream::pair().unwrap();
     drop(reader);
     Stdio::from(std::os::fd::OwnedFd::from(writer))
-}
-
-/// Runs `program ARGS` with `env`, killed if it still runs after 10 s; its exit code (`None`
-/// when it had to be killed) and everything it printed.
-fn run_briefly(program: &str, args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
-    let mut child = Command::new(binary(program))
-        .args(args)
-        .env_remove("RUST_LOG")
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let running = matches!(child.try_wait(), Ok(None));
-    if running {
-        let _ = child.kill();
-    }
-    let output = child.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&output.stdout).into_owned()
-        + &String::from_utf8_lossy(&output.stderr);
-    ((!running).then(|| output.status.code().unwrap_or(-1)), text)
-}
-
-/// Waits until `daemon`'s log shows `text`.
-fn wait_for_log(daemon: &TestDaemon, text: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !daemon.log().contains(text) {
-        assert!(
-            Instant::now() < deadline,
-            "the log never showed {text:?}:\n{}",
-            daemon.log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 fn ctl_without_terminal(daemon: &TestDaemon, args: &[&str]) -> CtlOutput {
@@ -198,7 +159,7 @@ fn ctrl_d_or_an_empty_answer_sends_nothing() {
 fn log_levels_are_read_in_any_case_and_typos_are_refused() {
     let daemon = TestDaemon::start_with(&unreachable_cognito(), "log_level = \"Info\"\n");
     // At info level: the start is logged (the socket answers a moment before the line lands).
-    wait_for_log(&daemon, "serving");
+    daemon.wait_for_log("serving", 1);
     let config = daemon.config_path.to_str().unwrap();
 
     for (args, env) in [
@@ -243,7 +204,7 @@ fn the_end_of_the_event_stream_is_said_and_is_not_success() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_for_log(&daemon, &format!("pid={}\n", events.id()));
+    daemon.wait_for_log(&format!("pid={}\n", events.id()), 1);
     daemon.stop();
     let output = events.wait_with_output().unwrap();
     assert_eq!(output.status.code(), Some(2), "{output:?}");
@@ -540,16 +501,7 @@ fn fatal_errors_print_once_and_reloads_warn_about_restart_only_settings() {
     let pid = rustix::process::Pid::from_raw(i32::try_from(daemon.pid()).unwrap()).unwrap();
     for reloads in 1..=2 {
         rustix::process::kill_process(pid, rustix::process::Signal::HUP).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while daemon
-            .log()
-            .matches("take effect only after a restart")
-            .count()
-            < reloads
-        {
-            assert!(Instant::now() < deadline, "{}", daemon.log());
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        daemon.wait_for_log("take effect only after a restart", reloads);
     }
     assert!(daemon.log().contains("[ecs]"), "{}", daemon.log());
 }

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::net::UnixStream;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -204,14 +205,15 @@ fn rotation(grace: i64) -> PoolOptions {
 
 /// Kills the daemon while the fake holds back its answer to a rotating refresh it already
 /// performed, then restarts it.
-fn kill_during_rotation(fake: &FakeCognito, daemon: &mut TestDaemon) {
+/// Starts a forced rotating refresh whose answer the fake holds back for 3 s after it
+/// rotated, and returns once the fake has the call (the asker's connection, not read).
+fn rotating_refresh_held_back(fake: &FakeCognito, daemon: &TestDaemon) -> UnixStream {
     fake.fail_next(
         "GetTokensFromRefreshToken",
         Fault::DelayAnswer(Duration::from_secs(3)),
         1,
     );
-    // Asked without waiting for the answer: the daemon dies before it could give one.
-    let mut asker = std::os::unix::net::UnixStream::connect(&daemon.socket).unwrap();
+    let mut asker = UnixStream::connect(&daemon.socket).unwrap();
     std::io::Write::write_all(
         &mut asker,
         b"GET /v1/session?forceRefresh=true HTTP/1.1\r\nHost: localhost\r\n\r\n",
@@ -225,6 +227,12 @@ fn kill_during_rotation(fake: &FakeCognito, daemon: &mut TestDaemon) {
         );
         std::thread::sleep(Duration::from_millis(10));
     }
+    asker
+}
+
+fn kill_during_rotation(fake: &FakeCognito, daemon: &mut TestDaemon) {
+    // Asked without waiting for the answer: the daemon dies before it could give one.
+    let asker = rotating_refresh_held_back(fake, daemon);
     std::thread::sleep(Duration::from_millis(500));
     let stored: Value = serde_json::from_str(
         &std::fs::read_to_string(daemon.state_dir().join("session.json")).unwrap(),
@@ -439,22 +447,7 @@ fn a_credentials_write_during_a_rotating_refresh_keeps_the_in_flight_mark() {
     ));
     cognitod_tests::sign_in_alice(&daemon);
     assert_eq!(daemon.ctl(&["credentials"]).code, 0);
-    fake.fail_next(
-        "GetTokensFromRefreshToken",
-        Fault::DelayAnswer(Duration::from_secs(3)),
-        1,
-    );
-    let mut asker = std::os::unix::net::UnixStream::connect(&daemon.socket).unwrap();
-    std::io::Write::write_all(
-        &mut asker,
-        b"GET /v1/session?forceRefresh=true HTTP/1.1\r\nHost: localhost\r\n\r\n",
-    )
-    .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while fake.calls("GetTokensFromRefreshToken") == 0 {
-        assert!(Instant::now() < deadline, "the refresh never started");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let asker = rotating_refresh_held_back(&fake, &daemon);
     // New credentials are written while the rotating refresh waits for its answer.
     assert_eq!(daemon.ctl(&["credentials", "--force-refresh"]).code, 0);
     let stored: Value = serde_json::from_str(

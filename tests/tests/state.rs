@@ -4,8 +4,6 @@
 
 #![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
 
-use std::time::{Duration, Instant};
-
 use cognitod_tests::daemon::TestDaemon;
 use cognitod_tests::fake::{FakeCognito, PoolOptions, UserSpec};
 use cognitod_tests::{PASSWORD, sign_in_alice, signed_in_daemon};
@@ -13,18 +11,6 @@ use cognitod_tests::{PASSWORD, sign_in_alice, signed_in_daemon};
 fn hangup(daemon: &TestDaemon) {
     let pid = rustix::process::Pid::from_raw(i32::try_from(daemon.pid()).unwrap()).unwrap();
     rustix::process::kill_process(pid, rustix::process::Signal::HUP).unwrap();
-}
-
-fn wait_for_log(daemon: &TestDaemon, text: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !daemon.log().contains(text) {
-        assert!(
-            Instant::now() < deadline,
-            "never logged {text:?}:\n{}",
-            daemon.log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[test]
@@ -97,7 +83,7 @@ fn a_reload_that_changes_the_client_applies_none_of_it() {
     )
     .unwrap();
     hangup(&daemon);
-    wait_for_log(&daemon, "take effect only after a restart");
+    daemon.wait_for_log("take effect only after a restart", 1);
     let refreshed = daemon.ctl(&["session", "--force-refresh"]);
     assert_eq!(
         refreshed.code, 0,

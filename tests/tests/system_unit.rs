@@ -21,29 +21,35 @@ fn as_user(container: &Container, user: &str, args: &str, stdin: Option<&str>) -
     (ran.code, ran.stdout + &ran.stderr)
 }
 
-#[test]
-fn the_system_unit_serves_its_group_and_its_allowed_uids_and_keeps_its_watchdog() {
+/// A fake Cognito with `alice`, and a booted container whose `/exp/config.toml` is the fake's
+/// configuration (with the identity pool) and `config_tail`; `None` when the test may skip.
+fn booted(config_tail: &str) -> Option<(FakeCognito, tempfile::TempDir, Container)> {
     let root = Container::root();
     if !cognitod_tests::can_run(
         root.is_some(),
         "a container root (scripts/test.sh builds one when it runs as root)",
     ) {
-        return;
+        return None;
     }
-    let root = root.unwrap();
     let fake = FakeCognito::start(PoolOptions::default());
     fake.add_user(UserSpec::new("alice", PASSWORD));
     let exp = tempfile::tempdir().unwrap();
     std::fs::write(
         exp.path().join("config.toml"),
-        format!(
-            "{}[daemon]\nsocket = \"/run/cognitod/socket\"\nallowed_uids = [1001]\n[ecs]\nenabled = true\n",
-            fake.config_toml_with_identity_pool()
-        ),
+        format!("{}{config_tail}", fake.config_toml_with_identity_pool()),
     )
     .unwrap();
+    let container = Container::boot(&root?, exp.path());
+    Some((fake, exp, container))
+}
 
-    let container = Container::boot(&root, exp.path());
+#[test]
+fn the_system_unit_serves_its_group_and_its_allowed_uids_and_keeps_its_watchdog() {
+    let Some((_fake, _exp, container)) = booted(
+        "[daemon]\nsocket = \"/run/cognitod/socket\"\nallowed_uids = [1001]\n[ecs]\nenabled = true\n",
+    ) else {
+        return;
+    };
     container.must(
         "set -e
         cd /src && COGNITOD_BIN_DIR=/cognitod-bin bash systemd/install.sh --system >/dev/null
@@ -139,26 +145,9 @@ fn journal(container: &Container) -> String {
 
 #[test]
 fn the_user_unit_serves_its_user_with_the_container_endpoint_on() {
-    let root = Container::root();
-    if !cognitod_tests::can_run(
-        root.is_some(),
-        "a container root (scripts/test.sh builds one when it runs as root)",
-    ) {
+    let Some((_fake, _exp, container)) = booted("[ecs]\nenabled = true\n") else {
         return;
-    }
-    let root = root.unwrap();
-    let fake = FakeCognito::start(PoolOptions::default());
-    fake.add_user(UserSpec::new("alice", PASSWORD));
-    let exp = tempfile::tempdir().unwrap();
-    std::fs::write(
-        exp.path().join("config.toml"),
-        format!(
-            "{}[ecs]\nenabled = true\n",
-            fake.config_toml_with_identity_pool()
-        ),
-    )
-    .unwrap();
-    let container = Container::boot(&root, exp.path());
+    };
     // systemd-nspawn mounts a FIFO over /proc/kmsg, which a user manager's sandbox cannot
     // hide (ProtectKernelLogs=); a host has no such mount.
     container.must(

@@ -66,7 +66,9 @@ impl<P: UserPool> Owner<P> {
             let wait_ms = next_demand_ms.min(retry_at_ms) - now;
             SessionError::BackingOff {
                 retry_after_secs: u64::try_from((wait_ms + 999) / 1000).unwrap_or(1),
-                message: "the tokens expired and their refresh is failing; it is tried again shortly".into(),
+                message:
+                    "the tokens expired and their refresh is failing; it is tried again shortly"
+                        .into(),
             }
         })
     }

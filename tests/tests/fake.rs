@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
 
+use std::time::{Duration, Instant};
+
 use cognitod_tests::daemon::{CtlOutput, TestDaemon};
 use cognitod_tests::fake::{FakeCognito, PoolOptions, UserSpec};
 use cognitod_tests::jwt_claims;
@@ -615,4 +617,39 @@ fn login_on_a_terminal_asks_for_each_step_without_echo() {
         assert!(!screen.contains(secret), "{secret:?} was echoed:\n{screen}");
     }
     assert_eq!(daemon.ctl(&["whoami"]).stdout.trim(), "sam");
+}
+
+#[test]
+fn a_slow_sign_in_holds_up_no_other_command() {
+    use cognitod_tests::fake::Fault;
+    let (fake, daemon) = start(PoolOptions::default(), vec![UserSpec::new("tom", PASSWORD)]);
+    fake.fail_next("InitiateAuth", Fault::Delay(Duration::from_secs(6)), 1);
+    let mut slow = daemon.ctl_spawn(
+        &["login", "tom", "--password-stdin"],
+        &format!("{PASSWORD}\n"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while fake.calls("InitiateAuth") == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the sign-in never reached the fake"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The owner answers another command while Cognito takes its time.
+    let started = Instant::now();
+    let other = cognitod_tests::raw_request(
+        &daemon.socket,
+        "POST",
+        "/v1/sign-in/confirm",
+        br#"{"challengeResponse": "123456"}"#,
+    );
+    assert_eq!(other.error_code(), "NoPendingSignInStep");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "waited {:?} for the sign-in",
+        started.elapsed()
+    );
+    assert!(slow.wait().unwrap().success());
+    assert_eq!(daemon.ctl(&["whoami"]).stdout.trim(), "tom");
 }

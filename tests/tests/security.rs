@@ -68,11 +68,17 @@ fn the_state_file_is_private_and_sign_out_empties_it() {
     assert_eq!(daemon.ctl(&["logout"]).code, 0);
     let stored = json(&std::fs::read_to_string(&file).unwrap());
     assert_eq!(stored, serde_json::json!({"version": 1}));
-    let names: Vec<String> = std::fs::read_dir(&state_dir)
+    let mut names: Vec<String> = std::fs::read_dir(&state_dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(names, ["session.json"], "no temporary files are left");
+    names.sort();
+    assert_eq!(
+        names,
+        ["lock", "session.json"],
+        "no temporary files are left (the lock is the daemon's)"
+    );
+    assert_eq!(mode(&state_dir.join("lock")), 0o600);
 }
 
 #[test]

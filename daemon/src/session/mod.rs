@@ -13,6 +13,7 @@ mod persist;
 mod refresh;
 mod revoke;
 pub mod schedule;
+mod signin;
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -4,19 +4,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cognitod_proto::{
-    AuthFlowType, ConfirmSignInRequest, Event, EventKind, LastSignOut, NextStep, Secret,
-    SessionState, SignInDetails, SignInRequest, SignInResponse, SignInStep, Timestamp,
+    AuthFlowType, Event, EventKind, LastSignOut, Secret, SessionState, SignInDetails, Timestamp,
     UpstreamHealth,
 };
 use tokio::sync::{Notify, broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
-use super::challenge;
 use super::credentials::Fetched;
 use super::persist::{PersistRetry, Restored, restore};
+use super::signin::{AuthDone, Pending};
 use super::{Clock, Command, Reply, SessionConfig, SessionError, SignedIn, SignedOut, Snapshot};
-use crate::cognito::auth::{self, AuthOutcome, Challenge, VerifiedTokens};
+use crate::cognito::auth::VerifiedTokens;
 use crate::cognito::jwt::Verifier;
 use crate::cognito::{CognitoError, UserPool};
 
@@ -36,7 +35,11 @@ pub(super) struct Owner<P> {
     pub(super) publish: watch::Sender<Snapshot>,
     pub(super) events: broadcast::Sender<Event>,
     /// The sign-in step waiting for the user's answer.
-    pending: Option<Pending>,
+    pub(super) pending: Option<Pending>,
+    /// Sign-in calls that came back, and the current sign-in's generation.
+    pub(super) auth_done: mpsc::UnboundedSender<AuthDone>,
+    auth_results: Option<mpsc::UnboundedReceiver<AuthDone>>,
+    pub(super) auth_generation: u64,
     /// The refresh call in flight, and everyone waiting for it.
     pub(super) in_flight: Option<InFlight>,
     pub(super) waiters: Vec<Reply<()>>,
@@ -67,22 +70,10 @@ pub(super) struct Owner<P> {
     pub(super) rotated: Arc<std::sync::Mutex<Option<Secret>>>,
 }
 
-/// A sign-in in progress: the challenge Cognito asked, for whom, and how it started.
-#[derive(Debug)]
-struct Pending {
-    /// Cognito's challenge, with the canonical username every answer carries.
-    challenge: Challenge,
-    login_id: String,
-    flow: AuthFlowType,
-    /// The session to answer with when a call after the challenge issued a new one
-    /// (AssociateSoftwareToken during `MFA_SETUP`).
-    session: Option<Secret>,
-    next_step: NextStep,
-}
-
 /// What woke the loop.
 enum Wakeup {
     Command(Option<Command>),
+    Auth(Box<AuthDone>),
     Refreshed(Result<Result<Box<VerifiedTokens>, CognitoError>, tokio::task::JoinError>),
     Credentials(Result<Result<Box<Fetched>, CognitoError>, tokio::task::JoinError>),
     Timer,
@@ -125,6 +116,7 @@ impl<P: UserPool> Owner<P> {
             initial.signed_in = Some(Arc::new(signed_in));
         }
         let (publish, snapshot) = watch::channel(initial);
+        let (auth_done, auth_results) = mpsc::unbounded_channel();
         let first_event_id = u64::try_from(clock.now_ms())
             .unwrap_or(0)
             .saturating_mul(1000);
@@ -136,6 +128,9 @@ impl<P: UserPool> Owner<P> {
             publish,
             events,
             pending: None,
+            auth_done,
+            auth_results: Some(auth_results),
+            auth_generation: 0,
             in_flight: None,
             waiters: Vec::new(),
             retry_at_ms: None,
@@ -158,12 +153,14 @@ impl<P: UserPool> Owner<P> {
 
     pub(super) async fn run(mut self, mut commands: mpsc::Receiver<Command>, wake: Arc<Notify>) {
         self.publish_schedule();
+        let mut auth_results = self.auth_results.take().expect("run once");
         loop {
             let sleep = self.next_timer().map(tokio::time::sleep);
             let in_flight = &mut self.in_flight;
             let creds_in_flight = &mut self.creds_in_flight;
             let wakeup = tokio::select! {
                 command = commands.recv() => Wakeup::Command(command),
+                Some(done) = auth_results.recv() => Wakeup::Auth(Box::new(done)),
                 result = async { in_flight.as_mut().expect("guarded").await }, if in_flight.is_some() => {
                     Wakeup::Refreshed(result)
                 }
@@ -175,7 +172,8 @@ impl<P: UserPool> Owner<P> {
             };
             match wakeup {
                 Wakeup::Command(None) => break,
-                Wakeup::Command(Some(command)) => self.handle(command).await,
+                Wakeup::Command(Some(command)) => self.handle(command),
+                Wakeup::Auth(done) => self.finish_auth(*done),
                 Wakeup::Refreshed(joined) => {
                     self.in_flight = None;
                     let result = joined.unwrap_or_else(|e| {
@@ -227,14 +225,10 @@ impl<P: UserPool> Owner<P> {
         Some(Duration::from_millis(wait).min(MAX_SLEEP))
     }
 
-    async fn handle(&mut self, command: Command) {
+    fn handle(&mut self, command: Command) {
         match command {
-            Command::SignIn { request, reply } => {
-                let _ = reply.send(self.sign_in(request).await);
-            }
-            Command::Confirm { request, reply } => {
-                let _ = reply.send(self.confirm(request).await);
-            }
+            Command::SignIn { request, reply } => self.sign_in(request, reply),
+            Command::Confirm { request, reply } => self.confirm(request, reply),
             Command::SignOut { global, reply } => self.sign_out(global, reply),
             Command::Refresh { force, reply } => self.refresh_requested(force, reply),
             Command::Credentials { force, reply } => self.credentials_requested(force, reply),
@@ -258,162 +252,7 @@ impl<P: UserPool> Owner<P> {
         });
     }
 
-    /// Starts a sign-in; one already pending is replaced.
-    async fn sign_in(&mut self, request: SignInRequest) -> Result<SignInResponse, SessionError> {
-        if let Some(current) = self.current() {
-            return Err(SessionError::AlreadySignedIn(current.username.clone()));
-        }
-        self.set_pending(None);
-        let started_ms = self.clock.now_ms();
-        let flow = request.auth_flow_type.unwrap_or_default();
-        let username = request.username.trim();
-        if username.is_empty() {
-            return Err(SessionError::BadAnswer("username is empty".to_owned()));
-        }
-        let outcome = auth::sign_in(
-            &*self.pool,
-            &self.verifier,
-            &self.config.user_pool_id,
-            username,
-            &request.password,
-            flow,
-        )
-        .await;
-        self.note_upstream(outcome.as_ref().err());
-        match outcome {
-            Ok(outcome) => self.advance(outcome, username, flow, started_ms).await,
-            Err(error) => {
-                info!(username, %error, "sign-in refused");
-                Err(error.into())
-            }
-        }
-    }
-
-    /// Answers the pending step. A wrong answer keeps the step open for another try.
-    async fn confirm(
-        &mut self,
-        request: ConfirmSignInRequest,
-    ) -> Result<SignInResponse, SessionError> {
-        let pending = self.pending.as_ref().ok_or(SessionError::NoPendingStep)?;
-        let started_ms = self.clock.now_ms();
-        let result = self.answer(pending, &request).await;
-        if let Err(SessionError::Unavailable(_)) = &result {
-            self.set_upstream(UpstreamHealth::Unreachable);
-        } else if !matches!(&result, Err(SessionError::BadAnswer(_))) {
-            self.set_upstream(UpstreamHealth::Ok);
-        }
-        match result {
-            Ok(outcome) => {
-                let pending = self.pending.take().expect("checked above");
-                self.advance(outcome, &pending.login_id, pending.flow, started_ms)
-                    .await
-            }
-            Err(error) => {
-                if !error.keeps_step_open() {
-                    info!(%error, "the pending sign-in step was refused; sign in again");
-                    self.set_pending(None);
-                }
-                Err(error)
-            }
-        }
-    }
-
-    async fn answer(
-        &self,
-        pending: &Pending,
-        request: &ConfirmSignInRequest,
-    ) -> Result<AuthOutcome, SessionError> {
-        let challenge = &pending.challenge;
-        let answer = &request.challenge_response;
-        let responses = challenge::responses(challenge, answer, request.user_attributes.as_ref())?;
-        let mut session = pending.session.clone();
-        if challenge.name == "MFA_SETUP" {
-            let current = session
-                .as_ref()
-                .or(challenge.session.as_ref())
-                .ok_or_else(|| SessionError::Internal("MFA_SETUP without a session".into()))?;
-            let code = challenge::code(answer)?;
-            let verified = self.pool.verify_software_token(current, &code).await?;
-            if verified.status.as_deref().is_some_and(|s| s != "SUCCESS") {
-                return Err(SessionError::Refused {
-                    kind: "EnableSoftwareTokenMFAException".into(),
-                    message: "the authenticator code was not accepted".into(),
-                });
-            }
-            session = verified.session.or(session);
-        }
-        Ok(auth::respond(&*self.pool, &self.verifier, challenge, responses, session).await?)
-    }
-
-    /// Signs in, or makes the challenge the pending step.
-    async fn advance(
-        &mut self,
-        outcome: AuthOutcome,
-        login_id: &str,
-        flow: AuthFlowType,
-        started_ms: i64,
-    ) -> Result<SignInResponse, SessionError> {
-        let challenge = match outcome {
-            AuthOutcome::SignedIn(tokens) => {
-                self.set_pending(None);
-                if tokens.refresh_token.is_none() {
-                    // Nothing could keep such a session fresh; refused rather than served
-                    // until it silently ends.
-                    warn!("Cognito signed in without a refresh token; the sign-in is refused");
-                    return Err(SessionError::NoRefreshToken);
-                }
-                self.install(*tokens, login_id, flow, started_ms);
-                return Ok(SignInResponse {
-                    is_signed_in: true,
-                    next_step: NextStep::new(SignInStep::Done),
-                });
-            }
-            AuthOutcome::Challenge(challenge) => challenge,
-        };
-        let username = challenge.username.clone();
-        let (next_step, session) = if challenge.name == "MFA_SETUP" {
-            if !challenge::can_set_up_totp(&challenge) {
-                self.set_pending(None);
-                return Err(SessionError::UnsupportedChallenge(
-                    "MFA_SETUP without SOFTWARE_TOKEN_MFA".into(),
-                ));
-            }
-            let session = challenge
-                .session
-                .as_ref()
-                .ok_or_else(|| SessionError::Internal("MFA_SETUP without a session".into()))?;
-            let associated = self.pool.associate_software_token(session).await?;
-            (
-                // Labelled with what the user signs in with (for email sign-in the canonical
-                // name is a UUID).
-                challenge::totp_setup_step(&associated.secret_code, login_id),
-                associated.session,
-            )
-        } else {
-            match challenge::next_step(&challenge) {
-                Ok(step) => (step, None),
-                Err(error) => {
-                    warn!(challenge = %challenge.name, "sign-in needs a challenge cognitod cannot answer");
-                    self.set_pending(None);
-                    return Err(error.into());
-                }
-            }
-        };
-        info!(username, challenge = %challenge.name, "sign-in step pending");
-        self.set_pending(Some(Pending {
-            challenge,
-            login_id: login_id.to_owned(),
-            flow,
-            session,
-            next_step: next_step.clone(),
-        }));
-        Ok(SignInResponse {
-            is_signed_in: false,
-            next_step,
-        })
-    }
-
-    fn set_pending(&mut self, pending: Option<Pending>) {
+    pub(super) fn set_pending(&mut self, pending: Option<Pending>) {
         let state = if pending.is_some() {
             SessionState::SigningIn
         } else if self.current().is_some() {
@@ -432,7 +271,7 @@ impl<P: UserPool> Owner<P> {
     }
 
     /// Signs the user in with `tokens`, which a request sent at `sent_ms` (local) brought.
-    fn install(
+    pub(super) fn install(
         &mut self,
         tokens: VerifiedTokens,
         login_id: &str,
@@ -535,6 +374,8 @@ impl<P: UserPool> Owner<P> {
     /// so the owner goes on with its timers and commands meanwhile.
     fn sign_out(&mut self, global: bool, reply: Reply<SignedOut>) {
         self.set_pending(None);
+        // A sign-in still on its way to Cognito is moot now.
+        self.auth_generation += 1;
         let not_revoked = SignedOut {
             revoked: false,
             remote_error: None,
@@ -595,17 +436,13 @@ impl<P: UserPool> Owner<P> {
 
     /// Records how a call the user made went: Cognito answered (whatever it said), or could
     /// not be reached.
-    fn note_upstream(&self, error: Option<&CognitoError>) {
-        self.set_upstream(upstream_after(error));
-    }
-
-    fn set_upstream(&self, health: UpstreamHealth) {
+    pub(super) fn set_upstream(&self, health: UpstreamHealth) {
         set_upstream(&self.publish, health);
     }
 }
 
 /// Cognito's health after a call that ended with `error` (none: it answered).
-fn upstream_after(error: Option<&CognitoError>) -> UpstreamHealth {
+pub(super) fn upstream_after(error: Option<&CognitoError>) -> UpstreamHealth {
     match error {
         Some(error @ CognitoError::Unreachable { .. }) if error.is_transient() => {
             UpstreamHealth::Unreachable

@@ -1,0 +1,284 @@
+//! Signing in: the calls to Cognito run on tasks of their own and come back to the owner as
+//! [`AuthDone`], so its timers and other commands go on while Cognito answers. A newer
+//! sign-in makes an older one's answer moot (the generation tells).
+
+use std::sync::Arc;
+
+use cognitod_proto::{
+    AuthFlowType, ConfirmSignInRequest, NextStep, Secret, SignInRequest, SignInResponse,
+    SignInStep, UpstreamHealth,
+};
+use tracing::{info, warn};
+
+use super::owner::{Owner, upstream_after};
+use super::{Reply, SessionError, challenge};
+use crate::cognito::UserPool;
+use crate::cognito::auth::{self, AuthOutcome, Challenge, VerifiedTokens};
+use crate::cognito::jwt::Verifier;
+
+/// A sign-in in progress: the challenge Cognito asked, for whom, and how it started.
+#[derive(Debug, Clone)]
+pub(super) struct Pending {
+    /// Cognito's challenge, with the canonical username every answer carries.
+    pub(super) challenge: Challenge,
+    pub(super) login_id: String,
+    pub(super) flow: AuthFlowType,
+    /// The session to answer with when a call after the challenge issued a new one
+    /// (AssociateSoftwareToken during `MFA_SETUP`).
+    pub(super) session: Option<Secret>,
+    pub(super) next_step: NextStep,
+}
+
+/// Where Cognito's answers left a sign-in, ready to apply without another call.
+#[derive(Debug)]
+pub(super) enum Prepared {
+    SignedIn(Box<VerifiedTokens>),
+    Step(Box<Pending>),
+}
+
+/// A sign-in call that came back.
+#[derive(Debug)]
+pub(super) struct AuthDone {
+    /// The sign-in it belongs to: moot when a newer one started.
+    pub(super) generation: u64,
+    pub(super) login_id: String,
+    pub(super) flow: AuthFlowType,
+    pub(super) started_ms: i64,
+    /// Cognito's health after the call (`None`: it was not asked).
+    pub(super) upstream: Option<UpstreamHealth>,
+    pub(super) result: Result<Prepared, SessionError>,
+    pub(super) reply: Reply<SignInResponse>,
+}
+
+impl<P: UserPool> Owner<P> {
+    /// Starts a sign-in; one already pending is replaced.
+    pub(super) fn sign_in(&mut self, request: SignInRequest, reply: Reply<SignInResponse>) {
+        if let Some(current) = self.current() {
+            let _ = reply.send(Err(SessionError::AlreadySignedIn(current.username.clone())));
+            return;
+        }
+        self.set_pending(None);
+        let generation = self.next_auth_generation();
+        let username = request.username.trim().to_owned();
+        if username.is_empty() {
+            let _ = reply.send(Err(SessionError::BadAnswer("username is empty".to_owned())));
+            return;
+        }
+        let flow = request.auth_flow_type.unwrap_or_default();
+        let started_ms = self.clock.now_ms();
+        let (pool, verifier, done) = self.auth_parts();
+        let user_pool_id = self.config.user_pool_id.clone();
+        tokio::spawn(async move {
+            let outcome = auth::sign_in(
+                &*pool,
+                &verifier,
+                &user_pool_id,
+                &username,
+                &request.password,
+                flow,
+            )
+            .await;
+            let upstream = Some(upstream_after(outcome.as_ref().err()));
+            let result = match outcome {
+                Ok(outcome) => prepare(&*pool, outcome, &username, flow).await,
+                Err(error) => {
+                    info!(username, %error, "sign-in refused");
+                    Err(error.into())
+                }
+            };
+            let _ = done.send(AuthDone {
+                generation,
+                login_id: username,
+                flow,
+                started_ms,
+                upstream,
+                result,
+                reply,
+            });
+        });
+    }
+
+    /// Answers the pending step. A wrong answer keeps the step open for another try.
+    pub(super) fn confirm(&mut self, request: ConfirmSignInRequest, reply: Reply<SignInResponse>) {
+        let Some(pending) = self.pending.clone() else {
+            let _ = reply.send(Err(SessionError::NoPendingStep));
+            return;
+        };
+        let generation = self.auth_generation;
+        let started_ms = self.clock.now_ms();
+        let (pool, verifier, done) = self.auth_parts();
+        tokio::spawn(async move {
+            let answered = answer(&*pool, &verifier, &pending, &request).await;
+            let upstream = match &answered {
+                Err(SessionError::Unavailable(_)) => Some(UpstreamHealth::Unreachable),
+                Err(SessionError::Throttled { .. }) => Some(UpstreamHealth::Degraded),
+                Err(SessionError::BadAnswer(_)) => None,
+                _ => Some(UpstreamHealth::Ok),
+            };
+            let result = match answered {
+                Ok(outcome) => prepare(&*pool, outcome, &pending.login_id, pending.flow).await,
+                Err(error) => Err(error),
+            };
+            let _ = done.send(AuthDone {
+                generation,
+                login_id: pending.login_id,
+                flow: pending.flow,
+                started_ms,
+                upstream,
+                result,
+                reply,
+            });
+        });
+    }
+
+    /// Applies a sign-in call that came back: signed in, a new pending step, or the error
+    /// (which ends the sign-in unless the step stays open for another answer).
+    pub(super) fn finish_auth(&mut self, done: AuthDone) {
+        if let Some(health) = done.upstream {
+            self.set_upstream(health);
+        }
+        if done.generation != self.auth_generation {
+            let _ = done.reply.send(Err(SessionError::BadAnswer(
+                "a newer sign-in replaced this one".to_owned(),
+            )));
+            return;
+        }
+        let answer = match done.result {
+            Ok(Prepared::SignedIn(tokens)) => {
+                self.set_pending(None);
+                self.next_auth_generation();
+                if let Some(current) = self.current() {
+                    Err(SessionError::AlreadySignedIn(current.username.clone()))
+                } else if tokens.refresh_token.is_none() {
+                    // Nothing could keep such a session fresh; refused rather than served
+                    // until it silently ends.
+                    warn!("Cognito signed in without a refresh token; the sign-in is refused");
+                    Err(SessionError::NoRefreshToken)
+                } else {
+                    self.install(*tokens, &done.login_id, done.flow, done.started_ms);
+                    Ok(SignInResponse {
+                        is_signed_in: true,
+                        next_step: NextStep::new(SignInStep::Done),
+                    })
+                }
+            }
+            Ok(Prepared::Step(pending)) => {
+                let pending = *pending;
+                info!(username = %pending.challenge.username, challenge = %pending.challenge.name, "sign-in step pending");
+                let next_step = pending.next_step.clone();
+                self.set_pending(Some(pending));
+                self.next_auth_generation();
+                Ok(SignInResponse {
+                    is_signed_in: false,
+                    next_step,
+                })
+            }
+            Err(error) => {
+                if self.pending.is_some() && !error.keeps_step_open() {
+                    info!(%error, "the pending sign-in step was refused; sign in again");
+                    self.set_pending(None);
+                    self.next_auth_generation();
+                }
+                Err(error)
+            }
+        };
+        let _ = done.reply.send(answer);
+    }
+
+    fn auth_parts(
+        &self,
+    ) -> (
+        Arc<P>,
+        Arc<Verifier>,
+        tokio::sync::mpsc::UnboundedSender<AuthDone>,
+    ) {
+        (
+            Arc::clone(&self.pool),
+            Arc::clone(&self.verifier),
+            self.auth_done.clone(),
+        )
+    }
+
+    /// A new sign-in generation: answers for older ones are moot.
+    fn next_auth_generation(&mut self) -> u64 {
+        self.auth_generation += 1;
+        self.auth_generation
+    }
+}
+
+/// The answer to the pending step, sent to Cognito (with the authenticator's verification
+/// first during `MFA_SETUP`).
+async fn answer<P: UserPool>(
+    pool: &P,
+    verifier: &Verifier,
+    pending: &Pending,
+    request: &ConfirmSignInRequest,
+) -> Result<AuthOutcome, SessionError> {
+    let challenge = &pending.challenge;
+    let answer = &request.challenge_response;
+    let responses = challenge::responses(challenge, answer, request.user_attributes.as_ref())?;
+    let mut session = pending.session.clone();
+    if challenge.name == "MFA_SETUP" {
+        let current = session
+            .as_ref()
+            .or(challenge.session.as_ref())
+            .ok_or_else(|| SessionError::Internal("MFA_SETUP without a session".into()))?;
+        let code = challenge::code(answer)?;
+        let verified = pool.verify_software_token(current, &code).await?;
+        if verified.status.as_deref().is_some_and(|s| s != "SUCCESS") {
+            return Err(SessionError::Refused {
+                kind: "EnableSoftwareTokenMFAException".into(),
+                message: "the authenticator code was not accepted".into(),
+            });
+        }
+        session = verified.session.or(session);
+    }
+    Ok(auth::respond(pool, verifier, challenge, responses, session).await?)
+}
+
+/// Where `outcome` leaves the sign-in: tokens, or the next step (for `MFA_SETUP` after
+/// asking Cognito for the new authenticator's secret).
+async fn prepare<P: UserPool>(
+    pool: &P,
+    outcome: AuthOutcome,
+    login_id: &str,
+    flow: AuthFlowType,
+) -> Result<Prepared, SessionError> {
+    let challenge = match outcome {
+        AuthOutcome::SignedIn(tokens) => return Ok(Prepared::SignedIn(tokens)),
+        AuthOutcome::Challenge(challenge) => challenge,
+    };
+    let (next_step, session) = if challenge.name == "MFA_SETUP" {
+        if !challenge::can_set_up_totp(&challenge) {
+            return Err(SessionError::UnsupportedChallenge(
+                "MFA_SETUP without SOFTWARE_TOKEN_MFA".into(),
+            ));
+        }
+        let session = challenge
+            .session
+            .as_ref()
+            .ok_or_else(|| SessionError::Internal("MFA_SETUP without a session".into()))?;
+        let associated = pool.associate_software_token(session).await?;
+        (
+            // Labelled with what the user signs in with (for email sign-in the canonical
+            // name is a UUID).
+            challenge::totp_setup_step(&associated.secret_code, login_id),
+            associated.session,
+        )
+    } else {
+        match challenge::next_step(&challenge) {
+            Ok(step) => (step, None),
+            Err(error) => {
+                warn!(challenge = %challenge.name, "sign-in needs a challenge cognitod cannot answer");
+                return Err(error.into());
+            }
+        }
+    };
+    Ok(Prepared::Step(Box::new(Pending {
+        challenge,
+        login_id: login_id.to_owned(),
+        flow,
+        session,
+        next_step,
+    })))
+}

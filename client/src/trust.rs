@@ -29,16 +29,9 @@ pub fn check_path(socket: &Path) -> Result<Expected, ClientError> {
         path: socket.to_path_buf(),
         reason,
     };
-    let meta = match std::fs::symlink_metadata(socket) {
-        Ok(meta) => meta,
-        // Nothing there: connecting says so (not running) without sending anything.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(Expected { service_uid: None });
-        }
-        Err(e) => return Err(untrusted(format!("it cannot be examined ({e})"))),
-    };
     // A symbolic link on the way that another user made could point anywhere (a shared
-    // daemon's socket among them); root's and the caller's are theirs to make.
+    // daemon's socket among them); root's and the caller's are theirs to make. Checked first,
+    // so a link that points nowhere yet is refused too.
     for ancestor in socket.ancestors().skip(1) {
         if ancestor.as_os_str().is_empty() {
             continue;
@@ -59,9 +52,22 @@ pub fn check_path(socket: &Path) -> Result<Expected, ClientError> {
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let dir = std::fs::canonicalize(dir)
-        .map_err(|e| untrusted(format!("its directory cannot be resolved ({e})")))?;
+    let dir = match std::fs::canonicalize(dir) {
+        Ok(dir) => dir,
+        // No directory, no daemon: connecting says so (not running), sending nothing.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Expected { service_uid: None });
+        }
+        Err(e) => return Err(untrusted(format!("its directory cannot be resolved ({e})"))),
+    };
     let dir_owner = check_directories(&dir, caller).map_err(untrusted)?;
+    let meta = match std::fs::symlink_metadata(socket) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Expected { service_uid: None });
+        }
+        Err(e) => return Err(untrusted(format!("it cannot be examined ({e})"))),
+    };
 
     if !meta.file_type().is_socket() {
         return Err(untrusted("it is not a socket".into()));

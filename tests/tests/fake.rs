@@ -653,3 +653,39 @@ fn a_slow_sign_in_holds_up_no_other_command() {
     assert!(slow.wait().unwrap().success());
     assert_eq!(daemon.ctl(&["whoami"]).stdout.trim(), "tom");
 }
+
+#[test]
+fn one_answer_to_a_step_at_a_time() {
+    use cognitod_tests::fake::Fault;
+    let secret = b"totp-secret-for-una!".to_vec();
+    let user = UserSpec {
+        totp_secret: Some(secret.clone()),
+        ..UserSpec::new("una", PASSWORD)
+    };
+    let (fake, daemon) = start(PoolOptions::default(), vec![user]);
+    let step = step_of(&login(&daemon, "una", PASSWORD, &["--json"]));
+    assert_eq!(step["signInStep"], "CONFIRM_SIGN_IN_WITH_TOTP_CODE");
+    let before = fake.calls("RespondToAuthChallenge");
+    fake.fail_next(
+        "RespondToAuthChallenge",
+        Fault::Delay(Duration::from_secs(3)),
+        1,
+    );
+    let mut first = daemon.ctl_spawn(&["confirm"], &format!("{}\n", totp::code(&secret, now())));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while fake.calls("RespondToAuthChallenge") == before {
+        assert!(
+            Instant::now() < deadline,
+            "the answer never reached the fake"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // A second answer meanwhile (a double submit) is not sent: Cognito's session for the step
+    // is good for one.
+    let second = daemon.ctl_stdin(&["--json", "confirm"], "000000\n");
+    assert_eq!(second.code, 1, "{second:?}");
+    assert!(second.stdout.contains("being checked"), "{second:?}");
+    assert!(first.wait().unwrap().success());
+    assert_eq!(fake.calls("RespondToAuthChallenge"), before + 1);
+    assert_eq!(daemon.ctl(&["whoami"]).stdout.trim(), "una");
+}

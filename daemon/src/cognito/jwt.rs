@@ -18,8 +18,12 @@ const REFETCH_INTERVAL: Duration = Duration::from_secs(10);
 /// Tolerated clock difference for `exp`.
 const LEEWAY_SECONDS: u64 = 5;
 /// How far this machine's clock may be from Cognito's for a token's `iat` to stand in for
-/// Cognito's clock when `exp` is checked.
-const MAX_CLOCK_SKEW_SECONDS: i64 = 24 * 3600;
+/// Cognito's clock when `exp` is checked. Within it, a token whose `exp` lies behind this
+/// machine's clock is taken as fresh (its `iat` says Cognito just made it); how long it is
+/// then served is judged with the drift measured at its arrival.
+const MAX_CLOCK_SKEW_SECONDS: i64 = 12 * 3600;
+/// The longest a Cognito token lives (id and access tokens: 5 min to 1 day).
+const MAX_TOKEN_LIFE_SECONDS: i64 = 24 * 3600;
 
 /// Which token a JWT must be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,6 +115,12 @@ impl Rules {
         if claims.token_use != expected.as_str() {
             return Err(invalid(format!("has token_use {:?}", claims.token_use)));
         }
+        // Cognito's tokens live at most a day, and end after they begin.
+        if let Some(iat) = claims.iat
+            && (claims.exp <= iat || claims.exp - iat > MAX_TOKEN_LIFE_SECONDS)
+        {
+            return Err(invalid("has an impossible lifetime".to_owned()));
+        }
         if claims.exp + LEEWAY_SECONDS as i64 <= cognito_now(claims.iat, now_seconds()) {
             return Err(invalid("has expired".to_owned()));
         }
@@ -122,9 +132,9 @@ impl Rules {
 }
 
 /// Cognito's clock when it issued a token, as well as this machine can tell: the token's
-/// `iat` when it is within a day of `local` (a machine whose clock is off by hours still
-/// accepts fresh tokens; how long they are served is judged with the measured drift), else the
-/// local clock.
+/// `iat` when it is within [`MAX_CLOCK_SKEW_SECONDS`] of `local` (a machine whose clock is off
+/// by hours still accepts fresh tokens; how long they are served is judged with the measured
+/// drift), else the local clock.
 fn cognito_now(iat: Option<i64>, local: i64) -> i64 {
     match iat {
         Some(iat) if (iat - local).abs() <= MAX_CLOCK_SKEW_SECONDS => iat,
@@ -371,9 +381,18 @@ pub(crate) mod tests {
                 "InvalidAudience",
             ),
             (
-                with(id_claims(), "exp", json!(now() - 60)),
+                with(
+                    with(id_claims(), "iat", json!(now() - 86_400)),
+                    "exp",
+                    json!(now() - 82_800),
+                ),
                 TokenUse::Id,
                 "has expired",
+            ),
+            (
+                with(id_claims(), "exp", json!(now() - 60)),
+                TokenUse::Id,
+                "impossible lifetime",
             ),
             (
                 with(id_claims(), "token_use", json!("access")),
@@ -426,6 +445,15 @@ pub(crate) mod tests {
         assert_eq!(cognito_now(Some(local - 7200), local), local - 7200);
         assert_eq!(cognito_now(Some(local + 7200), local), local + 7200);
         assert_eq!(cognito_now(Some(local - 3 * 86_400), local), local);
+        // A lifetime no Cognito token has is refused whatever the clocks say.
+        let mut odd = id_claims();
+        odd["iat"] = json!(now());
+        odd["exp"] = json!(now() + 3 * 86_400);
+        assert!(
+            rules()
+                .check(&jwks(), &sign("kid-1", &odd), TokenUse::Id)
+                .is_err()
+        );
         assert_eq!(cognito_now(None, local), local);
         // This machine two hours ahead: a fresh token (by Cognito's clock) is accepted.
         let mut claims = id_claims();

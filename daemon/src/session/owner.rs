@@ -40,6 +40,9 @@ pub(super) struct Owner<P> {
     pub(super) auth_done: mpsc::UnboundedSender<AuthDone>,
     auth_results: Option<mpsc::UnboundedReceiver<AuthDone>>,
     pub(super) auth_generation: u64,
+    /// An answer to the pending step is with Cognito.
+    pub(super) answering: bool,
+
     /// The refresh call in flight, and everyone waiting for it.
     pub(super) in_flight: Option<InFlight>,
     pub(super) waiters: Vec<Reply<()>>,
@@ -131,6 +134,7 @@ impl<P: UserPool> Owner<P> {
             auth_done,
             auth_results: Some(auth_results),
             auth_generation: 0,
+            answering: false,
             in_flight: None,
             waiters: Vec::new(),
             retry_at_ms: None,
@@ -376,6 +380,7 @@ impl<P: UserPool> Owner<P> {
         self.set_pending(None);
         // A sign-in still on its way to Cognito is moot now.
         self.auth_generation += 1;
+        self.answering = false;
         let not_revoked = SignedOut {
             revoked: false,
             remote_error: None,
@@ -408,6 +413,7 @@ impl<P: UserPool> Owner<P> {
             Arc::clone(&self.verifier),
             self.publish.clone(),
         );
+        let sessions = self.publish.subscribe();
         tokio::spawn(async move {
             let result = revocation.run(&*pool, &verifier).await;
             set_upstream(&publish, upstream_after(result.as_ref().err()));
@@ -421,7 +427,7 @@ impl<P: UserPool> Owner<P> {
                     let retrying = error.is_transient();
                     warn!(%error, global, retrying, "Cognito did not confirm the sign-out; the local session is cleared anyway");
                     if retrying {
-                        revocation.retry_in_background(pool, verifier);
+                        revocation.retry_in_background(pool, verifier, sessions);
                     }
                     SignedOut {
                         revoked: false,

@@ -58,8 +58,14 @@ impl Revocation {
         pool.global_sign_out(access_token).await
     }
 
-    /// Tries again in the background, with backoff, while Cognito cannot be reached.
-    pub(super) fn retry_in_background<P: UserPool>(self, pool: Arc<P>, verifier: Arc<Verifier>) {
+    /// Tries again in the background, with backoff, while Cognito cannot be reached. A global
+    /// sign-out stops when the same user signs in here again (it would end that session too).
+    pub(super) fn retry_in_background<P: UserPool>(
+        self,
+        pool: Arc<P>,
+        verifier: Arc<Verifier>,
+        sessions: tokio::sync::watch::Receiver<super::Snapshot>,
+    ) {
         tokio::spawn(async move {
             // A refresh for GlobalSignOut needs a fresh access token each time.
             let revocation = Revocation {
@@ -68,6 +74,15 @@ impl Revocation {
             };
             for failures in 1..=RETRIES {
                 tokio::time::sleep(schedule::backoff(failures, schedule::random_unit())).await;
+                let signed_in_again = sessions
+                    .borrow()
+                    .signed_in
+                    .as_ref()
+                    .is_some_and(|s| s.username == revocation.username);
+                if revocation.global && signed_in_again {
+                    warn!(username = %revocation.username, "the global sign-out is not retried: the user signed in here again, and it would end that session too");
+                    return;
+                }
                 match revocation.run(&*pool, &verifier).await {
                     Ok(()) => {
                         info!(username = %revocation.username, global = revocation.global, "the sign-out reached Cognito on a retry");

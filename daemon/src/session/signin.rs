@@ -48,6 +48,10 @@ pub(super) struct AuthDone {
     pub(super) upstream: Option<UpstreamHealth>,
     pub(super) result: Result<Prepared, SessionError>,
     pub(super) reply: Reply<SignInResponse>,
+    /// An answer to a pending step (not a new sign-in).
+    pub(super) confirm: bool,
+    /// Cognito took the answer (its session is used up) even if what came after failed.
+    pub(super) step_used: bool,
 }
 
 impl<P: UserPool> Owner<P> {
@@ -57,13 +61,14 @@ impl<P: UserPool> Owner<P> {
             let _ = reply.send(Err(SessionError::AlreadySignedIn(current.username.clone())));
             return;
         }
-        self.set_pending(None);
-        let generation = self.next_auth_generation();
         let username = request.username.trim().to_owned();
         if username.is_empty() {
             let _ = reply.send(Err(SessionError::BadAnswer("username is empty".to_owned())));
             return;
         }
+        self.set_pending(None);
+        self.answering = false;
+        let generation = self.next_auth_generation();
         let flow = request.auth_flow_type.unwrap_or_default();
         let started_ms = self.clock.now_ms();
         let (pool, verifier, done) = self.auth_parts();
@@ -94,6 +99,8 @@ impl<P: UserPool> Owner<P> {
                 upstream,
                 result,
                 reply,
+                confirm: false,
+                step_used: false,
             });
         });
     }
@@ -104,6 +111,14 @@ impl<P: UserPool> Owner<P> {
             let _ = reply.send(Err(SessionError::NoPendingStep));
             return;
         };
+        // One answer at a time: Cognito's session for the step is good for one.
+        if self.answering {
+            let _ = reply.send(Err(SessionError::BadAnswer(
+                "another answer to this step is being checked; wait for it".to_owned(),
+            )));
+            return;
+        }
+        self.answering = true;
         let generation = self.auth_generation;
         let started_ms = self.clock.now_ms();
         let (pool, verifier, done) = self.auth_parts();
@@ -115,6 +130,7 @@ impl<P: UserPool> Owner<P> {
                 Err(SessionError::BadAnswer(_)) => None,
                 _ => Some(UpstreamHealth::Ok),
             };
+            let step_used = answered.is_ok();
             let result = match answered {
                 Ok(outcome) => prepare(&*pool, outcome, &pending.login_id, pending.flow).await,
                 Err(error) => Err(error),
@@ -127,6 +143,8 @@ impl<P: UserPool> Owner<P> {
                 upstream,
                 result,
                 reply,
+                confirm: true,
+                step_used,
             });
         });
     }
@@ -136,6 +154,9 @@ impl<P: UserPool> Owner<P> {
     pub(super) fn finish_auth(&mut self, done: AuthDone) {
         if let Some(health) = done.upstream {
             self.set_upstream(health);
+        }
+        if done.confirm && done.generation == self.auth_generation {
+            self.answering = false;
         }
         if done.generation != self.auth_generation {
             let _ = done.reply.send(Err(SessionError::BadAnswer(
@@ -174,7 +195,8 @@ impl<P: UserPool> Owner<P> {
                 })
             }
             Err(error) => {
-                if self.pending.is_some() && !error.keeps_step_open() {
+                // A step Cognito took is used up, whatever failed after it.
+                if self.pending.is_some() && (done.step_used || !error.keeps_step_open()) {
                     info!(%error, "the pending sign-in step was refused; sign in again");
                     self.set_pending(None);
                     self.next_auth_generation();

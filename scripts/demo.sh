@@ -58,7 +58,8 @@ printf '[profile cognitod]\nregion = us-east-1\ncredential_process = %s --socket
 AWS_CONFIG_FILE="$demo/aws-config" AWS_SHARED_CREDENTIALS_FILE=/dev/null \
     "$VENV/bin/aws" sts get-caller-identity --profile cognitod --endpoint-url "$MOTO_ENDPOINT" --output json \
     || printf '(exit status %s)\n' "$?"
-run cognitoctl logout
+# GlobalSignOut (moto has no RevokeToken, which a plain logout uses).
+run cognitoctl logout --global
 run cognitoctl session
 echo
 log "what cognitod logged (no secret ever appears here):"

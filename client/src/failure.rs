@@ -47,8 +47,7 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
     }
     match error.downcast_ref::<ClientError>() {
         Some(ClientError::Api { status, error }) => api_exit_code(*status, error),
-        Some(_) => exit::USAGE,
-        None => exit::USAGE,
+        _ => exit::USAGE,
     }
 }
 

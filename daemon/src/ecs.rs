@@ -140,6 +140,15 @@ impl Endpoint {
 
 async fn credentials(State(guard): State<Arc<Guard>>, headers: HeaderMap) -> Response {
     if let Err((status, code, message)) = check(&guard, &headers) {
+        // Logged with the reason, never the token; at most a few a minute.
+        if guard.refusal_logs.allow("container endpoint") {
+            let host = headers.get("host").and_then(|v| v.to_str().ok());
+            warn!(
+                why = message,
+                ?host,
+                "refused a request on the container credentials endpoint"
+            );
+        }
         return refusal(status, code, message);
     }
     match fresh_credentials(&guard.session, false).await {
@@ -161,7 +170,7 @@ async fn credentials(State(guard): State<Arc<Guard>>, headers: HeaderMap) -> Res
 }
 
 /// The request's right to credentials: a browser, a foreign `Host` or a missing or wrong token
-/// is refused (and logged, never with the token).
+/// is refused.
 /// A refusal: status, code, message.
 type Refused = (StatusCode, &'static str, &'static str);
 
@@ -171,9 +180,6 @@ fn check(guard: &Guard, headers: &HeaderMap) -> Result<(), Refused> {
             .keys()
             .any(|name| name.as_str().starts_with("sec-fetch-"));
     if browser {
-        if guard.refusal_logs.allow("container endpoint") {
-            warn!("refused a browser request on the container credentials endpoint");
-        }
         return Err((
             StatusCode::FORBIDDEN,
             "Forbidden",
@@ -185,12 +191,6 @@ fn check(guard: &Guard, headers: &HeaderMap) -> Result<(), Refused> {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     if !guard.hosts.iter().any(|h| h == host) {
-        if guard.refusal_logs.allow("container endpoint") {
-            warn!(
-                host,
-                "refused a request for another host on the container credentials endpoint"
-            );
-        }
         return Err((
             StatusCode::FORBIDDEN,
             "Forbidden",
@@ -198,9 +198,6 @@ fn check(guard: &Guard, headers: &HeaderMap) -> Result<(), Refused> {
         ));
     }
     let Some(given) = headers.get("authorization") else {
-        if guard.refusal_logs.allow("container endpoint") {
-            warn!("refused a request without a token on the container credentials endpoint");
-        }
         return Err((
             StatusCode::UNAUTHORIZED,
             "Unauthorized",
@@ -208,9 +205,6 @@ fn check(guard: &Guard, headers: &HeaderMap) -> Result<(), Refused> {
         ));
     };
     if !token_matches(given.as_bytes(), guard.token.expose().as_bytes()) {
-        if guard.refusal_logs.allow("container endpoint") {
-            warn!("refused a request with a wrong token on the container credentials endpoint");
-        }
         return Err((
             StatusCode::FORBIDDEN,
             "Forbidden",

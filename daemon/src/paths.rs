@@ -25,6 +25,12 @@ impl Environment {
     /// base directory specification says.
     pub fn from_process() -> Self {
         let var = |name: &str| absolute(std::env::var_os(name));
+        // systemd's directory variables: the first of a colon-separated list.
+        let first = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .and_then(|v| absolute(v.split(':').next().map(OsString::from)))
+        };
         Self {
             cognitod_config: std::env::var_os("COGNITOD_CONFIG")
                 .filter(|v| !v.is_empty())
@@ -32,12 +38,8 @@ impl Environment {
             xdg_config_home: var("XDG_CONFIG_HOME"),
             xdg_runtime_dir: var("XDG_RUNTIME_DIR"),
             xdg_state_home: var("XDG_STATE_HOME"),
-            state_directory: std::env::var("STATE_DIRECTORY")
-                .ok()
-                .and_then(|v| absolute(v.split(':').next().map(OsString::from))),
-            runtime_directory: std::env::var("RUNTIME_DIRECTORY")
-                .ok()
-                .and_then(|v| absolute(v.split(':').next().map(OsString::from))),
+            state_directory: first("STATE_DIRECTORY"),
+            runtime_directory: first("RUNTIME_DIRECTORY"),
             home: var("HOME"),
             uid: rustix::process::getuid().as_raw(),
         }

@@ -21,10 +21,6 @@ fn mode(path: &Path) -> u32 {
     std::fs::symlink_metadata(path).unwrap().mode() & 0o777
 }
 
-fn is_root() -> bool {
-    rustix::process::getuid().is_root()
-}
-
 #[test]
 fn a_restart_and_a_kill_9_keep_the_session_without_a_new_sign_in() {
     let (fake, mut daemon) = signed_in_daemon("");
@@ -181,7 +177,7 @@ fn unsafe_state_and_socket_directories_stop_the_daemon_with_the_fix() {
         );
     }
 
-    if is_root() {
+    if cognitod_tests::is_root() {
         let foreign = dir.path().join("foreign");
         std::fs::create_dir(&foreign).unwrap();
         std::fs::set_permissions(&foreign, std::fs::Permissions::from_mode(0o700)).unwrap();
@@ -252,7 +248,7 @@ fn open_up(socket: &Path) {
 
 #[test]
 fn another_user_is_refused_by_the_peer_check_unless_allowed() {
-    if !cognitod_tests::can_run(is_root(), "root (switching to another uid)") {
+    if !cognitod_tests::can_run(cognitod_tests::is_root(), "root (switching to another uid)") {
         return;
     }
     let (_fake, refusing) = signed_in_daemon("");
@@ -296,7 +292,7 @@ fn another_user_is_refused_by_the_peer_check_unless_allowed() {
 /// answers, the other 21 get 403 and not a byte of the session.
 #[test]
 fn many_uids_at_once_only_allowed_ones_get_answers() {
-    if !cognitod_tests::can_run(is_root(), "root (switching to other uids)") {
+    if !cognitod_tests::can_run(cognitod_tests::is_root(), "root (switching to other uids)") {
         return;
     }
     let allowed = [2003_u32, 2010, 2017, 2024];
@@ -369,7 +365,10 @@ fn many_uids_at_once_only_allowed_ones_get_answers() {
 
 #[test]
 fn the_daemon_is_not_dumpable() {
-    if !cognitod_tests::can_run(is_root(), "root (starting the daemon as another uid)") {
+    if !cognitod_tests::can_run(
+        cognitod_tests::is_root(),
+        "root (starting the daemon as another uid)",
+    ) {
         return;
     }
     let fake = FakeCognito::start(PoolOptions::default());
@@ -514,7 +513,7 @@ impl Drop for Tmpfs {
 
 #[test]
 fn a_full_disk_keeps_the_old_state_reports_it_and_recovers() {
-    if !cognitod_tests::can_run(is_root(), "root (mounting a small tmpfs)") {
+    if !cognitod_tests::can_run(cognitod_tests::is_root(), "root (mounting a small tmpfs)") {
         return;
     }
     let fake = FakeCognito::start(PoolOptions::default());

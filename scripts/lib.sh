@@ -33,6 +33,9 @@ ensure_test_tools() {
     command -v script >/dev/null || missing+=(bsdutils)
     command -v setpriv >/dev/null || missing+=(util-linux)
     compgen -G '/usr/lib/*/faketime/libfaketime.so.1' >/dev/null || missing+=(faketime)
+    # The browser sign-in is tested in a real browser driven over WebDriver.
+    command -v chromium >/dev/null || missing+=(chromium)
+    command -v chromedriver >/dev/null || missing+=(chromium-driver)
     if [ ${#missing[@]} -gt 0 ]; then
         log "installing ${missing[*]}"
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null

@@ -12,6 +12,9 @@ use serde::Deserialize;
 
 use crate::paths::Environment;
 
+mod oauth;
+pub use oauth::{OAuthConfig, cognito_provider_name};
+
 /// The validated configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -35,6 +38,8 @@ pub struct Config {
     pub ca_file: Option<PathBuf>,
     pub daemon: DaemonConfig,
     pub ecs: EcsConfig,
+    /// Browser sign-in, when configured.
+    pub oauth: Option<OAuthConfig>,
 }
 
 /// The `[daemon]` section.
@@ -100,6 +105,7 @@ struct ConfigFile {
     daemon: DaemonSection,
     #[serde(default)]
     ecs: EcsSection,
+    oauth: Option<oauth::OAuthSection>,
 }
 
 /// The keys shared with `amplify_outputs.json`'s `auth` section.
@@ -164,7 +170,15 @@ struct EcsSection {
 #[derive(Debug, Deserialize)]
 struct AmplifyOutputs {
     version: String,
-    auth: Option<AuthKeys>,
+    auth: Option<AmplifyAuth>,
+}
+
+/// `amplify_outputs.json`'s `auth` section.
+#[derive(Debug, Deserialize)]
+struct AmplifyAuth {
+    #[serde(flatten)]
+    keys: AuthKeys,
+    oauth: Option<oauth::AmplifyOAuth>,
 }
 
 impl Config {
@@ -215,10 +229,14 @@ impl Config {
             identity_pool_id: file.identity_pool_id,
             unauthenticated_identities_enabled: file.unauthenticated_identities_enabled,
         };
-        let auth = match &file.amplify_outputs {
-            Some(outputs) => explicit.or(read_amplify_outputs(&resolve(outputs.clone()))?),
-            None => explicit,
+        let (auth, amplify_oauth) = match &file.amplify_outputs {
+            Some(outputs) => {
+                let outputs = read_amplify_outputs(&resolve(outputs.clone()))?;
+                (explicit.or(outputs.keys), outputs.oauth)
+            }
+            None => (explicit, None),
         };
+        let oauth = oauth::resolve(file.oauth, amplify_oauth)?;
 
         let user_pool_id = auth
             .user_pool_id
@@ -370,6 +388,7 @@ impl Config {
                 enabled: file.ecs.enabled.unwrap_or(false),
                 listen,
             },
+            oauth,
         })
     }
 }
@@ -451,6 +470,9 @@ impl fmt::Display for Config {
         put(&mut ecs, "enabled", self.ecs.enabled.into());
         put(&mut ecs, "listen", self.ecs.listen.to_string().into());
         put(&mut top, "ecs", Value::Table(ecs));
+        if let Some(oauth) = &self.oauth {
+            put(&mut top, "oauth", Value::Table(oauth.to_toml()));
+        }
         // Comments: what is derived or secret stays out of the keys, so the output is itself a
         // valid config file.
         if let Some(source) = &self.source {
@@ -467,7 +489,7 @@ impl fmt::Display for Config {
     }
 }
 
-fn read_amplify_outputs(path: &Path) -> Result<AuthKeys, ConfigError> {
+fn read_amplify_outputs(path: &Path) -> Result<AmplifyAuth, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_path_buf(),
         source,

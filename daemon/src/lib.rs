@@ -11,6 +11,7 @@ pub mod ecs;
 pub mod fuzzing;
 mod json;
 pub mod logging;
+pub mod oauth;
 pub mod paths;
 pub mod server;
 pub mod session;
@@ -326,6 +327,7 @@ pub fn upstream(config: &Config, store: Option<store::Store>) -> anyhow::Result<
                     ),
                     unauthenticated: config.unauthenticated_identities_enabled,
                 }),
+            oauth: config.oauth.clone(),
         },
         Arc::new(session::SystemClock),
     );

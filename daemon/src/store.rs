@@ -220,6 +220,7 @@ mod tests {
             sign_in_details: SignInDetails {
                 login_id: "alice".into(),
                 auth_flow_type: AuthFlowType::UserSrpAuth,
+                provider: None,
             },
             id_token: Secret::new("id.jwt"),
             access_token: Secret::new("access.jwt"),

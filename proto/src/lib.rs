@@ -157,6 +157,10 @@ pub struct User {
 pub struct SignInDetails {
     pub login_id: String,
     pub auth_flow_type: AuthFlowType,
+    /// A browser sign-in through an external identity provider: its name in the pool
+    /// (`Google`, a SAML or OIDC provider's name), from the id token's `identities` claim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
 }
 
 /// The Cognito authentication flow used to sign in.
@@ -169,6 +173,10 @@ pub enum AuthFlowType {
     /// The password is sent to Cognito over TLS.
     #[serde(rename = "USER_PASSWORD_AUTH")]
     UserPasswordAuth,
+    /// Through the managed login in a browser (OAuth 2.0 authorization code with PKCE); only
+    /// ever recorded, never asked for in `POST /v1/sign-in`.
+    #[serde(rename = "REDIRECT")]
+    Redirect,
 }
 
 impl AuthFlowType {
@@ -177,6 +185,7 @@ impl AuthFlowType {
         match self {
             Self::UserSrpAuth => "USER_SRP_AUTH",
             Self::UserPasswordAuth => "USER_PASSWORD_AUTH",
+            Self::Redirect => "REDIRECT",
         }
     }
 }
@@ -369,6 +378,50 @@ pub struct SignOutResponse {
     /// Cognito could not be reached: the daemon tries the revocation again on its own.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub retrying: bool,
+    /// A browser session: the managed login's `/logout` URL, to open in the browser so its
+    /// Cognito cookie goes too (else the next browser sign-in silently reuses it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logout_url: Option<String>,
+}
+
+/// `POST /v1/sign-in/redirect`: starts a browser sign-in. An empty body means `{}`.
+///
+/// ```json
+/// {"provider": "Google"}
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RedirectSignInRequest {
+    /// An identity provider to go to directly (Cognito's name or Amplify's, such as `GOOGLE`);
+    /// without it the managed login page offers them all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+}
+
+/// The answer to `POST /v1/sign-in/redirect`: the URL to open in a browser, and where the
+/// browser comes back to.
+///
+/// ```json
+/// {"authorizeUrl": "https://auth.example.com/oauth2/authorize?...",
+///  "redirectUri": "http://localhost:8976/callback", "expiresAt": "2026-11-26T19:15:09Z"}
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RedirectSignInResponse {
+    /// Holds the attempt's `state`: for the user's browser only, never for a log.
+    pub authorize_url: Secret,
+    pub redirect_uri: String,
+    pub expires_at: Timestamp,
+}
+
+/// `POST /v1/sign-in/redirect/complete`: the URL the browser was sent back to.
+///
+/// ```json
+/// {"callbackUrl": "http://localhost:8976/callback?code=...&state=..."}
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CompleteRedirectRequest {
+    pub callback_url: Secret,
 }
 
 /// `GET /v1/session` and `GET /v1/credentials` query.

@@ -171,10 +171,38 @@ fn sign_out_golden_json() {
             recovery_suggestion: None,
         }),
         retrying: false,
+        logout_url: None,
     };
     assert_eq!(
         serde_json::to_value(&response).unwrap(),
         json!({"isSignedIn": false, "revoked": false,
                "revokeError": {"code": "UpstreamUnavailable", "message": "m"}})
     );
+}
+
+#[test]
+fn redirect_golden_json() {
+    let details: SignInDetails = serde_json::from_value(
+        json!({"loginId": "TestIdP_1", "authFlowType": "REDIRECT", "provider": "TestIdP"}),
+    )
+    .unwrap();
+    assert_eq!(details.auth_flow_type, AuthFlowType::Redirect);
+    assert_eq!(details.provider.as_deref(), Some("TestIdP"));
+    // Recorded before browser sign-in existed: no provider.
+    let old: SignInDetails =
+        serde_json::from_value(json!({"loginId": "alice", "authFlowType": "USER_SRP_AUTH"}))
+            .unwrap();
+    assert_eq!(
+        serde_json::to_value(&old).unwrap(),
+        json!({"loginId": "alice", "authFlowType": "USER_SRP_AUTH"})
+    );
+    let request: CompleteRedirectRequest =
+        serde_json::from_value(json!({"callbackUrl": "http://localhost:1/cb?code=c&state=s"}))
+            .unwrap();
+    assert_eq!(
+        request.callback_url.expose(),
+        "http://localhost:1/cb?code=c&state=s"
+    );
+    let empty: RedirectSignInRequest = serde_json::from_value(json!({})).unwrap();
+    assert_eq!(empty.provider, None);
 }

@@ -157,6 +157,24 @@ impl From<SessionError> for HttpError {
                 codes::UNSUPPORTED_CHALLENGE,
                 message,
             ),
+            SessionError::OAuthNotConfigured => Self::new(
+                StatusCode::BAD_REQUEST,
+                "OAuthNotConfigureException",
+                message,
+            )
+            .suggest(
+                "Add an [oauth] section (domain, redirect_uri) to the daemon's configuration, or set amplify_outputs to a file with auth.oauth.",
+            ),
+            SessionError::RedirectRefused { attempt_open, .. } => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "NotAuthorizedException",
+                message,
+            )
+            .suggest(if attempt_open {
+                "The browser sign-in is still waiting for its own callback; finish it in the browser."
+            } else {
+                "Start again with `cognitoctl login --browser`."
+            }),
             SessionError::Internal(_) => {
                 error!(%message, "internal error");
                 Self::new(

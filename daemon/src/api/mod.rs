@@ -71,6 +71,8 @@ pub fn router(session: SessionHandle, shutdown: watch::Receiver<bool>, ecs: Ecs)
         .route("/v1/credentials", get(credentials_handler))
         .route("/v1/sign-in", post(sign_in))
         .route("/v1/sign-in/confirm", post(confirm_sign_in))
+        .route("/v1/sign-in/redirect", post(start_redirect))
+        .route("/v1/sign-in/redirect/complete", post(complete_redirect))
         .route("/v1/sign-out", post(sign_out))
         .route("/v1/events", get(events))
         .fallback(not_found)
@@ -382,7 +384,34 @@ async fn sign_out(
         revoked: outcome.revoked,
         revoke_error: outcome.remote_error.map(|e| HttpError::from(e).error),
         retrying: outcome.retrying,
+        logout_url: outcome.logout_url,
     }))
+}
+
+async fn start_redirect(
+    State(session): State<SessionHandle>,
+    Extension(peer): Extension<Peer>,
+    JsonBody(request): JsonBody<proto::RedirectSignInRequest>,
+) -> Result<Json<proto::RedirectSignInResponse>, HttpError> {
+    info!(
+        uid = peer.uid,
+        pid = peer.pid_or_zero(),
+        "browser sign-in requested"
+    );
+    Ok(Json(session.start_redirect(request).await?))
+}
+
+async fn complete_redirect(
+    State(session): State<SessionHandle>,
+    Extension(peer): Extension<Peer>,
+    JsonBody(request): JsonBody<proto::CompleteRedirectRequest>,
+) -> Result<Json<proto::SignInResponse>, HttpError> {
+    info!(
+        uid = peer.uid,
+        pid = peer.pid_or_zero(),
+        "browser sign-in callback received"
+    );
+    Ok(Json(session.complete_redirect(request).await?))
 }
 
 /// `GET /v1/events`: server-sent events, a `: keep-alive` comment every 30 s, `lagged` when

@@ -68,6 +68,11 @@ pub async fn sign_in<P: UserPool>(
         parameters.insert("SECRET_HASH".into(), hash);
     }
     let response = match flow {
+        AuthFlowType::Redirect => {
+            return Err(CognitoError::Protocol(
+                "the browser sign-in has no password flow".to_owned(),
+            ));
+        }
         AuthFlowType::UserPasswordAuth => {
             parameters.insert("PASSWORD".into(), password.clone());
             pool.initiate_auth(InitiateAuthRequest {

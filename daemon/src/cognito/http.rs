@@ -55,9 +55,9 @@ pub fn http_client(ca_file: Option<&Path>) -> Result<reqwest::Client, String> {
 /// The user pool at `user_pool_endpoint`, for one app client.
 #[derive(Debug)]
 pub struct HttpUserPool {
-    http: reqwest::Client,
-    client_id: String,
-    client_secret: Option<Secret>,
+    pub(super) http: reqwest::Client,
+    pub(super) client_id: String,
+    pub(super) client_secret: Option<Secret>,
     /// Where the calls go; a reload may move them.
     endpoints: RwLock<Endpoints>,
 }
@@ -67,6 +67,8 @@ struct Endpoints {
     user_pool: String,
     /// The identity pool and its endpoint, when AWS credentials are configured.
     identity: Option<(String, String)>,
+    /// The managed login, when browser sign-in is configured.
+    oauth: Option<String>,
 }
 
 impl Endpoints {
@@ -77,6 +79,7 @@ impl Endpoints {
                 .identity_pool_id
                 .clone()
                 .map(|id| (id, format!("{}/", config.identity_pool_endpoint))),
+            oauth: config.oauth.as_ref().map(|o| o.endpoint.clone()),
         }
     }
 }
@@ -97,6 +100,11 @@ impl HttpUserPool {
             .endpoints
             .write()
             .unwrap_or_else(PoisonError::into_inner) = Endpoints::of(config);
+    }
+
+    /// The managed login's base URL, when browser sign-in is configured.
+    pub(super) fn oauth_endpoint(&self) -> Option<String> {
+        self.endpoints().oauth
     }
 
     fn endpoints(&self) -> Endpoints {
@@ -318,6 +326,15 @@ impl UserPool for HttpUserPool {
         self.call::<_, serde_json::Value>("RevokeToken", &request)
             .await
             .map(drop)
+    }
+
+    async fn exchange_code(
+        &self,
+        code: &Secret,
+        verifier: &Secret,
+        redirect_uri: &str,
+    ) -> Result<super::AuthenticationResult, CognitoError> {
+        self.token_endpoint_code(code, verifier, redirect_uri).await
     }
 
     async fn global_sign_out(&self, access_token: &Secret) -> Result<(), CognitoError> {

@@ -62,6 +62,19 @@ pub struct Claims {
     pub username: Option<String>,
     #[serde(default)]
     pub email: Option<String>,
+    /// Id tokens from the managed login: the `nonce` of the authorize request.
+    #[serde(default)]
+    pub nonce: Option<String>,
+    /// Id tokens of federated users: the external identities linked to the user.
+    #[serde(default)]
+    pub identities: Option<Vec<LinkedIdentity>>,
+}
+
+/// One entry of an id token's `identities` claim.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct LinkedIdentity {
+    #[serde(rename = "providerName")]
+    pub provider_name: String,
 }
 
 /// A pure check of one token against a key set; no I/O.

@@ -7,6 +7,7 @@
 pub mod auth;
 mod http;
 pub mod jwt;
+mod oauth;
 pub mod srp;
 pub mod wire;
 
@@ -114,6 +115,22 @@ pub trait UserPool: Send + Sync + 'static {
         &self,
         refresh_token: &Secret,
     ) -> impl Future<Output = Result<(), CognitoError>> + Send;
+
+    /// The managed login's token endpoint: an authorization code and its PKCE verifier for
+    /// tokens (not yet verified).
+    fn exchange_code(
+        &self,
+        code: &Secret,
+        verifier: &Secret,
+        redirect_uri: &str,
+    ) -> impl Future<Output = Result<AuthenticationResult, CognitoError>> + Send {
+        let _ = (code, verifier, redirect_uri);
+        async {
+            Err(CognitoError::Protocol(
+                "no [oauth] section is configured".to_owned(),
+            ))
+        }
+    }
 
     /// Invalidates every refresh token of the user the access token belongs to.
     fn global_sign_out(

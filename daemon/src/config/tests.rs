@@ -237,3 +237,85 @@ fn log_levels_in_the_config_are_read_in_any_case() {
     assert_eq!(config.daemon.log_level, "debug");
     assert!(parse(&format!("{MINIMAL}[daemon]\nlog_level = \"loud\"\n")).is_err());
 }
+
+#[test]
+fn oauth_comes_from_amplify_outputs_and_the_section_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("amplify_outputs.json"),
+        r#"{"version": "1.4", "auth": {"aws_region": "us-east-1",
+            "user_pool_id": "us-east-1_Pool1", "user_pool_client_id": "client1",
+            "oauth": {"domain": "example.auth.us-east-1.amazoncognito.com",
+              "scopes": ["openid", "email"], "response_type": "code",
+              "identity_providers": ["GOOGLE", "MyOidc"],
+              "redirect_sign_in_uri": ["https://app.example.com/", "myapp://callback/",
+                                       "http://localhost:8976/callback"],
+              "redirect_sign_out_uri": ["https://app.example.com/", "http://localhost:8976/signed-out"]}}}"#,
+    )
+    .unwrap();
+    let path = dir.path().join("config.toml");
+    let config = Config::parse(
+        "amplify_outputs = \"amplify_outputs.json\"\n",
+        &path,
+        &env(),
+    )
+    .unwrap();
+    let oauth = config.oauth.expect("oauth from the outputs");
+    assert_eq!(oauth.domain, "example.auth.us-east-1.amazoncognito.com");
+    assert_eq!(
+        oauth.endpoint,
+        "https://example.auth.us-east-1.amazoncognito.com"
+    );
+    assert_eq!(oauth.scopes, ["openid", "email"]);
+    assert_eq!(oauth.redirect_uri, "http://localhost:8976/callback");
+    assert_eq!(
+        oauth.logout_uri.as_deref(),
+        Some("http://localhost:8976/signed-out")
+    );
+    assert_eq!(oauth.identity_providers, ["Google", "MyOidc"]);
+
+    let text = "amplify_outputs = \"amplify_outputs.json\"\n[oauth]\nredirect_uri = \"http://127.0.0.1:9000/cb\"\nendpoint = \"http://127.0.0.1:5000\"\n";
+    let oauth = Config::parse(text, &path, &env()).unwrap().oauth.unwrap();
+    assert_eq!(oauth.redirect_uri, "http://127.0.0.1:9000/cb");
+    assert_eq!(oauth.endpoint, "http://127.0.0.1:5000");
+    // What --check-config prints parses again to the same.
+    let printed = Config::parse(text, &path, &env()).unwrap().to_string();
+    assert!(printed.contains("[oauth]"), "{printed}");
+}
+
+#[test]
+fn oauth_without_a_loopback_redirect_or_openid_is_refused_with_the_fix() {
+    let cases = [
+        (
+            "[oauth]\ndomain = \"x.auth.eu-west-1.amazoncognito.com\"\n",
+            "register one such as",
+        ),
+        (
+            "[oauth]\ndomain = \"x.example.com\"\nredirect_uri = \"https://app.example.com/cb\"\n",
+            "not a loopback URI",
+        ),
+        (
+            "[oauth]\ndomain = \"x.example.com\"\nredirect_uri = \"http://localhost/cb\"\n",
+            "has no port",
+        ),
+        (
+            "[oauth]\ndomain = \"x.example.com\"\nredirect_uri = \"http://localhost:8976/cb\"\nscopes = [\"email\"]\n",
+            "must include \"openid\"",
+        ),
+        (
+            "[oauth]\nredirect_uri = \"http://localhost:8976/cb\"\n",
+            "oauth.domain",
+        ),
+        (
+            "[oauth]\ndomain = \"x.example.com\"\nredirect_uri = \"http://localhost:8976/cb\"\nscope = []\n",
+            "did you mean `scopes`",
+        ),
+    ];
+    for (section, expected) in cases {
+        let err = parse(&format!("{MINIMAL}{section}"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(expected), "{section}: {err}");
+    }
+    assert!(parse(MINIMAL).unwrap().oauth.is_none());
+}

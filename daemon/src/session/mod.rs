@@ -10,6 +10,7 @@ mod challenge;
 mod credentials;
 mod owner;
 mod persist;
+mod redirect;
 mod refresh;
 mod revoke;
 pub mod schedule;
@@ -19,8 +20,9 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use cognitod_proto::{
-    ConfirmSignInRequest, Event, LastRefresh, LastSignOut, NextStep, SessionState, SignInDetails,
-    SignInRequest, SignInResponse, Timestamp, UpstreamHealth,
+    CompleteRedirectRequest, ConfirmSignInRequest, Event, LastRefresh, LastSignOut, NextStep,
+    RedirectSignInRequest, RedirectSignInResponse, SessionState, SignInDetails, SignInRequest,
+    SignInResponse, Timestamp, UpstreamHealth,
 };
 use tokio::sync::{Notify, broadcast, mpsc, oneshot, watch};
 
@@ -216,6 +218,13 @@ pub enum SessionError {
     NoIdentityPool,
     #[error("Cognito signed in without a refresh token; cognitod cannot keep such a session fresh")]
     NoRefreshToken,
+    /// Browser sign-in is not configured.
+    #[error("browser sign-in is not configured: the daemon's config has no [oauth] section")]
+    OAuthNotConfigured,
+    /// The browser came back refused, or not for this attempt; `attempt_open` when the
+    /// attempt still waits for its own callback.
+    #[error("{message}")]
+    RedirectRefused { message: String, attempt_open: bool },
     #[error("{0}")]
     Internal(String),
 }
@@ -282,6 +291,8 @@ pub struct SignedOut {
     pub remote_error: Option<SessionError>,
     /// Cognito could not be reached: the revocation is tried again in the background.
     pub retrying: bool,
+    /// A browser session: the managed login's `/logout` URL, which clears its cookie.
+    pub logout_url: Option<String>,
 }
 
 /// What the owner can be asked to do.
@@ -298,6 +309,16 @@ pub enum Command {
     SignOut {
         global: bool,
         reply: Reply<SignedOut>,
+    },
+    /// Starts a browser sign-in.
+    StartRedirect {
+        request: RedirectSignInRequest,
+        reply: Reply<RedirectSignInResponse>,
+    },
+    /// Finishes the browser sign-in with the URL the browser came back to.
+    CompleteRedirect {
+        request: CompleteRedirectRequest,
+        reply: Reply<SignInResponse>,
     },
     /// Fresh tokens: joins a refresh in flight, else starts one (whatever the backoff) unless
     /// the tokens are valid and `force` is false.
@@ -351,6 +372,24 @@ impl SessionHandle {
         self.ask(|reply| Command::Confirm { request, reply }).await
     }
 
+    /// Starts a browser sign-in: the URL to open, and where the browser comes back.
+    pub async fn start_redirect(
+        &self,
+        request: RedirectSignInRequest,
+    ) -> Result<RedirectSignInResponse, SessionError> {
+        self.ask(|reply| Command::StartRedirect { request, reply })
+            .await
+    }
+
+    /// Finishes the browser sign-in with the URL the browser came back to.
+    pub async fn complete_redirect(
+        &self,
+        request: CompleteRedirectRequest,
+    ) -> Result<SignInResponse, SessionError> {
+        self.ask(|reply| Command::CompleteRedirect { request, reply })
+            .await
+    }
+
     /// Signs out here, then tells Cognito; what Cognito said is in the answer.
     pub async fn sign_out(&self, global: bool) -> Result<SignedOut, SessionError> {
         self.ask(|reply| Command::SignOut { global, reply }).await
@@ -402,6 +441,8 @@ pub struct SessionConfig {
     pub store: Option<Store>,
     /// The identity pool, when AWS credentials are configured.
     pub identity: Option<IdentityConfig>,
+    /// Browser sign-in, when configured.
+    pub oauth: Option<crate::config::OAuthConfig>,
 }
 
 /// Starts the owner task with the session `config.store` holds (if any); the task ends when

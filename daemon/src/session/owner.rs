@@ -42,6 +42,8 @@ pub(super) struct Owner<P> {
     pub(super) auth_generation: u64,
     /// An answer to the pending step is with Cognito.
     pub(super) answering: bool,
+    /// The browser sign-in waiting for its callback.
+    pub(super) redirect: Option<crate::oauth::Attempt>,
 
     /// The refresh call in flight, and everyone waiting for it.
     pub(super) in_flight: Option<InFlight>,
@@ -135,6 +137,7 @@ impl<P: UserPool> Owner<P> {
             auth_results: Some(auth_results),
             auth_generation: 0,
             answering: false,
+            redirect: None,
             in_flight: None,
             waiters: Vec::new(),
             retry_at_ms: None,
@@ -234,6 +237,10 @@ impl<P: UserPool> Owner<P> {
             Command::SignIn { request, reply } => self.sign_in(request, reply),
             Command::Confirm { request, reply } => self.confirm(request, reply),
             Command::SignOut { global, reply } => self.sign_out(global, reply),
+            Command::StartRedirect { request, reply } => self.start_redirect(request, reply),
+            Command::CompleteRedirect { request, reply } => {
+                self.complete_redirect(request, reply);
+            }
             Command::Refresh { force, reply } => self.refresh_requested(force, reply),
             Command::Credentials { force, reply } => self.credentials_requested(force, reply),
         }
@@ -288,6 +295,21 @@ impl<P: UserPool> Owner<P> {
             .clone()
             .or_else(|| tokens.access_claims.username.clone())
             .unwrap_or_else(|| login_id.to_owned());
+        // A browser sign-in's login id is what the user signed in as: the email, else the
+        // username; a federated user's provider comes from `identities`.
+        let (login_id, provider) = if flow == AuthFlowType::Redirect {
+            let claims = &tokens.id_claims;
+            (
+                claims.email.clone().unwrap_or_else(|| username.clone()),
+                claims
+                    .identities
+                    .as_ref()
+                    .and_then(|ids| ids.first())
+                    .map(|id| id.provider_name.clone()),
+            )
+        } else {
+            (login_id.to_owned(), None)
+        };
         let drift = super::schedule::clock_drift_ms(
             tokens
                 .access_claims
@@ -300,8 +322,9 @@ impl<P: UserPool> Owner<P> {
             username,
             tokens.id_claims.sub.clone(),
             SignInDetails {
-                login_id: login_id.to_owned(),
+                login_id,
                 auth_flow_type: flow,
+                provider,
             },
             tokens,
             drift,
@@ -378,17 +401,31 @@ impl<P: UserPool> Owner<P> {
     /// so the owner goes on with its timers and commands meanwhile.
     fn sign_out(&mut self, global: bool, reply: Reply<SignedOut>) {
         self.set_pending(None);
+        self.redirect = None;
         // A sign-in still on its way to Cognito is moot now.
         self.auth_generation += 1;
         self.answering = false;
+        let Some(current) = self.current() else {
+            let _ = reply.send(Ok(SignedOut {
+                revoked: false,
+                remote_error: None,
+                retrying: false,
+                logout_url: None,
+            }));
+            return;
+        };
+        // A browser session also lives on as the managed login's cookie.
+        let logout_url = match &self.config.oauth {
+            Some(oauth) if current.sign_in_details.auth_flow_type == AuthFlowType::Redirect => {
+                Some(crate::oauth::logout_url(oauth, &self.config.client_id))
+            }
+            _ => None,
+        };
         let not_revoked = SignedOut {
             revoked: false,
             remote_error: None,
             retrying: false,
-        };
-        let Some(current) = self.current() else {
-            let _ = reply.send(Ok(not_revoked));
-            return;
+            logout_url: logout_url.clone(),
         };
         // Signed out here first (state file included), then told to Cognito: a daemon killed
         // in between restarts signed out, never serving the tokens of a user who signed out.
@@ -422,6 +459,7 @@ impl<P: UserPool> Owner<P> {
                     revoked: true,
                     remote_error: None,
                     retrying: false,
+                    logout_url,
                 },
                 Err(error) => {
                     let retrying = error.is_transient();
@@ -433,6 +471,7 @@ impl<P: UserPool> Owner<P> {
                         revoked: false,
                         remote_error: Some(error.into()),
                         retrying,
+                        logout_url,
                     }
                 }
             };

@@ -66,10 +66,17 @@ impl<P: UserPool> Owner<P> {
             let _ = reply.send(Err(SessionError::BadAnswer("username is empty".to_owned())));
             return;
         }
+        let flow = request.auth_flow_type.unwrap_or_default();
+        if flow == AuthFlowType::Redirect {
+            let _ = reply.send(Err(SessionError::BadAnswer(
+                "REDIRECT is the browser sign-in: POST /v1/sign-in/redirect (cognitoctl login --browser)".to_owned(),
+            )));
+            return;
+        }
         self.set_pending(None);
+        self.redirect = None;
         self.answering = false;
         let generation = self.next_auth_generation();
-        let flow = request.auth_flow_type.unwrap_or_default();
         let started_ms = self.clock.now_ms();
         let (pool, verifier, done) = self.auth_parts();
         let user_pool_id = self.config.user_pool_id.clone();
@@ -207,7 +214,7 @@ impl<P: UserPool> Owner<P> {
         let _ = done.reply.send(answer);
     }
 
-    fn auth_parts(
+    pub(super) fn auth_parts(
         &self,
     ) -> (
         Arc<P>,
@@ -222,7 +229,7 @@ impl<P: UserPool> Owner<P> {
     }
 
     /// A new sign-in generation: answers for older ones are moot.
-    fn next_auth_generation(&mut self) -> u64 {
+    pub(super) fn next_auth_generation(&mut self) -> u64 {
         self.auth_generation += 1;
         self.auth_generation
     }

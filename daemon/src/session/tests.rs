@@ -154,6 +154,7 @@ async fn signed_in_rotating(lifetime: i64, rotation: bool) -> (SessionHandle, Ar
         refresh_token_rotation: rotation,
         store: None,
         identity: None,
+        oauth: None,
     };
     let session = spawn(Arc::clone(&pool), Arc::new(verifier), config, clock);
     let answer = session

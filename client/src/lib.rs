@@ -160,6 +160,22 @@ impl Client {
         self.post("/v1/sign-in/confirm", request).await
     }
 
+    /// `POST /v1/sign-in/redirect`: starts a browser sign-in.
+    pub async fn start_redirect(
+        &self,
+        request: &proto::RedirectSignInRequest,
+    ) -> Result<proto::RedirectSignInResponse, ClientError> {
+        self.post("/v1/sign-in/redirect", request).await
+    }
+
+    /// `POST /v1/sign-in/redirect/complete`: the URL the browser came back to.
+    pub async fn complete_redirect(
+        &self,
+        request: &proto::CompleteRedirectRequest,
+    ) -> Result<SignInResponse, ClientError> {
+        self.post("/v1/sign-in/redirect/complete", request).await
+    }
+
     /// `POST /v1/sign-out`: signed out here; whether Cognito revoked the tokens is in
     /// [`Client::sign_out_outcome`].
     pub async fn sign_out(&self, global: bool) -> Result<(), ClientError> {

@@ -1,5 +1,6 @@
 //! `cognitoctl`: the command-line client of cognitod.
 
+mod browser;
 mod failure;
 mod output;
 mod signin;
@@ -50,16 +51,29 @@ struct Cli {
 enum Command {
     /// The daemon's state, user, expiries and any pending sign-in step.
     Status,
-    /// Sign in (the password is read without echo, or from stdin).
+    /// Sign in (the password is read without echo, or from stdin), or with --browser through
+    /// the pool's managed login.
     Login {
         /// The username or alias (asked for on the terminal when left out).
+        #[arg(conflicts_with = "browser")]
         username: Option<String>,
         /// Read the password from the first line of stdin.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "browser")]
         password_stdin: bool,
         /// The authentication flow.
         #[arg(long, value_enum, default_value_t = Flow::Srp)]
         flow: Flow,
+        /// Sign in in a browser, through the managed login (social and enterprise providers,
+        /// passkeys, the pool's login page).
+        #[arg(long)]
+        browser: bool,
+        /// Go straight to this identity provider (e.g. Google, or a SAML/OIDC provider's name).
+        #[arg(long, value_name = "NAME", requires = "browser")]
+        provider: Option<String>,
+        /// Do not open a browser: print the address, and read the one the browser was sent
+        /// back to (pasted from its address bar).
+        #[arg(long, requires = "browser")]
+        no_browser: bool,
     },
     /// Answer the pending sign-in step (asked by name on a terminal, else the first line of
     /// stdin).
@@ -73,6 +87,10 @@ enum Command {
         /// Sign out of every device (revokes all of the user's refresh tokens).
         #[arg(long)]
         global: bool,
+        /// After a browser sign-in: print the managed login's logout address instead of
+        /// opening it.
+        #[arg(long)]
+        no_browser: bool,
     },
     /// The signed-in username.
     Whoami,
@@ -182,9 +200,16 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(exit::OK)
         }
         Command::Login {
+            browser: true,
+            provider,
+            no_browser,
+            ..
+        } => browser::login(&client, provider, no_browser, json).await,
+        Command::Login {
             username,
             password_stdin,
             flow,
+            ..
         } => {
             let flow = match flow {
                 Flow::Srp => AuthFlowType::UserSrpAuth,
@@ -193,7 +218,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             signin::login(&client, username, password_stdin, flow, json).await
         }
         Command::Confirm { attributes } => signin::confirm(&client, attributes, json).await,
-        Command::Logout { global } => logout(&client, global, json).await,
+        Command::Logout { global, no_browser } => logout(&client, global, no_browser, json).await,
         Command::Whoami => {
             let user = client.user().await?;
             if json {
@@ -335,11 +360,14 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
 
 /// `cognitoctl logout`: signed out here in any case; says so, with a status of its own, when
 /// Cognito did not revoke the tokens.
-async fn logout(client: &Client, global: bool, json: bool) -> anyhow::Result<u8> {
+async fn logout(client: &Client, global: bool, no_browser: bool, json: bool) -> anyhow::Result<u8> {
     let outcome = client.sign_out_outcome(global).await?;
     let out = &mut std::io::stdout();
     if json {
         output::json(out, &outcome)?;
+    }
+    if let Some(url) = outcome.logout_url.as_deref().filter(|_| !json) {
+        browser::logout(url, no_browser).await;
     }
     let Some(error) = &outcome.revoke_error else {
         if !json {

@@ -28,19 +28,7 @@ pub async fn login(
         );
     }
     // Before asking for anything: a password typed for nothing is a surprise.
-    let status = client.status().await?;
-    if status.state == SessionState::SignedIn {
-        let who = status.username.unwrap_or_default();
-        return Err(ClientError::Api {
-            status: 409,
-            error: ApiError {
-                code: codes::USER_ALREADY_AUTHENTICATED.into(),
-                message: format!("already signed in as {who}"),
-                recovery_suggestion: Some("Sign out first with `cognitoctl logout`.".into()),
-            },
-        }
-        .into());
-    }
+    refuse_if_signed_in(client).await?;
     let username = match username {
         Some(username) => username.trim().to_owned(),
         None => prompt_line(
@@ -65,6 +53,25 @@ pub async fn login(
     let response = client.sign_in(&request).await?;
     let interactive = !password_stdin && std::io::stdin().is_terminal();
     finish(client, response, json, interactive).await
+}
+
+/// Refuses to start a sign-in while one user is signed in (as the daemon would, but before
+/// anything is asked or opened).
+pub async fn refuse_if_signed_in(client: &Client) -> anyhow::Result<()> {
+    let status = client.status().await?;
+    if status.state == SessionState::SignedIn {
+        let who = status.username.unwrap_or_default();
+        return Err(ClientError::Api {
+            status: 409,
+            error: ApiError {
+                code: codes::USER_ALREADY_AUTHENTICATED.into(),
+                message: format!("already signed in as {who}"),
+                recovery_suggestion: Some("Sign out first with `cognitoctl logout`.".into()),
+            },
+        }
+        .into());
+    }
+    Ok(())
 }
 
 /// `cognitoctl confirm`: on a terminal, asks for the pending step by name; otherwise reads the

@@ -245,6 +245,25 @@ impl TestDaemon {
         child
     }
 
+    /// Starts `cognitoctl ARGS` against this daemon with `env`, its stdin, stdout and stderr
+    /// piped (for a test that talks to it while it runs).
+    pub fn ctl_background(&self, args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Child {
+        Command::new(crate::binary("cognitoctl"))
+            .arg("--socket")
+            .arg(&self.socket)
+            .args(args)
+            .env_remove("COGNITOD_SOCKET")
+            .env_remove("BROWSER")
+            .env_remove("DISPLAY")
+            .env_remove("WAYLAND_DISPLAY")
+            .envs(env.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("cognitoctl starts")
+    }
+
     /// SIGTERM, then the exit status (SIGKILL after 10 s).
     pub fn stop(&mut self) -> ExitStatus {
         let mut child = self.child.take().expect("the daemon runs");

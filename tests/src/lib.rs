@@ -2,6 +2,7 @@
 //! emulator) and helpers to provision it. Used by the integration tests and by `testbed`,
 //! which the demo script runs.
 
+pub mod browser;
 pub mod container;
 pub mod daemon;
 pub mod fake;

@@ -5,6 +5,7 @@
 //! NEW_PASSWORD_REQUIRED with a password policy, real TOTP, MFA selection and setup, and
 //! revocation that sticks. It counts calls per action and injects faults on demand.
 
+mod login;
 pub mod pool;
 pub mod srp;
 pub mod tls;
@@ -160,10 +161,12 @@ impl FakeCognito {
         let https = pki.is_some();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let router = Router::new()
-            .route("/", post(dispatch))
-            .route("/{pool_id}/.well-known/jwks.json", get(jwks))
-            .with_state(Arc::clone(&shared));
+        let router = login::routes(
+            Router::new()
+                .route("/", post(dispatch))
+                .route("/{pool_id}/.well-known/jwks.json", get(jwks)),
+        )
+        .with_state(Arc::clone(&shared));
         let thread = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -240,6 +243,11 @@ impl FakeCognito {
         );
     }
 
+    /// Authorization codes the managed login exchanged for tokens.
+    pub fn codes_redeemed(&self) -> u64 {
+        self.with_pool(|pool| pool.login.codes_redeemed)
+    }
+
     /// The last SMS or email code "sent" to a user.
     pub fn sent_code(&self, username: &str) -> Option<String> {
         self.with_pool(|pool| pool.sent_codes.get(username).cloned())
@@ -274,6 +282,21 @@ impl FakeCognito {
             text.push_str(&format!("client_secret_file = \"{}\"\n", path.display()));
         }
         text
+    }
+
+    /// An `[oauth]` section for the daemon: the fake's managed login at its endpoint, coming
+    /// back to `redirect_uri` (and after `/logout` to `logout_uri`). The pool must have them
+    /// among its callback and sign-out URLs.
+    pub fn oauth_toml(&self, redirect_uri: &str, logout_uri: Option<&str>) -> String {
+        let logout = logout_uri
+            .map(|uri| format!("logout_uri = \"{uri}\"\n"))
+            .unwrap_or_default();
+        format!(
+            "[oauth]\ndomain = \"fake.auth.{}.amazoncognito.com\"\nendpoint = \"{}\"\nredirect_uri = \"{redirect_uri}\"\n{logout}identity_providers = [\"COGNITO\", \"{}\"]\n",
+            self.options().region,
+            self.endpoint,
+            pool::TEST_IDP,
+        )
     }
 
     /// Asks the fake, over HTTP like any client, for tokens from `refresh_token`.
@@ -314,7 +337,12 @@ impl Drop for FakeCognito {
             let _ = thread.join();
         }
         if let Some(dir) = crate::sweep_dir() {
-            let secrets = std::mem::take(&mut lock(&self.shared).secrets);
+            let mut shared = lock(&self.shared);
+            let mut secrets = std::mem::take(&mut shared.secrets);
+            if let Some(pool) = shared.pool.as_mut() {
+                secrets.append(&mut pool.login.secrets);
+            }
+            drop(shared);
             let path = dir.join(format!("secrets-{}.txt", crate::unique_name()));
             let _ = std::fs::write(path, secrets.join("\n"));
         }

@@ -13,6 +13,9 @@ use sha2::Sha256;
 use super::srp::{self, ServerExchange};
 use super::totp;
 
+mod oauth;
+pub use oauth::{LoginAnswer, ManagedLogin, TEST_IDP, TokenError, pairs as oauth_pairs};
+
 /// How long a challenge `Session` stays valid, as in Cognito.
 const SESSION_SECONDS: i64 = 180;
 /// Wrong answers a challenge session takes before it is dropped.
@@ -68,6 +71,9 @@ pub struct PoolOptions {
     pub credentials_seconds: i64,
     /// Sign-ins answer without a `RefreshToken` (an app client that cannot refresh).
     pub omit_refresh_token: bool,
+    /// The app client's callback and sign-out URLs for the managed login (exact matches).
+    pub callback_urls: Vec<String>,
+    pub logout_urls: Vec<String>,
 }
 
 impl Default for PoolOptions {
@@ -88,6 +94,8 @@ impl Default for PoolOptions {
             allow_unauthenticated: false,
             credentials_seconds: 3600,
             omit_refresh_token: false,
+            callback_urls: Vec::new(),
+            logout_urls: Vec::new(),
         }
     }
 }
@@ -153,6 +161,8 @@ struct User {
     preferred_mfa: Option<Mfa>,
     /// Access tokens issued at or before this are revoked (GlobalSignOut).
     signed_out_at: Option<i64>,
+    /// A federated user: the `identities` claim of their id tokens.
+    identities: Option<Value>,
 }
 
 #[derive(Debug, Clone)]
@@ -205,6 +215,8 @@ pub struct PoolState {
     pub identities: HashMap<String, Option<String>>,
     /// Access key ids handed out, with the identity they are for.
     pub issued_credentials: Vec<(String, String)>,
+    /// The managed login: codes, browser sessions, external provider round trips.
+    pub login: ManagedLogin,
 }
 
 impl PoolState {
@@ -233,6 +245,7 @@ impl PoolState {
             tokens_issued: 0,
             identities: HashMap::new(),
             issued_credentials: Vec::new(),
+            login: ManagedLogin::default(),
         }
     }
 
@@ -285,6 +298,7 @@ impl PoolState {
             email_mfa: spec.email_mfa,
             preferred_mfa: spec.preferred_mfa,
             signed_out_at: None,
+            identities: None,
         });
         username
     }
@@ -922,6 +936,15 @@ impl PoolState {
     fn signed_in(&mut self, index: usize, now: i64) -> Value {
         let origin = uuid();
         let mut result = self.tokens(index, now, Some(origin.clone()));
+        let refresh = self.new_refresh_token(index, origin);
+        if !self.options.omit_refresh_token {
+            result["RefreshToken"] = json!(refresh);
+        }
+        json!({ "AuthenticationResult": result, "ChallengeParameters": {} })
+    }
+
+    /// A refresh token for the user, for the session `origin` names.
+    fn new_refresh_token(&mut self, index: usize, origin: String) -> String {
         let refresh = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes(96));
         self.refresh_tokens.insert(
             refresh.clone(),
@@ -932,14 +955,16 @@ impl PoolState {
                 origin_jti: origin,
             },
         );
-        if !self.options.omit_refresh_token {
-            result["RefreshToken"] = json!(refresh);
-        }
-        json!({ "AuthenticationResult": result, "ChallengeParameters": {} })
+        refresh
     }
 
     /// Id and access tokens with Cognito's claim sets, signed by the keys in turn.
     fn tokens(&mut self, index: usize, now: i64, origin: Option<String>) -> Value {
+        self.mint(index, now, origin, &Grant::default())
+    }
+
+    /// [`PoolState::tokens`] for a grant of the managed login (its scopes and nonce).
+    fn mint(&mut self, index: usize, now: i64, origin: Option<String>, grant: &Grant) -> Value {
         let user = &self.users[index];
         let origin = origin.unwrap_or_else(uuid);
         let issuer = self.issuer();
@@ -949,9 +974,15 @@ impl PoolState {
             "exp": now + self.options.id_token_seconds, "jti": uuid(), "origin_jti": origin,
             "event_id": uuid(),
         });
-        if let Some(email) = &user.email {
+        if let Some(email) = user.email.as_ref().filter(|_| grant.allows("email")) {
             id_claims["email"] = json!(email);
             id_claims["email_verified"] = json!(true);
+        }
+        if let Some(identities) = &user.identities {
+            id_claims["identities"] = identities.clone();
+        }
+        if let Some(nonce) = &grant.nonce {
+            id_claims["nonce"] = json!(nonce);
         }
         for (name, value) in &user.attributes {
             if !matches!(name.as_str(), "sub" | "email") {
@@ -961,7 +992,8 @@ impl PoolState {
         let access_claims = json!({
             "sub": user.sub, "iss": issuer, "client_id": self.options.client_id,
             "origin_jti": origin, "event_id": uuid(), "token_use": "access",
-            "scope": "aws.cognito.signin.user.admin", "auth_time": now, "iat": now,
+            "scope": grant.scope.as_deref().unwrap_or("aws.cognito.signin.user.admin"),
+            "auth_time": now, "iat": now,
             "exp": now + self.options.access_token_seconds, "jti": uuid(),
             "username": user.username,
         });
@@ -1149,6 +1181,22 @@ fn mask_email(email: &str) -> String {
             )
         }
         None => "***".to_owned(),
+    }
+}
+
+/// What a managed login grant adds to the tokens: its scopes (`None`: an API sign-in) and the
+/// authorize request's nonce.
+#[derive(Debug, Clone, Default)]
+struct Grant {
+    scope: Option<String>,
+    nonce: Option<String>,
+}
+
+impl Grant {
+    fn allows(&self, scope: &str) -> bool {
+        self.scope
+            .as_deref()
+            .is_none_or(|s| s.split(' ').any(|granted| granted == scope))
     }
 }
 

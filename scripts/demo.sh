@@ -7,14 +7,17 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
 ensure_moto
+ensure_browser
 log "building cognitod and cognitoctl"
 cargo build --quiet --workspace --bins
 export PATH="$PWD/target/debug:$PATH"
 
 demo=$(mktemp -d "${TMPDIR:-/tmp}/cognitod-demo.XXXXXX")
 chmod 700 "$demo"
-MOTO_PID= DAEMON_PID=
+MOTO_PID= DAEMON_PID= FAKE_PID= BROWSER_DAEMON_PID=
 cleanup() {
+    stop_pid "$BROWSER_DAEMON_PID"
+    stop_pid "$FAKE_PID"
     stop_pid "$DAEMON_PID"
     stop_pid "$MOTO_PID"
     rm -rf "$demo"
@@ -64,3 +67,38 @@ run cognitoctl session
 echo
 log "what cognitod logged (no secret ever appears here):"
 cat "$demo/cognitod.log" >&2
+
+# The browser sign-in: moto has no managed login, so the project's fake Cognito serves one,
+# with an external provider (TestIdP); a headless Chromium is the browser ($BROWSER).
+log "browser sign-in: the project's fake Cognito with a managed login, and headless Chromium"
+mkdir -p "$demo/browser"
+coproc FAKE { testbed managed-login "$demo/browser"; }
+FAKE_PID=$FAKE_PID
+read -r ready <&"${FAKE[0]}"
+log "$ready"
+cognitod --config "$demo/browser/config.toml" 2>"$demo/browser/cognitod.log" &
+BROWSER_DAEMON_PID=$!
+export COGNITOD_SOCKET="$demo/browser/run/socket"
+for _ in $(seq 1 100); do
+    [ -S "$COGNITOD_SOCKET" ] && break
+    sleep 0.1
+done
+export BROWSER="$PWD/target/debug/testbed browse" TESTBED_BROWSER_LOG="$demo/browser/browser.log"
+run cognitoctl login --browser
+browser_log() { # what the browser did, once its tab has its last page
+    for _ in $(seq 1 50); do
+        grep -q 'the tab now says' "$TESTBED_BROWSER_LOG" 2>/dev/null && break
+        sleep 0.2
+    done
+    cat "$TESTBED_BROWSER_LOG"
+}
+browser_log
+run cognitoctl whoami --json
+run cognitoctl credentials
+: >"$TESTBED_BROWSER_LOG"
+printf '\n$ cognitoctl logout   # also opens the managed login'"'"'s /logout, so the browser forgets the sign-in\n'
+cognitoctl logout || printf '(exit status %s)\n' "$?"
+browser_log
+echo
+log "what this cognitod logged:"
+cat "$demo/browser/cognitod.log" >&2

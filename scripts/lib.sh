@@ -26,16 +26,23 @@ ensure_moto() {
 
 # Tools the tests run: systemd-analyze and systemd-socket-activate (package systemd), and
 # util-linux's script and setpriv. Installed when missing (the tests run as root in CI).
+# A headless browser for the browser sign-in (the tests and the demo drive it over WebDriver).
+ensure_browser() {
+    if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+        log "installing chromium and chromium-driver"
+        apt-get update -qq &&
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+    fi
+}
+
 ensure_test_tools() {
+    ensure_browser
     local missing=()
     command -v systemd-analyze >/dev/null && command -v systemd-socket-activate >/dev/null ||
         missing+=(systemd)
     command -v script >/dev/null || missing+=(bsdutils)
     command -v setpriv >/dev/null || missing+=(util-linux)
     compgen -G '/usr/lib/*/faketime/libfaketime.so.1' >/dev/null || missing+=(faketime)
-    # The browser sign-in is tested in a real browser driven over WebDriver.
-    command -v chromium >/dev/null || missing+=(chromium)
-    command -v chromedriver >/dev/null || missing+=(chromium-driver)
     if [ ${#missing[@]} -gt 0 ]; then
         log "installing ${missing[*]}"
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null

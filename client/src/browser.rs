@@ -5,13 +5,14 @@
 
 use std::io::{BufRead, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use cognitod_client::Client;
 use cognitod_proto::{CompleteRedirectRequest, RedirectSignInRequest, Secret, SignInResponse};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::process::Command;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::failure::{self, Usage, exit};
@@ -50,7 +51,7 @@ pub async fn login(
     let mut paste = no_browser;
     if !no_browser {
         listener = Some(redirect.listen().await?);
-        match open_browser(&url) {
+        match open_browser(&url).await {
             Ok(()) => output::say(&format!(
                 "Opening the sign-in page in your browser. If it does not open, visit:\n  {url}\nWaiting for the browser to come back (up to 5 minutes)..."
             )),
@@ -187,7 +188,7 @@ pub async fn logout(logout_url: &str, no_browser: bool) {
         Some(back) => back.listen().await.ok(),
         None => None,
     };
-    if let Err(why) = open_browser(logout_url) {
+    if let Err(why) = open_browser(logout_url).await {
         output::say(&format!(
             "cognitoctl: {why}\nTo sign the browser out of the managed login too, open:\n  {logout_url}"
         ));
@@ -465,7 +466,7 @@ fn percent_decode(text: &str) -> String {
 /// Opens `url` in the user's browser: `$BROWSER` (a `:`-separated list of commands, `%s` for
 /// the URL or else it comes last), else `xdg-open` when there is a display. A command that
 /// fails at once counts as not opened.
-fn open_browser(url: &str) -> Result<(), String> {
+async fn open_browser(url: &str) -> Result<(), String> {
     let mut commands: Vec<Vec<String>> = std::env::var("BROWSER")
         .ok()
         .map(|list| {
@@ -498,15 +499,12 @@ fn open_browser(url: &str) -> Result<(), String> {
         let Ok(mut child) = spawned else {
             continue;
         };
-        // A launcher that fails says so at once; one still running has opened a browser.
-        let started = std::time::Instant::now();
-        loop {
-            match child.try_wait() {
-                Ok(Some(status)) if status.success() => return Ok(()),
-                Ok(Some(_)) | Err(_) => break,
-                Ok(None) if started.elapsed() > Duration::from_secs(3) => return Ok(()),
-                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            }
+        // A launcher that fails says so at once; one still running has opened a browser (and
+        // the loopback listener serves meanwhile).
+        match tokio::time::timeout(Duration::from_secs(3), child.wait()).await {
+            Ok(Ok(status)) if status.success() => return Ok(()),
+            Ok(_) => {}
+            Err(_) => return Ok(()),
         }
     }
     Err("the browser could not be opened".to_owned())

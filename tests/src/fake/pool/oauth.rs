@@ -256,7 +256,11 @@ impl PoolState {
                 .get("user")
                 .map(|u| u.trim().to_owned())
                 .unwrap_or_default();
-            if user.is_empty() || !user.chars().all(|c| c.is_ascii_alphanumeric()) {
+            if user.is_empty()
+                || !user
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
                 return LoginAnswer::IdpPage { idp_state };
             }
             let code = uuid();

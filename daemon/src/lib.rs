@@ -257,7 +257,7 @@ async fn reloader(
 
 /// The settings a reload cannot apply that differ between `old` and `new`, by their keys.
 fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
-    let checks: [(&'static str, bool); 12] = [
+    let checks: [(&'static str, bool); 13] = [
         ("user_pool_id", old.user_pool_id != new.user_pool_id),
         (
             "user_pool_client_id",
@@ -288,6 +288,7 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
             old.daemon.max_connections != new.daemon.max_connections,
         ),
         ("[ecs]", old.ecs != new.ecs),
+        ("[oauth]", old.oauth != new.oauth),
     ];
     checks
         .into_iter()

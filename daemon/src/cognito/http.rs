@@ -94,12 +94,18 @@ impl HttpUserPool {
         }
     }
 
-    /// Sends later calls to the endpoints `config` names (a reload).
+    /// Sends later calls to the endpoints `config` names (a reload); the managed login's
+    /// stays (`[oauth]` takes a restart, as the session keeps its settings).
     pub fn set_endpoints(&self, config: &Config) {
-        *self
+        let mut endpoints = self
             .endpoints
             .write()
-            .unwrap_or_else(PoisonError::into_inner) = Endpoints::of(config);
+            .unwrap_or_else(PoisonError::into_inner);
+        let oauth = endpoints.oauth.take();
+        *endpoints = Endpoints {
+            oauth,
+            ..Endpoints::of(config)
+        };
     }
 
     /// The managed login's base URL, when browser sign-in is configured.

@@ -160,6 +160,14 @@ impl Client {
         self.post("/v1/sign-in/confirm", request).await
     }
 
+    /// `POST /v1/federate`: an identity pool identity from an external provider's token.
+    pub async fn federate(
+        &self,
+        request: &proto::FederateRequest,
+    ) -> Result<proto::FederateResponse, ClientError> {
+        self.post("/v1/federate", request).await
+    }
+
     /// `POST /v1/sign-in/redirect`: starts a browser sign-in.
     pub async fn start_redirect(
         &self,

@@ -75,6 +75,18 @@ enum Command {
         #[arg(long, requires = "browser")]
         no_browser: bool,
     },
+    /// Become an identity pool identity with an external provider's token (Google, Apple, an
+    /// OIDC issuer, SAML, another user pool): read from stdin or --token-file, never argv;
+    /// without either (on a terminal) the daemon runs its [federation] token_command.
+    Federate {
+        /// The identity pool's name for the provider (e.g. accounts.google.com,
+        /// token.actions.githubusercontent.com); default: [federation] provider.
+        #[arg(long, value_name = "NAME")]
+        provider: Option<String>,
+        /// Read the token from this file.
+        #[arg(long, value_name = "PATH")]
+        token_file: Option<PathBuf>,
+    },
     /// Answer the pending sign-in step (asked by name on a terminal, else the first line of
     /// stdin).
     Confirm {
@@ -217,6 +229,10 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             };
             signin::login(&client, username, password_stdin, flow, json).await
         }
+        Command::Federate {
+            provider,
+            token_file,
+        } => federate(&client, provider, token_file, json).await,
         Command::Confirm { attributes } => signin::confirm(&client, attributes, json).await,
         Command::Logout { global, no_browser } => logout(&client, global, no_browser, json).await,
         Command::Whoami => {
@@ -401,6 +417,59 @@ async fn logout(client: &Client, global: bool, no_browser: bool, json: bool) -> 
         output::say(&format!("cognitoctl: {text}\n{fix}"));
     }
     Ok(if transient { exit::TRANSIENT } else { exit::NO })
+}
+
+/// `cognitoctl federate`: the token from --token-file, else from stdin when it is not a
+/// terminal, else none (the daemon's token_command).
+async fn federate(
+    client: &Client,
+    provider: Option<String>,
+    token_file: Option<PathBuf>,
+    json: bool,
+) -> anyhow::Result<u8> {
+    use std::io::{IsTerminal, Read};
+    let token = match token_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                failure::Usage(format!(
+                    "cannot read the token file {}: {e}",
+                    path.display()
+                ))
+            })?;
+            Some(text)
+        }
+        None if !std::io::stdin().is_terminal() => {
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .map_err(|e| failure::Usage(format!("cannot read the token from stdin: {e}")))?;
+            Some(text)
+        }
+        None => None,
+    };
+    let token = token
+        .map(|text| cognitod_proto::Secret::new(text.trim()))
+        .filter(|t| !t.expose().is_empty());
+    let answer = client
+        .federate(&cognitod_proto::FederateRequest { provider, token })
+        .await?;
+    let out = &mut std::io::stdout();
+    if json {
+        output::json(out, &answer)?;
+    } else {
+        writeln!(
+            out,
+            "federated through {} as identity {}",
+            answer.federated_provider, answer.identity_id
+        )?;
+        writeln!(
+            out,
+            "AWS credentials {} {}",
+            answer.credentials.access_key_id,
+            output::expiry(answer.credentials.expiration, Timestamp::now())
+        )?;
+    }
+    Ok(exit::OK)
 }
 
 /// How to end a session Cognito did not revoke.

@@ -41,6 +41,11 @@ pub fn status(out: &mut impl Write, status: &Status, now: Timestamp) -> io::Resu
             writeln!(out, "answer it with `cognitoctl confirm`")?;
         }
         (SessionState::SignedOut, _) => writeln!(out, "signed out")?,
+        (SessionState::Federated, provider) => writeln!(
+            out,
+            "federated through {} (an identity pool identity, no user-pool user)",
+            provider.as_deref().unwrap_or("an external provider")
+        )?,
     }
     if let Some(at) = status.tokens_expire_at {
         writeln!(out, "tokens {}", expiry(at, now))?;
@@ -113,6 +118,11 @@ pub fn status(out: &mut impl Write, status: &Status, now: Timestamp) -> io::Resu
 pub fn session(out: &mut impl Write, session: &Session, now: Timestamp) -> io::Result<()> {
     match (&session.username, &session.user_sub) {
         _ if !session.is_signed_in => writeln!(out, "not signed in")?,
+        _ if session.federated_provider.is_some() => writeln!(
+            out,
+            "federated through {}",
+            session.federated_provider.as_deref().unwrap_or_default()
+        )?,
         (Some(username), Some(sub)) => writeln!(out, "signed in as {username} (user sub {sub})")?,
         (Some(username), None) => writeln!(out, "signed in as {username}")?,
         (None, Some(sub)) => writeln!(out, "signed in, user sub {sub}")?,
@@ -228,7 +238,7 @@ pub fn next_step(out: &mut impl Write, step: &NextStep, with_hint: bool) -> io::
     Ok(())
 }
 
-fn expiry(at: Timestamp, now: Timestamp) -> String {
+pub fn expiry(at: Timestamp, now: Timestamp) -> String {
     if at > now {
         format!("expire {} ({at})", relative(at, now))
     } else {

@@ -12,7 +12,9 @@ use serde::Deserialize;
 
 use crate::paths::Environment;
 
+mod federation;
 mod oauth;
+pub use federation::FederationConfig;
 pub use oauth::{OAuthConfig, cognito_provider_name};
 
 /// The validated configuration.
@@ -40,6 +42,8 @@ pub struct Config {
     pub ecs: EcsConfig,
     /// Browser sign-in, when configured.
     pub oauth: Option<OAuthConfig>,
+    /// Identity pool federation with an external provider, when configured.
+    pub federation: Option<FederationConfig>,
 }
 
 /// The `[daemon]` section.
@@ -106,6 +110,7 @@ struct ConfigFile {
     #[serde(default)]
     ecs: EcsSection,
     oauth: Option<oauth::OAuthSection>,
+    federation: Option<federation::FederationSection>,
 }
 
 /// The keys shared with `amplify_outputs.json`'s `auth` section.
@@ -237,6 +242,7 @@ impl Config {
             None => (explicit, None),
         };
         let oauth = oauth::resolve(file.oauth, amplify_oauth)?;
+        let federation = federation::resolve(file.federation, auth.identity_pool_id.is_some())?;
 
         let user_pool_id = auth
             .user_pool_id
@@ -389,6 +395,7 @@ impl Config {
                 listen,
             },
             oauth,
+            federation,
         })
     }
 }
@@ -472,6 +479,9 @@ impl fmt::Display for Config {
         put(&mut top, "ecs", Value::Table(ecs));
         if let Some(oauth) = &self.oauth {
             put(&mut top, "oauth", Value::Table(oauth.to_toml()));
+        }
+        if let Some(federation) = &self.federation {
+            put(&mut top, "federation", Value::Table(federation.to_toml()));
         }
         // Comments: what is derived or secret stays out of the keys, so the output is itself a
         // valid config file.

@@ -257,7 +257,7 @@ async fn reloader(
 
 /// The settings a reload cannot apply that differ between `old` and `new`, by their keys.
 fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
-    let checks: [(&'static str, bool); 13] = [
+    let checks: [(&'static str, bool); 14] = [
         ("user_pool_id", old.user_pool_id != new.user_pool_id),
         (
             "user_pool_client_id",
@@ -289,6 +289,7 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
         ),
         ("[ecs]", old.ecs != new.ecs),
         ("[oauth]", old.oauth != new.oauth),
+        ("[federation]", old.federation != new.federation),
     ];
     checks
         .into_iter()
@@ -329,6 +330,7 @@ pub fn upstream(config: &Config, store: Option<store::Store>) -> anyhow::Result<
                     unauthenticated: config.unauthenticated_identities_enabled,
                 }),
             oauth: config.oauth.clone(),
+            federation: config.federation.clone(),
         },
         Arc::new(session::SystemClock),
     );

@@ -23,6 +23,19 @@ pub struct Persisted {
     /// The guest identity of the identity pool: reused while signed out, offered at sign-in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guest_identity_id: Option<String>,
+    /// A federated identity, if any (instead of a user).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub federation: Option<PersistedFederation>,
+}
+
+/// A federated identity as stored: the provider's token is kept only while it is valid.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PersistedFederation {
+    pub provider: String,
+    pub token: Secret,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_id: Option<String>,
 }
 
 /// A signed-in user's session as stored.
@@ -69,7 +82,7 @@ pub enum StoreError {
 pub enum Loaded {
     /// No file yet.
     Empty,
-    Session(Persisted),
+    Session(Box<Persisted>),
     /// The file could not be used; it was moved aside to this path.
     MovedAside {
         to: PathBuf,
@@ -135,7 +148,7 @@ impl Store {
             }
         };
         match serde_json::from_slice::<File1>(&bytes) {
-            Ok(file) if file.version == VERSION => Ok(Loaded::Session(file.body)),
+            Ok(file) if file.version == VERSION => Ok(Loaded::Session(Box::new(file.body))),
             Ok(file) => self.move_aside(format!("unknown version {}", file.version)),
             Err(e) => self.move_aside(format!(
                 "not a session file (line {}, column {})",
@@ -239,6 +252,7 @@ mod tests {
         let state = Persisted {
             user: Some(user()),
             guest_identity_id: Some("us-east-1:guest".into()),
+            federation: None,
         };
         store.save(&state).unwrap();
         let mode = std::fs::metadata(store.path())
@@ -246,12 +260,12 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
-        assert_eq!(store.load().unwrap(), Loaded::Session(state));
+        assert_eq!(store.load().unwrap(), Loaded::Session(Box::new(state)));
         let text = std::fs::read_to_string(store.path()).unwrap();
         assert!(text.contains("\"version\": 1"), "{text}");
 
         store.save(&Persisted::default()).unwrap();
-        assert_eq!(store.load().unwrap(), Loaded::Session(Persisted::default()));
+        assert_eq!(store.load().unwrap(), Loaded::Session(Box::default()));
         let leftovers = std::fs::read_dir(dir.path()).unwrap().count();
         assert_eq!(leftovers, 1, "no temporary files stay behind");
     }

@@ -50,6 +50,13 @@ pub fn status_line(snapshot: &Snapshot, now_ms: i64) -> String {
             line
         }
         (SessionState::SigningIn, _) => "signing in: a step is pending".to_owned(),
+        (SessionState::Federated, _) => format!(
+            "federated through {}",
+            snapshot
+                .federated
+                .as_ref()
+                .map_or("an external provider", |f| f.provider.as_str())
+        ),
         _ if snapshot.aws.as_ref().is_some_and(|aws| aws.guest) => {
             "signed out, serving guest credentials".to_owned()
         }
@@ -113,6 +120,7 @@ mod tests {
             next_refresh_at: None,
             aws: None,
             state_file_error: None,
+            federated: None,
         };
         assert_eq!(status_line(&snapshot, 0), "signed out");
         let signing_in = Snapshot {

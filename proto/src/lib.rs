@@ -113,6 +113,8 @@ pub enum SessionState {
     SignedOut,
     SigningIn,
     SignedIn,
+    /// An identity pool identity from an external provider's token, without a user-pool user.
+    Federated,
 }
 
 /// How the last calls to Cognito went.
@@ -212,6 +214,33 @@ pub struct Session {
     pub identity_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials: Option<Credentials>,
+    /// A federated identity: the provider (the identity pool's login key) it came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub federated_provider: Option<String>,
+}
+
+/// `POST /v1/federate`: an identity pool identity from an external provider's token. Without
+/// a token the daemon runs `[federation] token_command` for one.
+///
+/// ```json
+/// {"provider": "token.actions.githubusercontent.com", "token": "eyJ..."}
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FederateRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<Secret>,
+}
+
+/// The answer to `POST /v1/federate`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FederateResponse {
+    pub is_signed_in: bool,
+    pub federated_provider: String,
+    pub identity_id: String,
+    pub credentials: Credentials,
 }
 
 /// The session's JWTs. `expiresAt` is the earlier of the two tokens' `exp`.
@@ -457,8 +486,14 @@ fn is_zero(id: &u64) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type")]
 pub enum EventKind {
-    #[serde(rename = "signedIn")]
-    SignedIn { username: String },
+    /// `username` is the provider for a federated identity, which also names it in
+    /// `federatedProvider`.
+    #[serde(rename = "signedIn", rename_all = "camelCase")]
+    SignedIn {
+        username: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        federated_provider: Option<String>,
+    },
     #[serde(rename = "signedOut")]
     SignedOut {
         #[serde(default, skip_serializing_if = "Option::is_none")]

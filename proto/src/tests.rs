@@ -57,6 +57,7 @@ fn session_golden_json() {
         }),
         identity_id: None,
         credentials: None,
+        federated_provider: None,
     };
     assert_eq!(
         serde_json::to_value(&signed_in).unwrap(),
@@ -70,10 +71,24 @@ fn session_golden_json() {
         tokens: None,
         identity_id: None,
         credentials: None,
+        federated_provider: None,
     };
     assert_eq!(
         serde_json::to_value(&signed_out).unwrap(),
         json!({"isSignedIn": false})
+    );
+    let event = Event {
+        id: 7,
+        at: Timestamp::from_unix(0),
+        kind: EventKind::SignedIn {
+            username: "accounts.google.com".into(),
+            federated_provider: Some("accounts.google.com".into()),
+        },
+    };
+    assert_eq!(
+        serde_json::to_value(&event).unwrap(),
+        json!({"id": 7, "at": "1970-01-01T00:00:00Z", "type": "signedIn",
+               "username": "accounts.google.com", "federatedProvider": "accounts.google.com"})
     );
 }
 

@@ -175,6 +175,18 @@ impl From<SessionError> for HttpError {
             } else {
                 "Start again with `cognitoctl login --browser`."
             }),
+            SessionError::FederatedNoUser => Self::new(
+                StatusCode::UNAUTHORIZED,
+                codes::USER_UNAUTHENTICATED,
+                message,
+            )
+            .suggest("`cognitoctl session` shows the federated identity and its credentials; sign in with `cognitoctl login` for a user."),
+            SessionError::FederationExpired(_) => Self::new(
+                StatusCode::UNAUTHORIZED,
+                codes::USER_UNAUTHENTICATED,
+                message,
+            )
+            .suggest("Sign in to the provider again and run `cognitoctl federate`."),
             SessionError::Internal(_) => {
                 error!(%message, "internal error");
                 Self::new(

@@ -74,6 +74,7 @@ pub fn router(session: SessionHandle, shutdown: watch::Receiver<bool>, ecs: Ecs)
         .route("/v1/sign-in/redirect", post(start_redirect))
         .route("/v1/sign-in/redirect/complete", post(complete_redirect))
         .route("/v1/sign-out", post(sign_out))
+        .route("/v1/federate", post(federate))
         .route("/v1/events", get(events))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -117,7 +118,8 @@ async fn status(State(state): State<AppState>) -> Json<Status> {
         guest: signed_in.is_none() && snapshot.aws.as_ref().is_some_and(|aws| aws.guest),
         username: signed_in
             .map(|s| s.username.clone())
-            .or_else(|| snapshot.pending_user.clone()),
+            .or_else(|| snapshot.pending_user.clone())
+            .or_else(|| snapshot.federated.as_ref().map(|f| f.provider.clone())),
         tokens_expire_at: signed_in.map(|s| s.expires_at()),
         credentials_expire_at: snapshot.aws.as_ref().map(|aws| aws.expiration()),
         next_refresh_at: snapshot.next_refresh_at,
@@ -145,6 +147,9 @@ async fn status(State(state): State<AppState>) -> Json<Status> {
 
 async fn user(State(session): State<SessionHandle>) -> Result<Json<proto::User>, HttpError> {
     let snapshot = session.snapshot();
+    if snapshot.federated.is_some() {
+        return Err(SessionError::FederatedNoUser.into());
+    }
     let signed_in = snapshot
         .signed_in
         .as_deref()
@@ -181,7 +186,7 @@ async fn session_handler(
         if let Some(aws) = aws {
             log_handout(&peer, &aws);
             view.identity_id = Some(aws.identity_id.clone());
-            view.credentials = Some(credentials_view(&aws));
+            view.credentials = Some(crate::session::credentials_view(&aws));
         }
     }
     Ok(Json(view))
@@ -213,7 +218,7 @@ fn log_handout(peer: &Peer, aws: &AwsCredentials) {
 /// The cached AWS credentials when they may be handed out at `now`: not near expiry, and the
 /// user's while signed in, a guest's while signed out.
 fn usable(snapshot: &Snapshot, now: i64) -> Option<Arc<AwsCredentials>> {
-    let signed_in = snapshot.signed_in.is_some();
+    let signed_in = snapshot.authenticated();
     snapshot
         .aws
         .clone()
@@ -273,15 +278,6 @@ async fn wait_bounded(
     }
 }
 
-fn credentials_view(aws: &AwsCredentials) -> proto::Credentials {
-    proto::Credentials {
-        access_key_id: aws.access_key_id.clone(),
-        secret_access_key: aws.secret_access_key.clone(),
-        session_token: aws.session_token.clone(),
-        expiration: aws.expiration(),
-    }
-}
-
 /// The session with tokens a client may use: valid ones at once (waking the refresher when
 /// they are inside their lead); expired ones, or any with `force`, only after a refresh, waited
 /// for at most [`REFRESH_WAIT`].
@@ -324,9 +320,11 @@ fn session_view(snapshot: &Snapshot) -> proto::Session {
             }),
             identity_id: None,
             credentials: None,
+            federated_provider: None,
         },
         None => proto::Session {
-            is_signed_in: false,
+            is_signed_in: snapshot.federated.is_some(),
+            federated_provider: snapshot.federated.as_ref().map(|f| f.provider.clone()),
             username: None,
             user_sub: None,
             tokens: None,
@@ -386,6 +384,20 @@ async fn sign_out(
         retrying: outcome.retrying,
         logout_url: outcome.logout_url,
     }))
+}
+
+async fn federate(
+    State(session): State<SessionHandle>,
+    Extension(peer): Extension<Peer>,
+    JsonBody(request): JsonBody<proto::FederateRequest>,
+) -> Result<Json<proto::FederateResponse>, HttpError> {
+    info!(
+        uid = peer.uid,
+        pid = peer.pid_or_zero(),
+        provider = request.provider.as_deref().unwrap_or("(configured)"),
+        "federation requested"
+    );
+    Ok(Json(session.federate(request).await?))
 }
 
 async fn start_redirect(

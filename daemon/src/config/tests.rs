@@ -319,3 +319,41 @@ fn oauth_without_a_loopback_redirect_or_openid_is_refused_with_the_fix() {
     }
     assert!(parse(MINIMAL).unwrap().oauth.is_none());
 }
+
+#[test]
+fn federation_needs_a_provider_a_program_and_an_identity_pool() {
+    let pool = "identity_pool_id = \"eu-west-1:1234\"\n";
+    let config = parse(&format!(
+        "{MINIMAL}{pool}[federation]\nprovider = \"token.actions.githubusercontent.com\"\ntoken_command = [\"/usr/bin/print-token\", \"--aud\", \"x\"]\n"
+    ))
+    .unwrap();
+    let federation = config.federation.expect("federation");
+    assert_eq!(federation.provider, "token.actions.githubusercontent.com");
+    assert_eq!(
+        federation.token_command.as_deref(),
+        Some(
+            &[
+                "/usr/bin/print-token".to_owned(),
+                "--aud".into(),
+                "x".into()
+            ][..]
+        )
+    );
+    for (text, expected) in [
+        (
+            format!("{MINIMAL}{pool}[federation]\n"),
+            "federation.provider",
+        ),
+        (
+            format!("{MINIMAL}{pool}[federation]\nprovider = \"p\"\ntoken_command = []\n"),
+            "must name a program",
+        ),
+        (
+            format!("{MINIMAL}[federation]\nprovider = \"p\"\n"),
+            "needs identity_pool_id",
+        ),
+    ] {
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.contains(expected), "{text}: {err}");
+    }
+}

@@ -114,7 +114,7 @@ enum Mode {
 
 /// A fetch's result: the identity used and the credentials.
 pub(crate) struct Fetched {
-    identity_id: String,
+    pub(super) identity_id: String,
     guest: bool,
     /// The guest identity offered at sign-in became the user's.
     linked_guest: bool,
@@ -148,9 +148,20 @@ impl<P: UserPool> Owner<P> {
                 let _ = reply.send(Err(refusal.error()));
                 return;
             }
+            if !self.authenticated()
+                && let Some(provider) = &self.federation_lapsed
+                && !self
+                    .config
+                    .identity
+                    .as_ref()
+                    .is_some_and(|i| i.unauthenticated)
+            {
+                let _ = reply.send(Err(SessionError::FederationExpired(provider.clone())));
+                return;
+            }
             let cached = self.publish.borrow().aws.clone();
             let usable =
-                cached.is_some_and(|c| !c.is_expired(now) && c.guest == self.current().is_none());
+                cached.is_some_and(|c| !c.is_expired(now) && c.guest != self.authenticated());
             if usable && !force {
                 let _ = reply.send(Ok(()));
                 return;
@@ -189,16 +200,27 @@ impl<P: UserPool> Owner<P> {
         if let Some(fetch) = self.creds_in_flight.take() {
             fetch.abort();
         }
-        let mode = match self.current() {
-            Some(signed_in) => Mode::User {
+        let now = self.clock.now_ms();
+        if self.federation.as_ref().is_some_and(|f| f.lapsed(now)) {
+            // The identity pool would refuse it: a fresh token first (which starts the fetch),
+            // or the end of the session.
+            return self.federation_token_lapsed();
+        }
+        let mode = match (self.current(), &self.federation) {
+            (Some(signed_in), _) => Mode::User {
                 logins: BTreeMap::from([(identity.logins_key, signed_in.tokens.id_token.clone())]),
                 known: self.user_identity_id.clone(),
                 guest_offer: self.guest_identity_id.clone(),
             },
-            None if identity.unauthenticated => Mode::Guest {
+            (None, Some(federation)) => Mode::User {
+                logins: federation.logins(),
+                known: self.user_identity_id.clone(),
+                guest_offer: None,
+            },
+            (None, None) if identity.unauthenticated => Mode::Guest {
                 known: self.guest_identity_id.clone(),
             },
-            None => return false,
+            (None, None) => return false,
         };
         self.creds_used_known = matches!(
             &mode,
@@ -215,7 +237,7 @@ impl<P: UserPool> Owner<P> {
         let now = self.clock.now_ms();
         match result {
             Ok(fetched) => {
-                if fetched.guest == self.current().is_some() {
+                if fetched.guest == self.authenticated() {
                     // Fetched for a state that no longer holds (signed in or out meanwhile).
                     self.start_credentials();
                     return;
@@ -274,7 +296,17 @@ impl<P: UserPool> Owner<P> {
     /// refusal only the configuration can fix is answered from memory for a while, naming the
     /// setting; anything else is retried with backoff.
     fn credentials_failed(&mut self, error: CognitoError, now: i64) {
-        let guest = self.current().is_none();
+        let guest = !self.authenticated();
+        let token_refused = matches!(&error, CognitoError::Service { kind, message, .. }
+            if kind == "NotAuthorizedException"
+                && (message.contains("Invalid login token") || message.to_ascii_lowercase().contains("expired")));
+        if self.federation.is_some() && token_refused {
+            // The provider's token is refused (expired, revoked): a fresh one from the
+            // command (its arrival starts the fetch again), or the end of the session.
+            info!(%error, "the identity pool refused the provider token");
+            self.federation_token_lapsed();
+            return;
+        }
         let fix = match &error {
             CognitoError::Service { kind, message, .. } if !error.is_transient() => {
                 configuration_fix(kind, message, guest)
@@ -366,6 +398,32 @@ impl<P: UserPool> Owner<P> {
         for waiter in self.creds_waiters.drain(..) {
             let _ = waiter.send(Err(SessionError::NotSignedIn));
         }
+    }
+}
+
+/// An identity and its credentials for `logins` (a federated provider's token).
+pub(super) async fn fetch_identity<P: UserPool>(
+    pool: &P,
+    logins: BTreeMap<String, Secret>,
+) -> Result<Fetched, CognitoError> {
+    fetch(
+        pool,
+        Mode::User {
+            logins,
+            known: None,
+            guest_offer: None,
+        },
+    )
+    .await
+}
+
+/// The credentials as the API shows them.
+pub fn view(aws: &AwsCredentials) -> cognitod_proto::Credentials {
+    cognitod_proto::Credentials {
+        access_key_id: aws.access_key_id.clone(),
+        secret_access_key: aws.secret_access_key.clone(),
+        session_token: aws.session_token.clone(),
+        expiration: aws.expiration(),
     }
 }
 

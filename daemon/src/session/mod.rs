@@ -8,6 +8,7 @@
 
 mod challenge;
 mod credentials;
+mod federation;
 mod owner;
 mod persist;
 mod redirect;
@@ -20,9 +21,9 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use cognitod_proto::{
-    CompleteRedirectRequest, ConfirmSignInRequest, Event, LastRefresh, LastSignOut, NextStep,
-    RedirectSignInRequest, RedirectSignInResponse, SessionState, SignInDetails, SignInRequest,
-    SignInResponse, Timestamp, UpstreamHealth,
+    CompleteRedirectRequest, ConfirmSignInRequest, Event, FederateRequest, FederateResponse,
+    LastRefresh, LastSignOut, NextStep, RedirectSignInRequest, RedirectSignInResponse,
+    SessionState, SignInDetails, SignInRequest, SignInResponse, Timestamp, UpstreamHealth,
 };
 use tokio::sync::{Notify, broadcast, mpsc, oneshot, watch};
 
@@ -33,7 +34,7 @@ use crate::cognito::jwt::Verifier;
 use crate::store::Store;
 use challenge::ChallengeError;
 pub(crate) use credentials::fetched as credentials_from;
-pub use credentials::{AwsCredentials, IdentityConfig};
+pub use credentials::{AwsCredentials, IdentityConfig, view as credentials_view};
 
 /// The wall clock, in Unix milliseconds. Passed in so tests can run the timers on tokio's
 /// paused clock.
@@ -127,6 +128,15 @@ impl SignedIn {
     }
 }
 
+/// A federated identity (no user-pool user), as handlers see it.
+#[derive(Debug, Clone)]
+pub struct FederatedView {
+    /// The identity pool's login key for the provider.
+    pub provider: String,
+    /// When the provider's token expires, if it says.
+    pub token_expires_at: Option<Timestamp>,
+}
+
 /// What handlers see: an immutable view of the session, cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
@@ -147,6 +157,15 @@ pub struct Snapshot {
     pub aws: Option<Arc<AwsCredentials>>,
     /// Why the last state-file write failed, until one succeeds.
     pub state_file_error: Option<String>,
+    /// A federated identity, while `state` is `Federated`.
+    pub federated: Option<Arc<FederatedView>>,
+}
+
+impl Snapshot {
+    /// Whether someone is signed in: a user, or a federated identity.
+    pub fn authenticated(&self) -> bool {
+        self.signed_in.is_some() || self.federated.is_some()
+    }
 }
 
 impl Snapshot {
@@ -163,6 +182,7 @@ impl Snapshot {
             next_refresh_at: None,
             aws: None,
             state_file_error: None,
+            federated: None,
         }
     }
 }
@@ -225,6 +245,12 @@ pub enum SessionError {
     /// attempt still waits for its own callback.
     #[error("{message}")]
     RedirectRefused { message: String, attempt_open: bool },
+    /// A federated identity has no user-pool user (nor its tokens).
+    #[error("a federated identity has no user-pool user")]
+    FederatedNoUser,
+    /// The federated session ended when its provider's token expired.
+    #[error("the federated session ended: the {0} token expired")]
+    FederationExpired(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -320,6 +346,11 @@ pub enum Command {
         request: CompleteRedirectRequest,
         reply: Reply<SignInResponse>,
     },
+    /// An identity pool identity from an external provider's token.
+    Federate {
+        request: FederateRequest,
+        reply: Reply<FederateResponse>,
+    },
     /// Fresh tokens: joins a refresh in flight, else starts one (whatever the backoff) unless
     /// the tokens are valid and `force` is false.
     Refresh { force: bool, reply: Reply<()> },
@@ -390,6 +421,14 @@ impl SessionHandle {
             .await
     }
 
+    /// An identity pool identity from an external provider's token (or the token command's).
+    pub async fn federate(
+        &self,
+        request: FederateRequest,
+    ) -> Result<FederateResponse, SessionError> {
+        self.ask(|reply| Command::Federate { request, reply }).await
+    }
+
     /// Signs out here, then tells Cognito; what Cognito said is in the answer.
     pub async fn sign_out(&self, global: bool) -> Result<SignedOut, SessionError> {
         self.ask(|reply| Command::SignOut { global, reply }).await
@@ -443,6 +482,8 @@ pub struct SessionConfig {
     pub identity: Option<IdentityConfig>,
     /// Browser sign-in, when configured.
     pub oauth: Option<crate::config::OAuthConfig>,
+    /// Identity pool federation, when configured.
+    pub federation: Option<crate::config::FederationConfig>,
 }
 
 /// Starts the owner task with the session `config.store` holds (if any); the task ends when

@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use super::credentials::Fetched;
+use super::federation::{Federation, FederationEvent};
 use super::persist::{PersistRetry, Restored, restore};
 use super::signin::{AuthDone, Pending};
 use super::{Clock, Command, Reply, SessionConfig, SessionError, SignedIn, SignedOut, Snapshot};
@@ -44,6 +45,17 @@ pub(super) struct Owner<P> {
     pub(super) answering: bool,
     /// The browser sign-in waiting for its callback.
     pub(super) redirect: Option<crate::oauth::Attempt>,
+    /// A federated identity (no user-pool user), and what renews its token.
+    pub(super) federation: Option<Federation>,
+    pub(super) federation_done: mpsc::UnboundedSender<FederationEvent>,
+    federation_events: Option<mpsc::UnboundedReceiver<FederationEvent>>,
+    pub(super) fed_renewal: Option<JoinHandle<()>>,
+    pub(super) fed_failures: u32,
+    pub(super) fed_retry_at_ms: Option<i64>,
+    pub(super) fed_renew_at_ms: Option<i64>,
+    /// The provider of a federated session that ended when its token expired (for the
+    /// answer to whoever asks next), until someone signs in.
+    pub(super) federation_lapsed: Option<String>,
 
     /// The refresh call in flight, and everyone waiting for it.
     pub(super) in_flight: Option<InFlight>,
@@ -79,6 +91,7 @@ pub(super) struct Owner<P> {
 enum Wakeup {
     Command(Option<Command>),
     Auth(Box<AuthDone>),
+    Federation(FederationEvent),
     Refreshed(Result<Result<Box<VerifiedTokens>, CognitoError>, tokio::task::JoinError>),
     Credentials(Result<Result<Box<Fetched>, CognitoError>, tokio::task::JoinError>),
     Timer,
@@ -97,8 +110,17 @@ impl<P: UserPool> Owner<P> {
         let restored = config
             .store
             .as_ref()
-            .and_then(|store| restore(store, &config));
+            .and_then(|store| restore(store, &config, clock.now_ms()));
         let guest_identity_id = restored.as_ref().and_then(|r| r.guest_identity_id.clone());
+        let federation = restored.as_ref().and_then(|r| r.federation.clone());
+        if let Some(federation) = &federation {
+            info!(provider = %federation.provider, "federated session restored from the state file");
+            initial.state = SessionState::Federated;
+            initial.federated = Some(Arc::new(super::FederatedView {
+                provider: federation.provider.clone(),
+                token_expires_at: federation.exp.map(Timestamp::from_unix),
+            }));
+        }
         let user_identity_id = restored.as_ref().and_then(|r| r.user_identity_id.clone());
         if let Some(Restored {
             signed_in: Some(mut signed_in),
@@ -122,6 +144,7 @@ impl<P: UserPool> Owner<P> {
         }
         let (publish, snapshot) = watch::channel(initial);
         let (auth_done, auth_results) = mpsc::unbounded_channel();
+        let (federation_done, federation_events) = mpsc::unbounded_channel();
         let first_event_id = u64::try_from(clock.now_ms())
             .unwrap_or(0)
             .saturating_mul(1000);
@@ -138,6 +161,14 @@ impl<P: UserPool> Owner<P> {
             auth_generation: 0,
             answering: false,
             redirect: None,
+            federation,
+            federation_done,
+            federation_events: Some(federation_events),
+            fed_renewal: None,
+            fed_failures: 0,
+            fed_retry_at_ms: None,
+            fed_renew_at_ms: None,
+            federation_lapsed: None,
             in_flight: None,
             waiters: Vec::new(),
             retry_at_ms: None,
@@ -160,7 +191,11 @@ impl<P: UserPool> Owner<P> {
 
     pub(super) async fn run(mut self, mut commands: mpsc::Receiver<Command>, wake: Arc<Notify>) {
         self.publish_schedule();
+        if self.federation.is_some() {
+            self.restart_federation();
+        }
         let mut auth_results = self.auth_results.take().expect("run once");
+        let mut federation_events = self.federation_events.take().expect("run once");
         loop {
             let sleep = self.next_timer().map(tokio::time::sleep);
             let in_flight = &mut self.in_flight;
@@ -168,6 +203,7 @@ impl<P: UserPool> Owner<P> {
             let wakeup = tokio::select! {
                 command = commands.recv() => Wakeup::Command(command),
                 Some(done) = auth_results.recv() => Wakeup::Auth(Box::new(done)),
+                Some(event) = federation_events.recv() => Wakeup::Federation(event),
                 result = async { in_flight.as_mut().expect("guarded").await }, if in_flight.is_some() => {
                     Wakeup::Refreshed(result)
                 }
@@ -181,6 +217,7 @@ impl<P: UserPool> Owner<P> {
                 Wakeup::Command(None) => break,
                 Wakeup::Command(Some(command)) => self.handle(command),
                 Wakeup::Auth(done) => self.finish_auth(*done),
+                Wakeup::Federation(event) => self.finish_federation_event(event),
                 Wakeup::Refreshed(joined) => {
                     self.in_flight = None;
                     let result = joined.unwrap_or_else(|e| {
@@ -209,6 +246,7 @@ impl<P: UserPool> Owner<P> {
                         self.persist_current();
                     }
                     self.on_timer();
+                    self.federation_timer();
                     self.credentials_timer();
                 }
             }
@@ -219,6 +257,7 @@ impl<P: UserPool> Owner<P> {
     fn next_timer(&self) -> Option<Duration> {
         let mut due: Vec<i64> = self.credentials_due_ms().into_iter().collect();
         due.extend(self.persist_retry.get());
+        due.extend(self.federation_due_ms());
         if let Some(signed_in) = self.current() {
             if self.in_flight.is_none() {
                 due.push(self.retry_at_ms.unwrap_or(signed_in.refresh_due_ms));
@@ -241,6 +280,7 @@ impl<P: UserPool> Owner<P> {
             Command::CompleteRedirect { request, reply } => {
                 self.complete_redirect(request, reply);
             }
+            Command::Federate { request, reply } => self.federate(request, reply),
             Command::Refresh { force, reply } => self.refresh_requested(force, reply),
             Command::Credentials { force, reply } => self.credentials_requested(force, reply),
         }
@@ -248,6 +288,19 @@ impl<P: UserPool> Owner<P> {
 
     pub(super) fn current(&self) -> Option<Arc<SignedIn>> {
         self.publish.borrow().signed_in.clone()
+    }
+
+    /// Whether someone is signed in: a user, or a federated identity.
+    pub(super) fn authenticated(&self) -> bool {
+        self.current().is_some() || self.federation.is_some()
+    }
+
+    /// Who is signed in, by name (a federated identity by its provider), for "already signed
+    /// in" answers.
+    pub(super) fn signed_in_as(&self) -> Option<String> {
+        self.current()
+            .map(|c| c.username.clone())
+            .or_else(|| self.federation.as_ref().map(|f| f.provider.clone()))
     }
 
     pub(super) fn emit(&self, kind: EventKind) {
@@ -268,6 +321,8 @@ impl<P: UserPool> Owner<P> {
             SessionState::SigningIn
         } else if self.current().is_some() {
             SessionState::SignedIn
+        } else if self.federation.is_some() {
+            SessionState::Federated
         } else {
             SessionState::SignedOut
         };
@@ -338,9 +393,11 @@ impl<P: UserPool> Owner<P> {
         self.persist(Some(&signed_in), false);
         self.emit(EventKind::SignedIn {
             username: signed_in.username.clone(),
+            federated_provider: None,
         });
         self.retry_at_ms = None;
         self.expiry_reported = false;
+        self.federation_lapsed = None;
         self.publish.send_modify(|snapshot| {
             snapshot.state = SessionState::SignedIn;
             snapshot.signed_in = Some(Arc::new(signed_in));
@@ -359,13 +416,21 @@ impl<P: UserPool> Owner<P> {
         if let Some(refresh) = self.in_flight.take() {
             refresh.abort();
         }
+        if let Some(renewal) = self.fed_renewal.take() {
+            renewal.abort();
+        }
+        let federation = self.federation.take();
         *self
             .rotated
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
-        let last_sign_out = self.current().map(|ended| LastSignOut {
+        let ended = self
+            .current()
+            .map(|ended| ended.username.clone())
+            .or_else(|| federation.map(|f| f.provider));
+        let last_sign_out = ended.map(|username| LastSignOut {
             at: Timestamp::from_unix(self.clock.now_ms().div_euclid(1000)),
-            username: ended.username.clone(),
+            username,
             reason: reason.clone(),
         });
         self.retry_at_ms = None;
@@ -402,10 +467,16 @@ impl<P: UserPool> Owner<P> {
     fn sign_out(&mut self, global: bool, reply: Reply<SignedOut>) {
         self.set_pending(None);
         self.redirect = None;
+        self.federation_lapsed = None;
         // A sign-in still on its way to Cognito is moot now.
         self.auth_generation += 1;
         self.answering = false;
         let Some(current) = self.current() else {
+            if let Some(federation) = &self.federation {
+                // Nothing to revoke: the provider's token is the provider's.
+                info!(provider = %federation.provider, "signed out of the federated identity");
+                self.end_session(None);
+            }
             let _ = reply.send(Ok(SignedOut {
                 revoked: false,
                 remote_error: None,

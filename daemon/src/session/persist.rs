@@ -8,7 +8,7 @@ use super::{SessionConfig, SignedIn};
 use crate::cognito::UserPool;
 use crate::cognito::auth::VerifiedTokens;
 use crate::cognito::jwt::stored_claims;
-use crate::store::{Loaded, Persisted, PersistedUser, Store};
+use crate::store::{Loaded, Persisted, PersistedFederation, PersistedUser, Store};
 
 /// How soon a failed write of the state file is tried again (a rotated refresh token held only
 /// in memory is lost with the process).
@@ -61,9 +61,20 @@ impl<P: UserPool> Owner<P> {
                 identity_id: self.user_identity_id.clone(),
             })
         });
+        let now = self.clock.now_ms();
+        let federation = self
+            .federation
+            .as_ref()
+            .filter(|f| !f.lapsed(now))
+            .map(|f| PersistedFederation {
+                provider: f.provider.clone(),
+                token: f.token.clone(),
+                identity_id: self.user_identity_id.clone(),
+            });
         let state = Persisted {
             user,
             guest_identity_id: self.guest_identity_id.clone(),
+            federation,
         };
         let result = store.save(&state);
         let error = result.as_ref().err().map(ToString::to_string);
@@ -94,14 +105,16 @@ pub(super) struct Restored {
     pub(super) refresh_in_flight: bool,
     pub(super) user_identity_id: Option<String>,
     pub(super) guest_identity_id: Option<String>,
+    /// A federated identity whose token was still valid when stored.
+    pub(super) federation: Option<super::federation::Federation>,
 }
 
 /// The session in the state file, if there is a usable one.
 /// The session in the state file, if there is a usable one for the pool and app client
 /// `config` names (another's is set aside: a changed configuration must not serve it).
-pub(super) fn restore(store: &Store, config: &SessionConfig) -> Option<Restored> {
+pub(super) fn restore(store: &Store, config: &SessionConfig, now_ms: i64) -> Option<Restored> {
     let persisted = match store.load() {
-        Ok(Loaded::Session(persisted)) => persisted,
+        Ok(Loaded::Session(persisted)) => *persisted,
         Ok(Loaded::Empty) => return None,
         Ok(Loaded::MovedAside { to, why }) => {
             warn!(moved_to = %to.display(), %why, "the state file is unusable; starting signed out");
@@ -117,8 +130,22 @@ pub(super) fn restore(store: &Store, config: &SessionConfig) -> Option<Restored>
         refresh_in_flight: false,
         user_identity_id: None,
         guest_identity_id: persisted.guest_identity_id,
+        federation: None,
     };
     let Some(user) = persisted.user else {
+        if let Some(stored) = persisted.federation {
+            let federation = super::federation::Federation::new(stored.provider, stored.token);
+            let renewable = config
+                .federation
+                .as_ref()
+                .is_some_and(|f| f.provider == federation.provider && f.token_command.is_some());
+            if federation.lapsed(now_ms) && !renewable {
+                info!(provider = %federation.provider, "the stored federated session's provider token has expired; starting signed out");
+            } else {
+                restored.user_identity_id = stored.identity_id;
+                restored.federation = Some(federation);
+            }
+        }
         return Some(restored);
     };
     let claims = stored_claims(&user.id_token)

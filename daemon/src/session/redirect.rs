@@ -31,8 +31,8 @@ impl<P: UserPool> Owner<P> {
         &mut self,
         request: RedirectSignInRequest,
     ) -> Result<RedirectSignInResponse, SessionError> {
-        if let Some(current) = self.current() {
-            return Err(SessionError::AlreadySignedIn(current.username.clone()));
+        if let Some(who) = self.signed_in_as() {
+            return Err(SessionError::AlreadySignedIn(who));
         }
         let config = self
             .config

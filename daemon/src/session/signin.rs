@@ -57,8 +57,8 @@ pub(super) struct AuthDone {
 impl<P: UserPool> Owner<P> {
     /// Starts a sign-in; one already pending is replaced.
     pub(super) fn sign_in(&mut self, request: SignInRequest, reply: Reply<SignInResponse>) {
-        if let Some(current) = self.current() {
-            let _ = reply.send(Err(SessionError::AlreadySignedIn(current.username.clone())));
+        if let Some(who) = self.signed_in_as() {
+            let _ = reply.send(Err(SessionError::AlreadySignedIn(who)));
             return;
         }
         let username = request.username.trim().to_owned();
@@ -175,8 +175,8 @@ impl<P: UserPool> Owner<P> {
             Ok(Prepared::SignedIn(tokens)) => {
                 self.set_pending(None);
                 self.next_auth_generation();
-                if let Some(current) = self.current() {
-                    Err(SessionError::AlreadySignedIn(current.username.clone()))
+                if let Some(who) = self.signed_in_as() {
+                    Err(SessionError::AlreadySignedIn(who))
                 } else if tokens.refresh_token.is_none() {
                     // Nothing could keep such a session fresh; refused rather than served
                     // until it silently ends.

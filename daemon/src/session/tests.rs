@@ -155,6 +155,7 @@ async fn signed_in_rotating(lifetime: i64, rotation: bool) -> (SessionHandle, Ar
         store: None,
         identity: None,
         oauth: None,
+        federation: None,
     };
     let session = spawn(Arc::clone(&pool), Arc::new(verifier), config, clock);
     let answer = session

@@ -27,6 +27,30 @@ pub(super) fn routes(router: Router<SharedState>) -> Router<SharedState> {
         .route("/oauth2/token", post(token))
         .route("/oauth2/revoke", post(revoke))
         .route("/logout", get(logout))
+        .route("/testoidc/token", get(oidc_token))
+}
+
+/// The external OIDC provider's token for `?sub=...&seconds=...`, as a token command fetches
+/// one (counted as `testoidc/token`).
+async fn oidc_token(State(shared): State<SharedState>, RawQuery(query): RawQuery) -> Response {
+    count(&shared, "testoidc/token");
+    let params = oauth_pairs(query.as_deref().unwrap_or_default()).unwrap_or_default();
+    let sub = params
+        .get("sub")
+        .cloned()
+        .unwrap_or_else(|| "worker".into());
+    let seconds = params
+        .get("seconds")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(300);
+    let token = with_pool(&shared, |pool| pool.oidc_token(&sub, now(), seconds));
+    let mut shared_lock = lock(&shared);
+    shared_lock.secrets.push(token.clone());
+    if let Some(signature) = token.split('.').nth(2) {
+        shared_lock.secrets.push(signature.to_owned());
+    }
+    drop(shared_lock);
+    (StatusCode::OK, format!("{token}\n")).into_response()
 }
 
 fn count(shared: &SharedState, action: &str) {

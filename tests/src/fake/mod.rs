@@ -243,6 +243,18 @@ impl FakeCognito {
         );
     }
 
+    /// A token of the fake's external OIDC provider for `subject`, valid `seconds` (recorded
+    /// for the secret sweep).
+    pub fn oidc_token(&self, subject: &str, seconds: i64) -> String {
+        let now = cognitod_proto::Timestamp::now().unix();
+        let token = self.with_pool(|pool| pool.oidc_token(subject, now, seconds));
+        lock(&self.shared).secrets.push(token.clone());
+        if let Some(signature) = token.split('.').nth(2) {
+            lock(&self.shared).secrets.push(signature.to_owned());
+        }
+        token
+    }
+
     /// Authorization codes the managed login exchanged for tokens.
     pub fn codes_redeemed(&self) -> u64 {
         self.with_pool(|pool| pool.login.codes_redeemed)

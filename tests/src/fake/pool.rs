@@ -13,6 +13,7 @@ use sha2::Sha256;
 use super::srp::{self, ServerExchange};
 use super::totp;
 
+mod federation;
 mod oauth;
 pub use oauth::{LoginAnswer, ManagedLogin, TEST_IDP, TokenError, pairs as oauth_pairs};
 
@@ -74,6 +75,9 @@ pub struct PoolOptions {
     /// The app client's callback and sign-out URLs for the managed login (exact matches).
     pub callback_urls: Vec<String>,
     pub logout_urls: Vec<String>,
+    /// An external OIDC provider whose tokens the identity pool takes under this name (see
+    /// [`PoolState::oidc_token`]).
+    pub oidc_provider: Option<String>,
 }
 
 impl Default for PoolOptions {
@@ -96,6 +100,7 @@ impl Default for PoolOptions {
             omit_refresh_token: false,
             callback_urls: Vec::new(),
             logout_urls: Vec::new(),
+            oidc_provider: None,
         }
     }
 }
@@ -1033,12 +1038,15 @@ impl PoolState {
         let [(key, token)] = logins.iter().collect::<Vec<_>>()[..] else {
             return Err(not_authorized("Exactly one login is supported"));
         };
-        if *key != self.logins_key() {
-            return Err(not_authorized(&format!("Invalid login provider {key}")));
-        }
         let token = token
             .as_str()
             .ok_or_else(|| not_authorized("Invalid login token"))?;
+        if self.options.oidc_provider.as_deref() == Some(key.as_str()) {
+            return self.external_login(token, now).map(Some);
+        }
+        if *key != self.logins_key() {
+            return Err(not_authorized(&format!("Invalid login provider {key}")));
+        }
         let claims = self.verify_token(token, "id", now)?;
         if claims["aud"] != self.options.client_id.as_str() {
             return Err(not_authorized("Invalid login token. Incorrect audience."));

@@ -59,7 +59,10 @@ pub async fn login(
 /// anything is asked or opened).
 pub async fn refuse_if_signed_in(client: &Client) -> anyhow::Result<()> {
     let status = client.status().await?;
-    if status.state == SessionState::SignedIn {
+    if matches!(
+        status.state,
+        SessionState::SignedIn | SessionState::Federated
+    ) {
         let who = status.username.unwrap_or_default();
         return Err(ClientError::Api {
             status: 409,

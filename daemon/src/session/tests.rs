@@ -312,3 +312,89 @@ async fn a_rotated_refresh_token_is_kept_when_the_new_tokens_are_refused() {
         "the retry uses the token Cognito rotated to"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_browser_sign_in_takes_only_its_own_callback_and_lapses_after_10_minutes() {
+    let clock = Arc::new(TokioClock {
+        base_ms: SystemClock.now_ms(),
+        base: tokio::time::Instant::now(),
+        jumped_ms: std::sync::atomic::AtomicI64::new(0),
+    });
+    let pool = Arc::new(TestPool {
+        clock: Arc::clone(&clock),
+        lifetime: 3600,
+        refreshes: AtomicU32::new(0),
+        failing: AtomicBool::new(false),
+    });
+    let verifier = Verifier::with_keys(
+        jwks(),
+        Rules {
+            issuer: ISSUER.into(),
+            client_id: CLIENT.into(),
+        },
+    );
+    let redirect_uri = "http://localhost:8976/callback";
+    let config = SessionConfig {
+        user_pool_id: "us-east-1_Test".into(),
+        issuer: ISSUER.into(),
+        client_id: CLIENT.into(),
+        refresh_token_rotation: false,
+        store: None,
+        identity: None,
+        oauth: Some(crate::config::OAuthConfig {
+            domain: "example.auth.us-east-1.amazoncognito.com".into(),
+            scopes: vec!["openid".into()],
+            redirect_uri: redirect_uri.into(),
+            logout_uri: None,
+            identity_providers: Vec::new(),
+            endpoint: "https://example.auth.us-east-1.amazoncognito.com".into(),
+        }),
+        federation: None,
+    };
+    let session = spawn(pool, Arc::new(verifier), config, clock);
+    let complete = |url: String| {
+        let session = session.clone();
+        async move {
+            session
+                .complete_redirect(cognitod_proto::CompleteRedirectRequest {
+                    callback_url: Secret::new(url),
+                })
+                .await
+        }
+    };
+    let started = session
+        .start_redirect(cognitod_proto::RedirectSignInRequest::default())
+        .await
+        .unwrap();
+    let state = reqwest::Url::parse(started.authorize_url.expose())
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    let foreign = complete(format!("{redirect_uri}?code=c&state=other")).await;
+    assert!(
+        matches!(
+            foreign,
+            Err(SessionError::RedirectRefused {
+                attempt_open: true,
+                ..
+            })
+        ),
+        "{foreign:?}"
+    );
+    tokio::time::sleep(Duration::from_secs(10 * 60 + 1)).await;
+    let late = complete(format!("{redirect_uri}?code=c&state={state}")).await;
+    match late {
+        Err(SessionError::RedirectRefused {
+            attempt_open: false,
+            message,
+        }) => assert!(message.contains("expired"), "{message}"),
+        other => panic!("{other:?}"),
+    }
+    let again = complete(format!("{redirect_uri}?code=c&state={state}")).await;
+    assert!(
+        matches!(again, Err(SessionError::NoPendingStep)),
+        "{again:?}"
+    );
+}

@@ -250,20 +250,24 @@ impl Chromium {
             .to_owned()
     }
 
+    /// The element `css` selects now, if any.
+    fn find(&self, css: &str) -> Option<String> {
+        let found: Value = self
+            .http
+            .post(format!("{}/element", self.base))
+            .json(&json!({"using": "css selector", "value": css}))
+            .send()
+            .and_then(reqwest::blocking::Response::json)
+            .unwrap_or(Value::Null);
+        found["value"][ELEMENT].as_str().map(str::to_owned)
+    }
+
     /// The element `css` selects, waiting up to 15 s for it to appear.
     pub fn element(&self, css: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
-            let url = format!("{}/element", self.base);
-            let found: Value = self
-                .http
-                .post(url)
-                .json(&json!({"using": "css selector", "value": css}))
-                .send()
-                .and_then(reqwest::blocking::Response::json)
-                .unwrap_or(Value::Null);
-            if let Some(id) = found["value"][ELEMENT].as_str() {
-                return id.to_owned();
+            if let Some(id) = self.find(css) {
+                return id;
             }
             assert!(
                 Instant::now() < deadline,
@@ -300,17 +304,9 @@ impl Chromium {
         self.call("POST", &format!("/element/{id}/click"), &json!({}));
     }
 
-    /// The text of the first element `css` selects (waits for it).
+    /// The text of the first element `css` selects now ("" when there is none).
     pub fn text(&self, css: &str) -> String {
-        let url = format!("{}/element", self.base);
-        let found: Value = self
-            .http
-            .post(url)
-            .json(&json!({"using": "css selector", "value": css}))
-            .send()
-            .and_then(reqwest::blocking::Response::json)
-            .unwrap_or(Value::Null);
-        let Some(id) = found["value"][ELEMENT].as_str() else {
+        let Some(id) = self.find(css) else {
             return String::new();
         };
         self.call("GET", &format!("/element/{id}/text"), &Value::Null)

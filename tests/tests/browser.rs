@@ -49,6 +49,26 @@ fn setup(options: PoolOptions) -> Setup {
     }
 }
 
+/// The setup, a Chromium and a `$BROWSER` hook, when Chromium is installed (else the test
+/// says it is skipped, or fails under `COGNITOD_TEST_STRICT`).
+fn in_chromium() -> Option<(Setup, Chromium, BrowserHook)> {
+    if !can_run(chromium_available(), "chromium and chromium-driver") {
+        return None;
+    }
+    Some((
+        setup(PoolOptions::default()),
+        Chromium::start(),
+        BrowserHook::new(),
+    ))
+}
+
+/// Signs alice in on the managed login's form.
+fn fill_login_form(chromium: &Chromium) {
+    chromium.type_into("#username", "alice");
+    chromium.type_into("#password", PASSWORD);
+    chromium.click("#signin");
+}
+
 fn browser_env(hook: &BrowserHook) -> Vec<(&'static str, std::ffi::OsString)> {
     vec![("BROWSER", hook.command().into_os_string())]
 }
@@ -103,13 +123,10 @@ fn artifact(name: &str) -> std::path::PathBuf {
 
 #[test]
 fn browser_sign_in_with_the_login_form_then_logout_clears_the_cookie() {
-    if !can_run(chromium_available(), "chromium and chromium-driver") {
+    let Some((setup, chromium, mut hook)) = in_chromium() else {
         return;
-    }
-    let setup = setup(PoolOptions::default());
+    };
     let daemon = &setup.daemon;
-    let chromium = Chromium::start();
-    let mut hook = BrowserHook::new();
 
     let login = spawn_ctl(daemon, &["login", "--browser"], &browser_env(&hook));
     let url = hook.next_url();
@@ -119,9 +136,7 @@ fn browser_sign_in_with_the_login_form_then_logout_clears_the_cookie() {
     );
     assert!(!url.contains("code_verifier"), "{url}");
     chromium.open(&url);
-    chromium.type_into("#username", "alice");
-    chromium.type_into("#password", PASSWORD);
-    chromium.click("#signin");
+    fill_login_form(&chromium);
     let title = chromium.wait_for_text("#title", "Signed in");
     assert_eq!(title, "Signed in as alice.");
     assert!(chromium.current_url().starts_with(&setup.redirect_uri));
@@ -173,22 +188,17 @@ fn browser_sign_in_with_the_login_form_then_logout_clears_the_cookie() {
     chromium.open(&hook.next_url());
     chromium.element("#username");
     assert!(!chromium.has("#title"));
-    chromium.type_into("#username", "alice");
-    chromium.type_into("#password", PASSWORD);
-    chromium.click("#signin");
+    fill_login_form(&chromium);
     chromium.wait_for_text("#title", "Signed in as alice.");
     assert_eq!(finish(login).status.code(), Some(0));
 }
 
 #[test]
 fn browser_sign_in_through_an_external_provider_names_it() {
-    if !can_run(chromium_available(), "chromium and chromium-driver") {
+    let Some((setup, chromium, mut hook)) = in_chromium() else {
         return;
-    }
-    let setup = setup(PoolOptions::default());
+    };
     let daemon = &setup.daemon;
-    let chromium = Chromium::start();
-    let mut hook = BrowserHook::new();
 
     let login = spawn_ctl(daemon, &["login", "--browser"], &browser_env(&hook));
     chromium.open(&hook.next_url());
@@ -229,13 +239,10 @@ fn browser_sign_in_through_an_external_provider_names_it() {
 
 #[test]
 fn a_forged_callback_is_refused_and_cancel_ends_the_sign_in() {
-    if !can_run(chromium_available(), "chromium and chromium-driver") {
+    let Some((setup, chromium, mut hook)) = in_chromium() else {
         return;
-    }
-    let setup = setup(PoolOptions::default());
+    };
     let daemon = &setup.daemon;
-    let chromium = Chromium::start();
-    let mut hook = BrowserHook::new();
 
     let login = spawn_ctl(daemon, &["login", "--browser"], &browser_env(&hook));
     chromium.open(&hook.next_url());
@@ -276,13 +283,10 @@ fn a_forged_callback_is_refused_and_cancel_ends_the_sign_in() {
 
 #[test]
 fn no_browser_reads_the_address_pasted_from_the_browser() {
-    if !can_run(chromium_available(), "chromium and chromium-driver") {
+    let Some((setup, chromium, hook)) = in_chromium() else {
         return;
-    }
-    let setup = setup(PoolOptions::default());
+    };
     let daemon = &setup.daemon;
-    let chromium = Chromium::start();
-    let hook = BrowserHook::new();
 
     let mut login = spawn_ctl(
         daemon,
@@ -301,9 +305,7 @@ fn no_browser_reads_the_address_pasted_from_the_browser() {
         }
     };
     chromium.open(&url);
-    chromium.type_into("#username", "alice");
-    chromium.type_into("#password", PASSWORD);
-    chromium.click("#signin");
+    fill_login_form(&chromium);
     // Nothing listens on the redirect URI: the browser shows an error there, and its address
     // bar has the callback.
     let deadline = Instant::now() + Duration::from_secs(15);

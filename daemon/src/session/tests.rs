@@ -128,7 +128,12 @@ async fn signed_in(lifetime: i64) -> (SessionHandle, Arc<TestPool>) {
     signed_in_rotating(lifetime, false).await
 }
 
-async fn signed_in_rotating(lifetime: i64, rotation: bool) -> (SessionHandle, Arc<TestPool>) {
+/// A session on the test clock over a [`TestPool`] issuing tokens of `lifetime`, signed out.
+fn session_with(
+    lifetime: i64,
+    rotation: bool,
+    oauth: Option<crate::config::OAuthConfig>,
+) -> (SessionHandle, Arc<TestPool>) {
     let clock = Arc::new(TokioClock {
         base_ms: SystemClock.now_ms(),
         base: tokio::time::Instant::now(),
@@ -154,10 +159,15 @@ async fn signed_in_rotating(lifetime: i64, rotation: bool) -> (SessionHandle, Ar
         refresh_token_rotation: rotation,
         store: None,
         identity: None,
-        oauth: None,
+        oauth,
         federation: None,
     };
     let session = spawn(Arc::clone(&pool), Arc::new(verifier), config, clock);
+    (session, pool)
+}
+
+async fn signed_in_rotating(lifetime: i64, rotation: bool) -> (SessionHandle, Arc<TestPool>) {
+    let (session, pool) = session_with(lifetime, rotation, None);
     let answer = session
         .sign_in(SignInRequest {
             username: "alice".into(),
@@ -315,33 +325,11 @@ async fn a_rotated_refresh_token_is_kept_when_the_new_tokens_are_refused() {
 
 #[tokio::test(start_paused = true)]
 async fn a_browser_sign_in_takes_only_its_own_callback_and_lapses_after_10_minutes() {
-    let clock = Arc::new(TokioClock {
-        base_ms: SystemClock.now_ms(),
-        base: tokio::time::Instant::now(),
-        jumped_ms: std::sync::atomic::AtomicI64::new(0),
-    });
-    let pool = Arc::new(TestPool {
-        clock: Arc::clone(&clock),
-        lifetime: 3600,
-        refreshes: AtomicU32::new(0),
-        failing: AtomicBool::new(false),
-    });
-    let verifier = Verifier::with_keys(
-        jwks(),
-        Rules {
-            issuer: ISSUER.into(),
-            client_id: CLIENT.into(),
-        },
-    );
     let redirect_uri = "http://localhost:8976/callback";
-    let config = SessionConfig {
-        user_pool_id: "us-east-1_Test".into(),
-        issuer: ISSUER.into(),
-        client_id: CLIENT.into(),
-        refresh_token_rotation: false,
-        store: None,
-        identity: None,
-        oauth: Some(crate::config::OAuthConfig {
+    let (session, _pool) = session_with(
+        3600,
+        false,
+        Some(crate::config::OAuthConfig {
             domain: "example.auth.us-east-1.amazoncognito.com".into(),
             scopes: vec!["openid".into()],
             redirect_uri: redirect_uri.into(),
@@ -349,9 +337,7 @@ async fn a_browser_sign_in_takes_only_its_own_callback_and_lapses_after_10_minut
             identity_providers: Vec::new(),
             endpoint: "https://example.auth.us-east-1.amazoncognito.com".into(),
         }),
-        federation: None,
-    };
-    let session = spawn(pool, Arc::new(verifier), config, clock);
+    );
     let complete = |url: String| {
         let session = session.clone();
         async move {

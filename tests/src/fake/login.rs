@@ -147,14 +147,12 @@ async fn logout(
 /// The token endpoint: form-encoded requests only, OAuth errors as JSON.
 async fn token(State(shared): State<SharedState>, headers: HeaderMap, body: Bytes) -> Response {
     count(&shared, "oauth2/token");
-    if !is_form(&headers) {
+    let Some((form, authorization)) = client_request(&headers, &body) else {
         return oauth_error(400, "invalid_request");
-    }
-    let form = form(&body);
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let answer = with_pool(&shared, |pool| pool.token(&form, authorization, now()));
+    };
+    let answer = with_pool(&shared, |pool| {
+        pool.token(&form, authorization.as_deref(), now())
+    });
     match answer {
         Ok(tokens) => {
             let mut secrets = Vec::new();
@@ -172,24 +170,32 @@ async fn token(State(shared): State<SharedState>, headers: HeaderMap, body: Byte
 
 async fn revoke(State(shared): State<SharedState>, headers: HeaderMap, body: Bytes) -> Response {
     count(&shared, "oauth2/revoke");
-    if !is_form(&headers) {
+    let Some((form, authorization)) = client_request(&headers, &body) else {
         return oauth_error(400, "invalid_request");
-    }
-    let form = form(&body);
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    match with_pool(&shared, |pool| pool.oauth_revoke(&form, authorization)) {
+    };
+    match with_pool(&shared, |pool| {
+        pool.oauth_revoke(&form, authorization.as_deref())
+    }) {
         Ok(()) => StatusCode::OK.into_response(),
         Err(error) => oauth_error(error.status, error.error),
     }
 }
 
-fn is_form(headers: &HeaderMap) -> bool {
-    headers
+/// An app's request to the token or revoke endpoint: its form (form-encoded only) and its
+/// `Authorization` header.
+fn client_request(
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Option<(HashMap<String, String>, Option<String>)> {
+    let is_form = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"))
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    is_form.then(|| (form(body), authorization))
 }
 
 fn with_pool<T>(shared: &SharedState, f: impl FnOnce(&mut super::PoolState) -> T) -> T {

@@ -780,18 +780,18 @@ impl PoolState {
     }
 
     /// Checks a token this pool issued: signature, issuer, `token_use`, expiry, revocation.
-    fn verify_token(&self, token: &str, token_use: &str, now: i64) -> Result<Value, CognitoFault> {
-        let invalid = || not_authorized("Invalid token");
-        let kid = jsonwebtoken::decode_header(token)
-            .ok()
-            .and_then(|h| h.kid)
-            .ok_or_else(invalid)?;
+    /// The pool's public key for the `kid` in `token`'s header.
+    fn decoding_key(&self, token: &str) -> Option<jsonwebtoken::DecodingKey> {
+        let kid = jsonwebtoken::decode_header(token).ok()?.kid?;
         let jwks: jsonwebtoken::jwk::JwkSet =
             serde_json::from_value(self.jwks()).expect("own JWKS parses");
-        let key = jwks
-            .find(&kid)
+        jwks.find(&kid)
             .and_then(|jwk| jsonwebtoken::DecodingKey::from_jwk(jwk).ok())
-            .ok_or_else(invalid)?;
+    }
+
+    fn verify_token(&self, token: &str, token_use: &str, now: i64) -> Result<Value, CognitoFault> {
+        let invalid = || not_authorized("Invalid token");
+        let key = self.decoding_key(token).ok_or_else(invalid)?;
         let mut validation = jsonwebtoken::Validation::new(Algorithm::RS256);
         validation.validate_exp = false;
         validation.validate_aud = false;

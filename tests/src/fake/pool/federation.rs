@@ -34,16 +34,7 @@ impl PoolState {
         let provider = self.options.oidc_provider.clone().unwrap_or_default();
         let invalid =
             || not_authorized("Invalid login token. Not a valid OpenId Connect identity token.");
-        let kid = jsonwebtoken::decode_header(token)
-            .ok()
-            .and_then(|h| h.kid)
-            .ok_or_else(invalid)?;
-        let jwks: jsonwebtoken::jwk::JwkSet =
-            serde_json::from_value(self.jwks()).expect("own JWKS parses");
-        let key = jwks
-            .find(&kid)
-            .and_then(|jwk| jsonwebtoken::DecodingKey::from_jwk(jwk).ok())
-            .ok_or_else(invalid)?;
+        let key = self.decoding_key(token).ok_or_else(invalid)?;
         let mut validation = jsonwebtoken::Validation::new(Algorithm::RS256);
         validation.validate_exp = false;
         validation.set_audience(&[AUDIENCE]);

@@ -351,6 +351,15 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         } => {
             let session = client.session(force_refresh).await?;
             let Some(tokens) = session.tokens else {
+                if let Some(provider) = &session.federated_provider {
+                    return Err(failure::no(
+                        cognitod_proto::codes::USER_UNAUTHENTICATED,
+                        &format!(
+                            "federated through {provider}: a federated identity has no user-pool tokens"
+                        ),
+                        "Its AWS credentials are in `cognitoctl credentials`; sign in with `cognitoctl login` for a user's tokens.",
+                    ));
+                }
                 return Err(failure::no(
                     cognitod_proto::codes::USER_UNAUTHENTICATED,
                     "not signed in",

@@ -88,6 +88,12 @@ fn a_provider_token_becomes_an_identity_with_credentials_and_no_user() {
         (user.status, user.error_code().as_str()),
         (401, "UserUnAuthenticatedException")
     );
+    let token_out = daemon.ctl(&["token", "id"]);
+    assert_eq!(token_out.code, 1, "{token_out:?}");
+    assert!(
+        token_out.stderr.contains("no user-pool tokens"),
+        "{token_out:?}"
+    );
     let process = daemon.ctl(&["credential-process"]);
     assert_eq!(process.code, 0, "{process:?}");
     let identity = session["identityId"].clone();

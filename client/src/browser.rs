@@ -6,6 +6,7 @@
 use std::io::{BufRead, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::process::Stdio;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use cognitod_client::Client;
@@ -23,7 +24,9 @@ const WAIT: Duration = Duration::from_secs(5 * 60);
 /// How long a browser tab gets to come back after a browser sign-out.
 const LOGOUT_WAIT: Duration = Duration::from_secs(30);
 /// How long one connection may take to send its request.
-const REQUEST_WAIT: Duration = Duration::from_secs(30);
+const REQUEST_WAIT: Duration = Duration::from_secs(10);
+/// The most browser connections served at once.
+const MAX_CONNECTIONS: usize = 32;
 /// The most of a request the listener reads.
 const MAX_REQUEST: usize = 16 * 1024;
 
@@ -50,10 +53,12 @@ pub async fn login(
     let mut listener = None;
     let mut paste = no_browser;
     if !no_browser {
-        listener = Some(redirect.listen().await?);
-        match open_browser(&url).await {
+        let mut bound = redirect.listen().await?;
+        let start = bound.start_page(&url)?;
+        listener = Some(bound);
+        match open_browser(&start).await {
             Ok(()) => output::say(&format!(
-                "Opening the sign-in page in your browser. If it does not open, visit:\n  {url}\nWaiting for the browser to come back (up to 5 minutes)..."
+                "Opening the sign-in page in your browser. If it does not open, visit:\n  {start}\nWaiting for the browser to come back (up to 5 minutes)..."
             )),
             Err(why) => {
                 output::say(&format!("cognitoctl: {why}"));
@@ -176,7 +181,15 @@ async fn wait_for_callback(
 /// After a browser session's sign-out: opens the managed login's logout URL (its cookie
 /// goes too), or prints it. A loopback `logout_uri` is answered with a "signed out" page.
 pub async fn logout(logout_url: &str, no_browser: bool) {
-    let back = query_param(logout_url, "logout_uri").and_then(|uri| Loopback::parse(&uri));
+    let logout_uri = query_param(logout_url, "logout_uri");
+    let back = logout_uri.as_deref().and_then(Loopback::parse);
+    if logout_uri.is_none() {
+        // Cognito's other /logout ends on its login page: nothing to open for the user.
+        output::say(&format!(
+            "The browser still has its managed login session (the next browser sign-in reuses it). To end it, open:\n  {logout_url}\nWith [oauth] logout_uri set to a registered sign-out URL, cognitoctl opens it for you."
+        ));
+        return;
+    }
     if no_browser {
         output::say(&format!(
             "To sign the browser out of the managed login too, open:\n  {logout_url}"
@@ -197,10 +210,9 @@ pub async fn logout(logout_url: &str, no_browser: bool) {
     let Some(listener) = listener else {
         return;
     };
-    let mut callbacks = serve(Listener {
-        any_query: true,
-        ..listener
-    });
+    let mut listener = listener;
+    listener.routes.any_query = true;
+    let mut callbacks = serve(listener);
     if let Ok(Some(tab)) = tokio::time::timeout(LOGOUT_WAIT, callbacks.recv()).await {
         tab.answer(
             200,
@@ -214,6 +226,8 @@ pub async fn logout(logout_url: &str, no_browser: bool) {
 /// A loopback `http://HOST:PORT/PATH` URI.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Loopback {
+    /// `http://HOST:PORT`, as the URI has it.
+    origin: String,
     addresses: Vec<IpAddr>,
     port: u16,
     path: String,
@@ -240,6 +254,7 @@ impl Loopback {
             _ => return None,
         };
         Some(Self {
+            origin: format!("http://{authority}"),
             addresses,
             port,
             path: path.to_owned(),
@@ -270,24 +285,54 @@ impl Loopback {
         }
         Ok(Listener {
             sockets,
-            origin_path: self.path.clone(),
-            any_query: false,
+            routes: Routes {
+                origin: self.origin.clone(),
+                callback_path: self.path.clone(),
+                any_query: false,
+                start: None,
+            },
         })
     }
 }
 
-/// The bound loopback sockets, and the one path that is a callback.
+/// The bound loopback sockets, and what they answer.
 struct Listener {
     sockets: Vec<TcpListener>,
-    origin_path: String,
+    routes: Routes,
+}
+
+impl Listener {
+    /// A one-time address on this listener that sends the browser on to `url`: what is
+    /// opened (and shows in the browser's argv) is that, not the authorize URL itself, so a
+    /// local user who copies it first is noticed rather than signing this one in as them.
+    fn start_page(&mut self, url: &str) -> anyhow::Result<String> {
+        let mut random = [0u8; 16];
+        std::fs::File::open("/dev/urandom")
+            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut random))
+            .map_err(|e| Usage(format!("no randomness from /dev/urandom: {e}")))?;
+        let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
+        let path = format!("/cognitoctl/start/{hex}");
+        let page = format!("{}{path}", self.routes.origin);
+        self.routes.start = Some(Arc::new((path, Mutex::new(Some(url.to_owned())))));
+        Ok(page)
+    }
+}
+
+/// What the listener answers: the callback path, and the one-time start page.
+#[derive(Clone)]
+struct Routes {
+    origin: String,
+    callback_path: String,
     /// Any request to the path counts (the way back from `/logout`), not only one with a
     /// `code` or an `error`.
     any_query: bool,
+    /// The start page's path, and where it sends the browser (taken by the first visit).
+    start: Option<Arc<(String, Mutex<Option<String>>)>>,
 }
 
 /// A browser request to the callback path, waiting for the page to answer it with.
 struct Callback {
-    /// `http://<Host>/<path>?<query>`, as the browser was sent.
+    /// The redirect URI's origin, the request's path and query.
     url: Secret,
     page: oneshot::Sender<Page>,
     written: oneshot::Receiver<()>,
@@ -297,89 +342,130 @@ struct Page {
     status: u16,
     title: String,
     detail: String,
+    location: Option<String>,
+}
+
+impl Page {
+    fn new(status: u16, title: &str, detail: &str) -> Self {
+        Self {
+            status,
+            title: title.to_owned(),
+            detail: detail.to_owned(),
+            location: None,
+        }
+    }
 }
 
 impl Callback {
     /// Answers the tab, and waits (briefly) until the page is written.
     async fn answer(self, status: u16, title: &str, detail: &str) {
-        let _ = self.page.send(Page {
-            status,
-            title: title.to_owned(),
-            detail: detail.to_owned(),
-        });
+        let _ = self.page.send(Page::new(status, title, detail));
         let _ = tokio::time::timeout(Duration::from_secs(5), self.written).await;
     }
 }
 
-/// Accepts browser connections on every socket until the receiver is dropped; requests to the
-/// callback path come out of the channel, anything else gets 404.
+/// Accepts browser connections on every socket until the receiver is dropped (at most
+/// [`MAX_CONNECTIONS`] at once; an accept error does not end it); requests to the callback
+/// path come out of the channel, the start page answers once, anything else gets 404.
 fn serve(listener: Listener) -> mpsc::Receiver<Callback> {
     let (sender, receiver) = mpsc::channel(4);
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     for socket in listener.sockets {
         let sender = sender.clone();
-        let path = listener.origin_path.clone();
-        let any_query = listener.any_query;
+        let routes = listener.routes.clone();
+        let slots = Arc::clone(&slots);
         tokio::spawn(async move {
-            while let Ok((stream, _)) = socket.accept().await {
+            loop {
+                let stream = match socket.accept().await {
+                    Ok((stream, _)) => stream,
+                    // Out of descriptors, a connection gone before it was taken: go on.
+                    Err(_) => {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
                 if sender.is_closed() {
                     break;
                 }
-                tokio::spawn(connection(stream, sender.clone(), path.clone(), any_query));
+                // Over the cap the connection is closed at once.
+                let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+                    continue;
+                };
+                let (sender, routes) = (sender.clone(), routes.clone());
+                tokio::spawn(async move {
+                    connection(stream, sender, routes).await;
+                    drop(slot);
+                });
             }
         });
     }
     receiver
 }
 
-async fn connection(
-    mut stream: TcpStream,
-    sender: mpsc::Sender<Callback>,
-    path: String,
-    any_query: bool,
-) {
+async fn connection(mut stream: TcpStream, sender: mpsc::Sender<Callback>, routes: Routes) {
     let Ok(Ok(Some(head))) = tokio::time::timeout(REQUEST_WAIT, read_head(&mut stream)).await
     else {
         return;
     };
-    let mut lines = head.lines();
-    let mut request_line = lines.next().unwrap_or_default().split(' ');
+    let mut request_line = head.lines().next().unwrap_or_default().split(' ');
     let (method, target) = (request_line.next(), request_line.next().unwrap_or_default());
-    let host = lines
-        .filter_map(|l| l.split_once(':'))
-        .find(|(name, _)| name.trim().eq_ignore_ascii_case("host"))
-        .map(|(_, value)| value.trim().to_owned());
     let target_path = target.split('?').next().unwrap_or_default();
+    if method == Some("GET")
+        && let Some(start) = routes.start.as_ref().filter(|s| s.0 == target_path)
+    {
+        let location = start
+            .1
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        let page = match location {
+            Some(url) => Page {
+                location: Some(url),
+                ..Page::new(302, "Signing in", "On to the sign-in page.")
+            },
+            None => {
+                output::say(
+                    "cognitoctl: the sign-in link was opened a second time; if that was not you, another program on this machine may be trying to sign you in as someone else",
+                );
+                Page::new(
+                    410,
+                    "This sign-in link was used already.",
+                    "Run `cognitoctl login --browser` again.",
+                )
+            }
+        };
+        let _ = write_page(&mut stream, &page).await;
+        return;
+    }
     let is_callback = method == Some("GET")
-        && target_path == path
-        && (any_query
+        && target_path == routes.callback_path
+        && (routes.any_query
             || query_param(target, "code").is_some()
             || query_param(target, "error").is_some());
-    let page = match (is_callback, host) {
-        (true, Some(host)) => {
-            let (page, answered) = oneshot::channel();
-            let (written, written_rx) = oneshot::channel();
-            let callback = Callback {
-                url: Secret::new(format!("http://{host}{target}")),
-                page,
-                written: written_rx,
-            };
-            if sender.send(callback).await.is_err() {
-                return;
-            }
-            let Ok(page) = answered.await else {
-                return;
-            };
-            let _ = write_page(&mut stream, &page).await;
-            let _ = written.send(());
-            return;
-        }
-        _ => Page {
-            status: 404,
-            title: "Not found".into(),
-            detail: "This address only receives cognitoctl's sign-in.".into(),
-        },
+    if !is_callback {
+        let page = Page::new(
+            404,
+            "Not found",
+            "This address only receives cognitoctl's sign-in.",
+        );
+        let _ = write_page(&mut stream, &page).await;
+        return;
+    }
+    let (page, answered) = oneshot::channel();
+    let (written, written_rx) = oneshot::channel();
+    let callback = Callback {
+        url: Secret::new(format!("{}{target}", routes.origin)),
+        page,
+        written: written_rx,
+    };
+    if sender.send(callback).await.is_err() {
+        return;
+    }
+    let Ok(page) = answered.await else {
+        return;
     };
     let _ = write_page(&mut stream, &page).await;
+    let _ = written.send(());
 }
 
 /// The request head (up to the blank line), or `None` for a connection that sent none.
@@ -405,9 +491,16 @@ async fn read_head(stream: &mut TcpStream) -> std::io::Result<Option<String>> {
 async fn write_page(stream: &mut TcpStream, page: &Page) -> std::io::Result<()> {
     let reason = match page.status {
         200 => "OK",
+        302 => "Found",
         404 => "Not Found",
+        410 => "Gone",
         _ => "Bad Request",
     };
+    let location = page
+        .location
+        .as_deref()
+        .map(|url| format!("Location: {url}\r\n"))
+        .unwrap_or_default();
     let body = format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>cognitoctl</title>\
          <style>body{{font-family:sans-serif;max-width:36em;margin:4em auto}}</style></head>\
@@ -416,7 +509,7 @@ async fn write_page(stream: &mut TcpStream, page: &Page) -> std::io::Result<()> 
         escape(&page.detail)
     );
     let response = format!(
-        "HTTP/1.1 {} {reason}\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\n\
+        "HTTP/1.1 {} {reason}\r\n{location}Content-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\n\
          Cache-Control: no-store\r\nReferrer-Policy: no-referrer\r\nConnection: close\r\n\r\n{body}",
         page.status,
         body.len()

@@ -322,7 +322,8 @@ pub fn upstream(config: &Config, store: Option<store::Store>) -> anyhow::Result<
             identity: config
                 .identity_pool_id
                 .as_ref()
-                .map(|_| session::IdentityConfig {
+                .map(|id| session::IdentityConfig {
+                    pool_id: id.clone(),
                     logins_key: format!(
                         "cognito-idp.{}.amazonaws.com/{}",
                         config.aws_region, config.user_pool_id

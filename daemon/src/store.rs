@@ -36,6 +36,8 @@ pub struct PersistedFederation {
     pub token: Secret,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity_id: Option<String>,
+    /// The identity pool the identity is in.
+    pub identity_pool_id: String,
 }
 
 /// A signed-in user's session as stored.

@@ -279,15 +279,18 @@ impl Chromium {
         }
     }
 
-    /// Whether `css` selects something now.
+    /// Whether `css` selects something now (a WebDriver failure fails the test).
     pub fn has(&self, css: &str) -> bool {
-        let url = format!("{}/elements", self.base);
-        self.http
-            .post(url)
-            .json(&json!({"using": "css selector", "value": css}))
-            .send()
-            .and_then(reqwest::blocking::Response::json::<Value>)
-            .is_ok_and(|v| v["value"].as_array().is_some_and(|a| !a.is_empty()))
+        let found = self.call(
+            "POST",
+            "/elements",
+            &json!({"using": "css selector", "value": css}),
+        );
+        found
+            .as_array()
+            .unwrap_or_else(|| panic!("WebDriver found no list: {found}"))
+            .iter()
+            .any(|e| e[ELEMENT].is_string())
     }
 
     pub fn type_into(&self, css: &str, text: &str) {

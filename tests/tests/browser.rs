@@ -129,13 +129,27 @@ fn browser_sign_in_with_the_login_form_then_logout_clears_the_cookie() {
     let daemon = &setup.daemon;
 
     let login = spawn_ctl(daemon, &["login", "--browser"], &browser_env(&hook));
+    // What is opened is a one-time page of cognitoctl's that sends the browser on to the
+    // managed login: a second visit (another local user copying it) gets nothing.
     let url = hook.next_url();
+    let origin = setup.redirect_uri.trim_end_matches("/callback");
     assert!(
-        url.starts_with(&format!("{}/oauth2/authorize?", setup.fake.endpoint)),
+        url.starts_with(&format!("{origin}/cognitoctl/start/")),
         "{url}"
     );
-    assert!(!url.contains("code_verifier"), "{url}");
     chromium.open(&url);
+    let authorize = chromium.current_url();
+    assert!(
+        authorize.starts_with(&format!("{}/oauth2/authorize?", setup.fake.endpoint)),
+        "{authorize}"
+    );
+    assert!(
+        authorize.contains("code_challenge_method=S256"),
+        "{authorize}"
+    );
+    assert!(!authorize.contains("code_verifier"), "{authorize}");
+    let again = HttpAgent::new().get(&url);
+    assert_eq!((again.status, again.location), (410, None));
     fill_login_form(&chromium);
     let title = chromium.wait_for_text("#title", "Signed in");
     assert_eq!(title, "Signed in as alice.");
@@ -155,7 +169,7 @@ fn browser_sign_in_with_the_login_form_then_logout_clears_the_cookie() {
     let session = daemon.ctl(&["--json", "session"]);
     let session: Value = serde_json::from_str(&session.stdout).expect("JSON");
     let id_claims = jwt_claims(session["tokens"]["idToken"].as_str().expect("id token"));
-    let sent_nonce = reqwest::Url::parse(&url)
+    let sent_nonce = reqwest::Url::parse(&authorize)
         .expect("a URL")
         .query_pairs()
         .find(|(k, _)| k == "nonce")
@@ -224,9 +238,14 @@ fn browser_sign_in_through_an_external_provider_names_it() {
         &["login", "--browser", "--provider", "TestIdP"],
         &browser_env(&hook),
     );
-    let url = hook.next_url();
-    assert!(url.contains("identity_provider=TestIdP"), "{url}");
-    chromium.open(&url);
+    chromium.open(&hook.next_url());
+    // Straight to TestIdP's page, not the managed login's.
+    assert!(
+        chromium.current_url().contains("identity_provider=TestIdP"),
+        "{}",
+        chromium.current_url()
+    );
+    assert!(chromium.has("#idp_user") && !chromium.has("#username"));
     chromium.type_into("#idp_user", "777");
     chromium.click("#idp_continue");
     chromium.wait_for_text("#title", "Signed in as TestIdP_777.");
@@ -360,6 +379,10 @@ fn form_callback(agent: &HttpAgent, setup: &Setup, authorize_url: &str) -> Strin
         .unwrap_or_else(|page| panic!("no callback: {page:?}"))
 }
 
+fn json_session(daemon: &TestDaemon) -> Value {
+    serde_json::from_str(&daemon.ctl(&["--json", "session"]).stdout).expect("JSON")
+}
+
 fn complete(daemon: &TestDaemon, callback: &str) -> cognitod_tests::RawResponse {
     raw_request(
         &daemon.socket,
@@ -367,6 +390,15 @@ fn complete(daemon: &TestDaemon, callback: &str) -> cognitod_tests::RawResponse 
         "/v1/sign-in/redirect/complete",
         json!({ "callbackUrl": callback }).to_string().as_bytes(),
     )
+}
+
+fn state_of(authorize_url: &str) -> String {
+    reqwest::Url::parse(authorize_url)
+        .expect("a URL")
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .expect("state")
 }
 
 fn with_state(callback: &str, state: &str) -> String {
@@ -392,6 +424,31 @@ fn the_daemon_refuses_forged_replayed_and_foreign_callbacks() {
         ..PoolOptions::default()
     });
     let daemon = &setup.daemon;
+    // A code is bound to its attempt's verifier: attempt 1's code with attempt 2's state is
+    // refused at the token endpoint (the state alone would let it through).
+    let unused = form_callback(&HttpAgent::new(), &setup, &start_attempt(daemon));
+    let second = start_attempt(daemon);
+    let refused = complete(daemon, &with_state(&unused, &state_of(&second)));
+    assert_eq!(refused.status, 401, "{refused:?}");
+    assert_eq!(setup.fake.calls("oauth2/token"), 1);
+    assert_eq!(setup.fake.codes_redeemed(), 0);
+    // The client secret goes by HTTP Basic: without it the endpoint refuses.
+    let client_id = setup.fake.options().client_id;
+    let basicless = reqwest::blocking::Client::new()
+        .post(format!("{}/oauth2/token", setup.fake.endpoint))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", "x"),
+            ("client_id", client_id.as_str()),
+        ])
+        .send()
+        .expect("an answer");
+    assert_eq!(basicless.status().as_u16(), 400);
+    assert_eq!(
+        basicless.json::<Value>().expect("JSON"),
+        json!({"error": "invalid_client"})
+    );
+
     let agent = HttpAgent::new();
     let first = start_attempt(daemon);
     let callback = form_callback(&agent, &setup, &first);
@@ -406,7 +463,7 @@ fn the_daemon_refuses_forged_replayed_and_foreign_callbacks() {
     assert_eq!(stateless.status, 401, "{stateless:?}");
     let elsewhere = complete(daemon, &callback.replace("/callback", "/other"));
     assert_eq!(elsewhere.status, 400, "{elsewhere:?}");
-    assert_eq!(setup.fake.calls("oauth2/token"), 0);
+    assert_eq!(setup.fake.calls("oauth2/token"), 2);
 
     let done = complete(daemon, &callback);
     assert_eq!(done.status, 200, "{done:?}");
@@ -415,9 +472,10 @@ fn the_daemon_refuses_forged_replayed_and_foreign_callbacks() {
     assert_eq!(complete(daemon, &callback).status, 409);
 
     // Refreshed ahead of expiry like any session (the client secret by SECRET_HASH).
-    let before = daemon.ctl(&["--json", "session"]).stdout;
+    let id_token = || json_session(daemon)["tokens"]["idToken"].clone();
+    let before = id_token();
     let deadline = Instant::now() + Duration::from_secs(15);
-    while daemon.ctl(&["--json", "session"]).stdout == before {
+    while id_token() == before {
         assert!(Instant::now() < deadline, "no refresh:\n{}", daemon.log());
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -438,15 +496,9 @@ fn the_daemon_refuses_forged_replayed_and_foreign_callbacks() {
 
     // A new attempt: the old callback's state is not its own; its code with the new state is
     // used up at the token endpoint.
-    let second = start_attempt(daemon);
+    let third = start_attempt(daemon);
     assert_eq!(complete(daemon, &callback).status, 401);
-    let new_state = reqwest::Url::parse(&second)
-        .expect("a URL")
-        .query_pairs()
-        .find(|(k, _)| k == "state")
-        .map(|(_, v)| v.into_owned())
-        .expect("state");
-    let replayed = complete(daemon, &with_state(&callback, &new_state));
+    let replayed = complete(daemon, &with_state(&callback, &state_of(&third)));
     assert_eq!(replayed.status, 401, "{replayed:?}");
     assert!(
         replayed.json()["error"]["message"]

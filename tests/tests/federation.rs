@@ -15,9 +15,13 @@ use serde_json::{Value, json};
 const PROVIDER: &str = "oidc.testidp.example";
 
 fn fake() -> FakeCognito {
+    fake_with(PoolOptions::default())
+}
+
+fn fake_with(options: PoolOptions) -> FakeCognito {
     let fake = FakeCognito::start(PoolOptions {
         oidc_provider: Some(PROVIDER.into()),
-        ..PoolOptions::default()
+        ..options
     });
     fake.add_user(UserSpec::new("alice", PASSWORD));
     fake
@@ -141,8 +145,11 @@ fn a_provider_token_becomes_an_identity_with_credentials_and_no_user() {
 }
 
 #[test]
-fn an_expired_provider_token_ends_the_session() {
-    let fake = fake();
+fn an_expired_provider_token_ends_the_session_with_its_credentials() {
+    let fake = fake_with(PoolOptions {
+        credentials_seconds: 20,
+        ..PoolOptions::default()
+    });
     let daemon = TestDaemon::start(&fake.config_toml_with_identity_pool());
     // Used up to 10 s before its expiry: a few seconds of life here.
     let token = fake.oidc_token("short-lived", 14);
@@ -150,9 +157,20 @@ fn an_expired_provider_token_ends_the_session() {
     std::thread::sleep(Duration::from_millis(300));
     let federate = daemon.ctl_stdin(&["federate", "--provider", PROVIDER], &token);
     assert_eq!(federate.code, 0, "{federate:?}");
+    // The token can no longer be used, but the credentials it got are served until they
+    // expire; nothing is fetched with the lapsed token.
+    std::thread::sleep(Duration::from_secs(6));
+    let fetches = fake.calls("GetCredentialsForIdentity");
+    let process = daemon.ctl(&["credential-process"]);
+    assert_eq!(process.code, 0, "{process:?}");
+    assert_eq!(
+        json_of(&daemon.ctl(&["--json", "status"]))["state"],
+        "federated"
+    );
     wait_until(25, "the end of the federated session", || {
         json_of(&daemon.ctl(&["--json", "status"]))["state"] == "signedOut"
     });
+    assert_eq!(fake.calls("GetCredentialsForIdentity"), fetches);
     let process = daemon.ctl(&["credential-process"]);
     assert_eq!(process.code, 1, "{process:?}");
     assert!(
@@ -187,7 +205,10 @@ fn with_command(fake: &FakeCognito, command: &[String]) -> TestDaemon {
 
 #[test]
 fn the_token_command_renews_ahead_of_expiry_once_for_all_clients() {
-    let fake = fake();
+    let fake = fake_with(PoolOptions {
+        credentials_seconds: 10,
+        ..PoolOptions::default()
+    });
     // Tokens of 24 s: renewed about half-way, used up 10 s before they expire.
     let url = format!("{}/testoidc/token?sub=ci-job&seconds=24", fake.endpoint);
     let daemon = with_command(&fake, &["curl".into(), "-sf".into(), url]);
@@ -220,7 +241,8 @@ fn the_token_command_renews_ahead_of_expiry_once_for_all_clients() {
             .log()
             .contains("token_command gave a new provider token")
     );
-    assert!(fake.calls("GetCredentialsForIdentity") >= first);
+    // Credentials of 10 s were fetched again and again meanwhile, with the token of the day.
+    assert!(fake.calls("GetCredentialsForIdentity") >= first + 2);
 }
 
 #[test]
@@ -246,7 +268,8 @@ fn a_failing_token_command_backs_off_and_says_why() {
         .iter()
         .filter(|t| *t == "tokenRefresh_failure")
         .count();
-    assert!((2..=6).contains(&failures), "{types:?}");
+    // Backing off: a handful, never one per timer tick or per client.
+    assert!((2..=10).contains(&failures), "{types:?}");
     assert!(types.iter().any(|t| t == "sessionExpired"), "{types:?}");
     let log = daemon.log();
     assert!(log.contains("the IdP is unavailable"), "{log}");

@@ -98,7 +98,13 @@ impl HttpUserPool {
 fn token_error(status: u16, body: &[u8]) -> CognitoError {
     let parsed: Option<OAuthError> = serde_json::from_slice(body).ok();
     let Some(parsed) = parsed else {
-        return if status >= 500 {
+        return if status == 429 {
+            CognitoError::Service {
+                kind: "TooManyRequestsException".into(),
+                message: "the token endpoint is throttling requests".into(),
+                status,
+            }
+        } else if status >= 500 {
             CognitoError::Service {
                 kind: "InternalErrorException".into(),
                 message: format!("the token endpoint failed with HTTP {status}"),

@@ -45,6 +45,8 @@ impl AwsCredentials {
 /// The identity pool as the session sees it.
 #[derive(Debug, Clone)]
 pub struct IdentityConfig {
+    /// `identity_pool_id`.
+    pub pool_id: String,
     /// `cognito-idp.<region>.amazonaws.com/<userPoolId>`.
     pub logins_key: String,
     /// Guest credentials while signed out.
@@ -175,8 +177,28 @@ impl<P: UserPool> Owner<P> {
                 let _ = reply.send(Err(error));
                 return;
             }
+            if self.federation.as_ref().is_some_and(|f| f.lapsed(now))
+                && !self.renewable_now()
+                && self
+                    .publish
+                    .borrow()
+                    .aws
+                    .as_ref()
+                    .is_some_and(|c| !c.is_expired(now))
+            {
+                // Nothing can renew them: the ones cached are all there is, until they expire.
+                let _ = reply.send(Ok(()));
+                return;
+            }
+            if let Some(error) = self.federation_backing_off(now) {
+                let _ = reply.send(Err(error));
+                return;
+            }
             if !self.start_credentials() {
-                let _ = reply.send(Err(SessionError::NotSignedIn));
+                let _ = reply.send(Err(match &self.federation_lapsed {
+                    Some(provider) => SessionError::FederationExpired(provider.clone()),
+                    None => SessionError::NotSignedIn,
+                }));
                 return;
             }
         }
@@ -297,14 +319,13 @@ impl<P: UserPool> Owner<P> {
     /// setting; anything else is retried with backoff.
     fn credentials_failed(&mut self, error: CognitoError, now: i64) {
         let guest = !self.authenticated();
-        let token_refused = matches!(&error, CognitoError::Service { kind, message, .. }
-            if kind == "NotAuthorizedException"
-                && (message.contains("Invalid login token") || message.to_ascii_lowercase().contains("expired")));
-        if self.federation.is_some() && token_refused {
-            // The provider's token is refused (expired, revoked): a fresh one from the
-            // command (its arrival starts the fetch again), or the end of the session.
-            info!(%error, "the identity pool refused the provider token");
-            self.federation_token_lapsed();
+        if self.federation.is_some()
+            && let CognitoError::Service { kind, message, .. } = &error
+            && kind == "NotAuthorizedException"
+        {
+            // The provider's token is refused: expired (by the provider's clock), or not
+            // taken at all.
+            self.federation_token_refused(message, now);
             return;
         }
         let fix = match &error {
@@ -365,10 +386,11 @@ impl<P: UserPool> Owner<P> {
         if self.creds_in_flight.is_some() {
             return None;
         }
-        // With expired tokens the fetch waits for their refresh, which starts it.
-        if self
-            .current()
-            .is_some_and(|s| s.is_expired(self.clock.now_ms()))
+        // With expired tokens the fetch waits for their refresh, which starts it; a federated
+        // token that lapsed waits for its renewal, or ends the session (the federation's timer).
+        let now = self.clock.now_ms();
+        if self.current().is_some_and(|s| s.is_expired(now))
+            || self.federation.as_ref().is_some_and(|f| f.lapsed(now))
         {
             return None;
         }

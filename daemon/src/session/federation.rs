@@ -105,8 +105,11 @@ fn jwt_times(token: &str) -> (Option<i64>, Option<i64>) {
 pub(super) enum FederationEvent {
     /// A `POST /v1/federate` was answered by the identity pool.
     Federated(Box<FederateDone>),
-    /// The token command ran for a renewal.
-    Renewed(Result<Secret, String>),
+    /// The token command ran for a renewal (of the federation `generation` names).
+    Renewed {
+        generation: u64,
+        result: Result<Secret, String>,
+    },
 }
 
 #[derive(Debug)]
@@ -201,7 +204,9 @@ impl<P: UserPool> Owner<P> {
     pub(super) fn finish_federation_event(&mut self, event: FederationEvent) {
         match event {
             FederationEvent::Federated(done) => self.finish_federate(*done),
-            FederationEvent::Renewed(result) => self.finish_renewal(result),
+            FederationEvent::Renewed { generation, result } => {
+                self.finish_renewal(generation, result);
+            }
         }
     }
 
@@ -235,10 +240,15 @@ impl<P: UserPool> Owner<P> {
                 return;
             }
         };
-        // A federated identity replaces another: its credentials and identity go with it.
+        // A federated identity replaces another: its renewal, credentials and identity go
+        // with it.
         if self.federation.is_some() {
+            if let Some(renewal) = self.fed_renewal.take() {
+                renewal.abort();
+            }
             self.drop_user_credentials();
         }
+        self.fed_generation += 1;
         self.federation_lapsed = None;
         let federation = Federation::new(done.provider.clone(), token);
         info!(
@@ -248,9 +258,9 @@ impl<P: UserPool> Owner<P> {
             "federated"
         );
         self.federation = Some(federation);
-        self.schedule_renewal();
         self.retry_at_ms = None;
         self.publish_federation();
+        self.schedule_renewal();
         self.emit(EventKind::SignedIn {
             username: done.provider.clone(),
             federated_provider: Some(done.provider.clone()),
@@ -300,8 +310,20 @@ impl<P: UserPool> Owner<P> {
                 (None, false, _) => SessionState::SignedOut,
             };
             snapshot.federated = view;
-            snapshot.next_refresh_at = None;
         });
+    }
+
+    /// Whether `[federation] token_command` renews `provider`'s tokens.
+    pub(super) fn renewable(&self, provider: &str) -> bool {
+        self.config
+            .federation
+            .as_ref()
+            .is_some_and(|f| f.provider == provider && f.token_command.is_some())
+    }
+
+    /// Whether the current federation has a token command.
+    pub(super) fn renewable_now(&self) -> bool {
+        self.command().is_some()
     }
 
     fn command(&self) -> Option<Vec<String>> {
@@ -313,6 +335,8 @@ impl<P: UserPool> Owner<P> {
             .and_then(|f| f.token_command.clone())
     }
 
+    /// Schedules the next run of the token command for the current token (none without a
+    /// command, or for a token that does not say when it expires).
     fn schedule_renewal(&mut self) {
         self.fed_retry_at_ms = None;
         self.fed_failures = 0;
@@ -320,8 +344,13 @@ impl<P: UserPool> Owner<P> {
             (Some(federation), Some(_)) => federation.renew_at_ms(),
             _ => None,
         };
+        self.publish_next_renewal();
+    }
+
+    fn publish_next_renewal(&self) {
         let next = self
-            .fed_renew_at_ms
+            .fed_retry_at_ms
+            .or(self.fed_renew_at_ms)
             .map(|ms| Timestamp::from_unix(ms.div_euclid(1000)));
         self.publish.send_modify(|s| s.next_refresh_at = next);
     }
@@ -329,20 +358,26 @@ impl<P: UserPool> Owner<P> {
     /// When the federation needs the timer next (local ms).
     pub(super) fn federation_due_ms(&self) -> Option<i64> {
         let federation = self.federation.as_ref()?;
-        if self.fed_renewal.is_some() {
-            return None;
-        }
+        let now = self.clock.now_ms();
+        let lapse = federation.expires_ms().map(|at| at - TOKEN_MARGIN_MS);
         if self.command().is_some() {
+            if self.fed_renewal.is_some() {
+                return None;
+            }
             let renew = self.fed_retry_at_ms.or(self.fed_renew_at_ms);
-            let expiry = federation
-                .expires_ms()
-                .filter(|_| !federation.expiry_reported);
-            return [renew, expiry].into_iter().flatten().min();
+            let report = lapse.filter(|_| !federation.expiry_reported);
+            return [renew, report].into_iter().flatten().min();
         }
-        federation.expires_ms()
+        if federation.lapsed(now) {
+            // Nothing renews it: the session lasts as long as the credentials it got.
+            let aws = self.publish.borrow().aws.clone();
+            return Some(aws.map_or(now, |aws| aws.local_expiration_ms - aws.margin_ms));
+        }
+        lapse
     }
 
-    /// Renews the token when due; without a command, ends the session when the token lapses.
+    /// Renews the token when due; without a command, ends the session once the token lapsed
+    /// and the credentials it got have expired.
     pub(super) fn federation_timer(&mut self) {
         let Some(due) = self.federation_due_ms() else {
             return;
@@ -352,7 +387,9 @@ impl<P: UserPool> Owner<P> {
             return;
         }
         if self.command().is_none() {
-            if self.federation.as_ref().is_some_and(|f| f.lapsed(now)) {
+            let aws = self.publish.borrow().aws.clone();
+            let lapsed = self.federation.as_ref().is_some_and(|f| f.lapsed(now));
+            if lapsed && aws.is_none_or(|aws| aws.is_expired(now)) {
                 self.end_federation_lapsed();
             }
             return;
@@ -365,84 +402,148 @@ impl<P: UserPool> Owner<P> {
             warn!(provider = %federation.provider, "the provider token expired before token_command gave a new one");
             self.emit(EventKind::SessionExpired {});
         }
-        let renew_due = self.fed_retry_at_ms.or(self.fed_renew_at_ms);
-        if renew_due.is_some_and(|at| now >= at) {
+        if self
+            .fed_retry_at_ms
+            .or(self.fed_renew_at_ms)
+            .is_some_and(|at| now >= at)
+        {
             self.start_renewal();
         }
     }
 
-    /// The token can no longer be used: with a command a new one is fetched (and the
-    /// credentials after it); without, the session ends. False when it ended.
+    /// The token can no longer be used for a fetch: with a command a new one is fetched (its
+    /// arrival starts the fetch); without, the session lasts while its credentials do. False
+    /// when the session ended.
     pub(super) fn federation_token_lapsed(&mut self) -> bool {
         if self.command().is_some() {
             self.start_renewal();
-            true
-        } else {
+            return true;
+        }
+        let now = self.clock.now_ms();
+        let aws = self.publish.borrow().aws.clone();
+        if aws.is_none_or(|aws| aws.is_expired(now)) {
             self.end_federation_lapsed();
-            false
+            return false;
+        }
+        // Served from the cache until they expire; nothing to fetch.
+        for waiter in self.creds_waiters.drain(..) {
+            let _ = waiter.send(Ok(()));
+        }
+        true
+    }
+
+    /// An answer for a client that needs the token renewed while the command backs off.
+    pub(super) fn federation_backing_off(&self, now: i64) -> Option<SessionError> {
+        let federation = self.federation.as_ref()?;
+        let retry_at = self.fed_retry_at_ms.filter(|&at| at > now)?;
+        (federation.lapsed(now) && self.fed_renewal.is_none()).then(|| SessionError::BackingOff {
+            retry_after_secs: u64::try_from((retry_at - now + 999) / 1000).unwrap_or(1),
+            message: format!(
+                "the {} token expired and token_command failed; it runs again in {} s",
+                federation.provider,
+                (retry_at - now + 999) / 1000
+            ),
+        })
+    }
+
+    /// The identity pool refused the provider's token: expired by the provider's clock (as
+    /// a lapse), or not taken at all (a failed renewal with a command; else the end).
+    pub(super) fn federation_token_refused(&mut self, message: &str, now: i64) {
+        let expired = message.to_ascii_lowercase().contains("expired");
+        info!(%message, expired, "the identity pool refused the provider token");
+        if expired {
+            if let Some(federation) = self.federation.as_mut() {
+                federation.exp = Some(now.div_euclid(1000));
+            }
+            self.federation_token_lapsed();
+            return;
+        }
+        let why = format!("the identity pool refused the provider token: {message}");
+        for waiter in self.creds_waiters.drain(..) {
+            let _ = waiter.send(Err(SessionError::Refused {
+                kind: "NotAuthorizedException".into(),
+                message: message.to_owned(),
+            }));
+        }
+        if self.command().is_some() {
+            self.renewal_failed(why, now);
+        } else {
+            warn!(%why, "the federated session ends");
+            self.end_session(Some(why));
         }
     }
 
-    /// Runs the token command, unless it runs already.
+    /// Runs the token command, unless it runs already or backs off.
     fn start_renewal(&mut self) {
-        if self.fed_renewal.is_some() {
+        let now = self.clock.now_ms();
+        if self.fed_renewal.is_some() || self.fed_retry_at_ms.is_some_and(|at| at > now) {
             return;
         }
         let Some(command) = self.command() else {
             return;
         };
         let done = self.federation_done.clone();
+        let generation = self.fed_generation;
         self.fed_renewal = Some(tokio::spawn(async move {
             let result = run_token_command(&command).await;
-            let _ = done.send(FederationEvent::Renewed(result));
+            let _ = done.send(FederationEvent::Renewed { generation, result });
         }));
     }
 
-    fn finish_renewal(&mut self, result: Result<Secret, String>) {
+    fn finish_renewal(&mut self, generation: u64, result: Result<Secret, String>) {
+        if generation != self.fed_generation {
+            return;
+        }
         self.fed_renewal = None;
         let Some(federation) = self.federation.as_ref() else {
             return;
         };
         let now = self.clock.now_ms();
-        match result {
-            Ok(token) => {
-                let renewed = Federation::new(federation.provider.clone(), token);
-                info!(
-                    provider = %renewed.provider,
-                    token_expires_at = ?renewed.exp.map(Timestamp::from_unix),
-                    "token_command gave a new provider token"
-                );
-                let expires_at = renewed
-                    .exp
-                    .map(Timestamp::from_unix)
-                    .unwrap_or_else(Timestamp::now);
-                self.federation = Some(renewed);
-                self.schedule_renewal();
-                self.publish_federation();
-                self.emit(EventKind::TokenRefresh { expires_at });
-                self.persist_current();
-                // Credentials that are missing, or waited for, come with the new token.
-                let aws = self.publish.borrow().aws.clone();
-                if aws.is_none_or(|aws| aws.is_expired(now) || now >= aws.refresh_due_ms)
-                    || !self.creds_waiters.is_empty()
-                {
-                    self.start_credentials();
-                }
-            }
-            Err(why) => {
-                self.fed_failures += 1;
-                let wait = schedule::backoff(self.fed_failures, schedule::random_unit());
-                self.fed_retry_at_ms =
-                    Some(now + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX));
-                warn!(error = %why, failures = self.fed_failures, "token_command failed; trying again later");
-                self.emit(EventKind::TokenRefreshFailure { error: why.clone() });
-                if federation.lapsed(now) {
-                    for waiter in self.creds_waiters.drain(..) {
-                        let _ = waiter.send(Err(SessionError::Retrying(format!(
-                            "the provider token expired and token_command failed: {why}"
-                        ))));
-                    }
-                }
+        let renewed = match result {
+            Ok(token) => Federation::new(federation.provider.clone(), token),
+            Err(why) => return self.renewal_failed(why, now),
+        };
+        if renewed.lapsed(now) {
+            return self.renewal_failed(
+                "token_command printed a token that has expired or expires within 10 s".into(),
+                now,
+            );
+        }
+        info!(
+            provider = %renewed.provider,
+            token_expires_at = ?renewed.exp.map(Timestamp::from_unix),
+            "token_command gave a new provider token"
+        );
+        let expires_at = renewed
+            .exp
+            .map(Timestamp::from_unix)
+            .unwrap_or_else(Timestamp::now);
+        self.federation = Some(renewed);
+        self.publish_federation();
+        self.schedule_renewal();
+        self.emit(EventKind::TokenRefresh { expires_at });
+        self.persist_current();
+        // Credentials that are missing, due, or waited for come with the new token.
+        let aws = self.publish.borrow().aws.clone();
+        if aws.is_none_or(|aws| now >= aws.refresh_due_ms) || !self.creds_waiters.is_empty() {
+            self.start_credentials();
+        }
+    }
+
+    /// A renewal failed: counted, tried again after the refresh's backoff; clients waiting
+    /// for it are told once the token has lapsed.
+    fn renewal_failed(&mut self, why: String, now: i64) {
+        self.fed_failures += 1;
+        let wait = schedule::backoff(self.fed_failures, schedule::random_unit());
+        self.fed_retry_at_ms = Some(now + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX));
+        self.publish_next_renewal();
+        warn!(error = %why, failures = self.fed_failures, "renewing the provider token failed; trying again later");
+        self.emit(EventKind::TokenRefreshFailure { error: why.clone() });
+        if self.federation.as_ref().is_some_and(|f| f.lapsed(now)) {
+            for waiter in self.creds_waiters.drain(..) {
+                let _ = waiter.send(Err(SessionError::Retrying(format!(
+                    "the provider token expired and {why}"
+                ))));
             }
         }
     }
@@ -455,10 +556,10 @@ impl<P: UserPool> Owner<P> {
         let provider = federation.provider.clone();
         warn!(%provider, "the provider token expired; the federated session ends");
         self.emit(EventKind::SessionExpired {});
-        self.federation_lapsed = Some(provider.clone());
         self.end_session(Some(format!(
             "the {provider} token expired (a federated session is not refreshed)"
         )));
+        self.federation_lapsed = Some(provider);
     }
 }
 
@@ -499,31 +600,48 @@ pub(super) async fn run_token_command(argv: &[String]) -> Result<Secret, String>
     let (status, out, err) = tokio::time::timeout(COMMAND_TIMEOUT, run)
         .await
         .map_err(|_| format!("token_command {program} did not finish within 30 s"))??;
-    let token = String::from_utf8_lossy(&out).trim().to_owned();
-    let said = String::from_utf8_lossy(&err)
-        .lines()
-        .map(str::trim)
-        .find(|line| !line.is_empty())
-        .map(|line| line.chars().take(200).collect::<String>())
-        .filter(|line| token.is_empty() || !line.contains(&token))
-        .unwrap_or_default();
+    let token = zeroize::Zeroizing::new(String::from_utf8_lossy(&out).trim().to_owned());
+    let said = stderr_line(&String::from_utf8_lossy(&err), &token);
     if !said.is_empty() {
-        info!(program = %program, stderr = %said, "token_command said");
+        if status.success() {
+            info!(program = %program, stderr = %said, "token_command said");
+        } else {
+            warn!(program = %program, stderr = %said, "token_command failed");
+        }
     }
     if !status.success() {
-        return Err(format!(
-            "token_command {program} failed ({status}){}",
-            if said.is_empty() {
-                String::new()
-            } else {
-                format!(": {said}")
-            }
-        ));
+        // What it said is in the log only: events and answers go to every client.
+        return Err(format!("token_command {program} failed ({status})"));
     }
     if token.is_empty() {
         return Err(format!("token_command {program} printed no token"));
     }
-    Ok(Secret::new(token))
+    Ok(Secret::new(token.as_str()))
+}
+
+/// The first line of the command's stderr, fit for the log: without the token, with
+/// anything shaped like a JWT replaced, at most 200 characters.
+fn stderr_line(stderr: &str, token: &str) -> String {
+    let Some(line) = stderr.lines().map(str::trim).find(|l| !l.is_empty()) else {
+        return String::new();
+    };
+    let line = if token.is_empty() {
+        line.to_owned()
+    } else {
+        line.replace(token, "<token>")
+    };
+    let words: Vec<String> = line
+        .split(' ')
+        .map(|word| {
+            let looks_like_jwt = word.len() > 40 && word.matches('.').count() >= 2;
+            if looks_like_jwt {
+                "<token>".to_owned()
+            } else {
+                word.to_owned()
+            }
+        })
+        .collect();
+    words.join(" ").chars().take(200).collect()
 }
 
 #[cfg(test)]
@@ -558,8 +676,17 @@ mod tests {
             "echo secret-token; echo 'the IdP said no' >&2; exit 3".to_owned(),
         ];
         let error = run_token_command(&failing).await.unwrap_err();
-        assert!(error.contains("the IdP said no"), "{error}");
-        assert!(!error.contains("secret-token"), "{error}");
+        assert!(error.contains("exit status: 3"), "{error}");
+        assert!(
+            !error.contains("secret-token") && !error.contains("IdP"),
+            "{error}"
+        );
+        let jwt = format!("eyJhbGciOi.{}.sig", "x".repeat(300));
+        assert_eq!(
+            stderr_line(&format!("\n  refreshed {jwt} ok\nmore"), ""),
+            "refreshed <token> ok"
+        );
+        assert_eq!(stderr_line("got abc123 back", "abc123"), "got <token> back");
         let missing = run_token_command(&["/nonexistent/print-token".to_owned()])
             .await
             .unwrap_err();

@@ -50,6 +50,8 @@ pub(super) struct Owner<P> {
     pub(super) federation_done: mpsc::UnboundedSender<FederationEvent>,
     federation_events: Option<mpsc::UnboundedReceiver<FederationEvent>>,
     pub(super) fed_renewal: Option<JoinHandle<()>>,
+    /// Counts federations: a renewal for an earlier one is moot.
+    pub(super) fed_generation: u64,
     pub(super) fed_failures: u32,
     pub(super) fed_retry_at_ms: Option<i64>,
     pub(super) fed_renew_at_ms: Option<i64>,
@@ -165,6 +167,7 @@ impl<P: UserPool> Owner<P> {
             federation_done,
             federation_events: Some(federation_events),
             fed_renewal: None,
+            fed_generation: 0,
             fed_failures: 0,
             fed_retry_at_ms: None,
             fed_renew_at_ms: None,
@@ -419,6 +422,10 @@ impl<P: UserPool> Owner<P> {
         if let Some(renewal) = self.fed_renewal.take() {
             renewal.abort();
         }
+        self.fed_generation += 1;
+        self.fed_retry_at_ms = None;
+        self.fed_renew_at_ms = None;
+        self.fed_failures = 0;
         let federation = self.federation.take();
         *self
             .rotated

@@ -62,14 +62,17 @@ impl<P: UserPool> Owner<P> {
             })
         });
         let now = self.clock.now_ms();
+        // The provider's token only while it is valid, or while a command can replace it.
         let federation = self
             .federation
             .as_ref()
-            .filter(|f| !f.lapsed(now))
-            .map(|f| PersistedFederation {
+            .filter(|f| !f.lapsed(now) || self.renewable(&f.provider))
+            .zip(self.config.identity.as_ref())
+            .map(|(f, identity)| PersistedFederation {
                 provider: f.provider.clone(),
                 token: f.token.clone(),
                 identity_id: self.user_identity_id.clone(),
+                identity_pool_id: identity.pool_id.clone(),
             });
         let state = Persisted {
             user,
@@ -139,7 +142,13 @@ pub(super) fn restore(store: &Store, config: &SessionConfig, now_ms: i64) -> Opt
                 .federation
                 .as_ref()
                 .is_some_and(|f| f.provider == federation.provider && f.token_command.is_some());
-            if federation.lapsed(now_ms) && !renewable {
+            let same_pool = config
+                .identity
+                .as_ref()
+                .is_some_and(|i| i.pool_id == stored.identity_pool_id);
+            if !same_pool {
+                info!(provider = %federation.provider, "the stored federated session belongs to another identity pool; starting signed out");
+            } else if federation.lapsed(now_ms) && !renewable {
                 info!(provider = %federation.provider, "the stored federated session's provider token has expired; starting signed out");
             } else {
                 restored.user_identity_id = stored.identity_id;

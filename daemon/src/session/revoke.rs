@@ -55,7 +55,20 @@ impl Revocation {
                 &fresh.access_token
             }
         };
-        pool.global_sign_out(access_token).await
+        match pool.global_sign_out(access_token).await {
+            // A browser sign-in without the admin scope: this device's token at least.
+            Err(CognitoError::Service { kind, message, .. })
+                if kind == "NotAuthorizedException" && message.contains("scope") =>
+            {
+                pool.revoke_token(&self.refresh_token).await?;
+                Err(CognitoError::Service {
+                    kind,
+                    message: "a global sign-out needs the aws.cognito.signin.user.admin scope, which this sign-in was not granted (add it to [oauth] scopes); this device's refresh token was revoked".into(),
+                    status: 400,
+                })
+            }
+            other => other,
+        }
     }
 
     /// Tries again in the background, with backoff, while Cognito cannot be reached. A global

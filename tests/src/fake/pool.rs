@@ -201,6 +201,9 @@ pub struct RefreshRecord {
     /// When rotation replaced this token (it works for the grace period after).
     pub rotated_at: Option<i64>,
     origin_jti: String,
+    /// The scopes of the managed login's grant it came from (`None`: an API sign-in); tokens
+    /// refreshed from it keep them.
+    scope: Option<String>,
 }
 
 /// The whole pool.
@@ -449,7 +452,7 @@ impl PoolState {
                 let index = self
                     .find_user(&record.username)
                     .ok_or_else(|| fault("UserNotFoundException", "User does not exist."))?;
-                let result = self.tokens(index, now, Some(record.origin_jti));
+                let result = self.refreshed(index, now, &record);
                 Ok(json!({ "AuthenticationResult": result, "ChallengeParameters": {} }))
             }
             other => Err(fault(
@@ -506,13 +509,13 @@ impl PoolState {
         let record = self.live_refresh_token(&token, now)?;
         let index = self.user_or_fail(&record.username)?;
         if !self.options.refresh_token_rotation {
-            let result = self.tokens(index, now, Some(record.origin_jti));
+            let result = self.refreshed(index, now, &record);
             return Ok(json!({ "AuthenticationResult": result }));
         }
         if let Some(old) = self.refresh_tokens.get_mut(&token) {
             old.rotated_at.get_or_insert(now);
         }
-        Ok(self.signed_in(index, now))
+        Ok(self.signed_in_as(index, now, record.scope))
     }
 
     pub fn respond_to_auth_challenge(&mut self, body: &Value, now: i64) -> Answer {
@@ -747,6 +750,12 @@ impl PoolState {
             .as_str()
             .ok_or_else(|| missing("AccessToken"))?;
         let claims = self.verify_access_token(token, now)?;
+        let admin = claims["scope"]
+            .as_str()
+            .is_some_and(|s| s.split(' ').any(|s| s == "aws.cognito.signin.user.admin"));
+        if !admin {
+            return Err(not_authorized("Access Token does not have required scopes"));
+        }
         let username = claims["username"].as_str().unwrap_or_default().to_owned();
         let index = self.user_or_fail(&username)?;
         self.users[index].signed_out_at = Some(now);
@@ -939,17 +948,35 @@ impl PoolState {
     }
 
     fn signed_in(&mut self, index: usize, now: i64) -> Value {
+        self.signed_in_as(index, now, None)
+    }
+
+    /// Tokens and a new refresh token for a grant of `scope` (`None`: an API sign-in).
+    fn signed_in_as(&mut self, index: usize, now: i64, scope: Option<String>) -> Value {
         let origin = uuid();
-        let mut result = self.tokens(index, now, Some(origin.clone()));
-        let refresh = self.new_refresh_token(index, origin);
+        let grant = Grant {
+            scope: scope.clone(),
+            nonce: None,
+        };
+        let mut result = self.mint(index, now, Some(origin.clone()), &grant);
+        let refresh = self.new_refresh_token(index, origin, scope);
         if !self.options.omit_refresh_token {
             result["RefreshToken"] = json!(refresh);
         }
         json!({ "AuthenticationResult": result, "ChallengeParameters": {} })
     }
 
+    /// Tokens refreshed from `record`, with the scopes of its grant.
+    fn refreshed(&mut self, index: usize, now: i64, record: &RefreshRecord) -> Value {
+        let grant = Grant {
+            scope: record.scope.clone(),
+            nonce: None,
+        };
+        self.mint(index, now, Some(record.origin_jti.clone()), &grant)
+    }
+
     /// A refresh token for the user, for the session `origin` names.
-    fn new_refresh_token(&mut self, index: usize, origin: String) -> String {
+    fn new_refresh_token(&mut self, index: usize, origin: String, scope: Option<String>) -> String {
         let refresh = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes(96));
         self.refresh_tokens.insert(
             refresh.clone(),
@@ -958,17 +985,14 @@ impl PoolState {
                 revoked: false,
                 rotated_at: None,
                 origin_jti: origin,
+                scope,
             },
         );
         refresh
     }
 
-    /// Id and access tokens with Cognito's claim sets, signed by the keys in turn.
-    fn tokens(&mut self, index: usize, now: i64, origin: Option<String>) -> Value {
-        self.mint(index, now, origin, &Grant::default())
-    }
-
-    /// [`PoolState::tokens`] for a grant of the managed login (its scopes and nonce).
+    /// Id and access tokens with Cognito's claim sets, signed by the keys in turn, for `grant`
+    /// (a managed login's scopes and nonce; the default for API sign-ins).
     fn mint(&mut self, index: usize, now: i64, origin: Option<String>, grant: &Grant) -> Value {
         let user = &self.users[index];
         let origin = origin.unwrap_or_else(uuid);

@@ -426,8 +426,22 @@ impl PoolState {
                 let user = self
                     .find_user(&record.username)
                     .ok_or_else(|| token_error("invalid_grant"))?;
-                let result = self.tokens(user, now, Some(record.origin_jti));
-                Ok(oauth_shape(&result, None))
+                if !self.options.refresh_token_rotation {
+                    let result = self.refreshed(user, now, &record);
+                    return Ok(oauth_shape(&result, None, record.scope.as_deref()));
+                }
+                // Rotation: a new refresh token; the old one works for the grace period.
+                if let Some(old) = self.refresh_tokens.get_mut(token) {
+                    old.rotated_at.get_or_insert(now);
+                }
+                let origin = uuid();
+                let grant = Grant {
+                    scope: record.scope.clone(),
+                    nonce: None,
+                };
+                let result = self.mint(user, now, Some(origin.clone()), &grant);
+                let refresh = self.new_refresh_token(user, origin, record.scope.clone());
+                Ok(oauth_shape(&result, Some(refresh), record.scope.as_deref()))
             }
             Some(_) => Err(token_error("unsupported_grant_type")),
             None => Err(token_error("invalid_request")),
@@ -474,8 +488,8 @@ impl PoolState {
             nonce: code.authorize.nonce.clone(),
         };
         let result = self.mint(code.user, now, Some(origin.clone()), &grant);
-        let refresh = self.new_refresh_token(code.user, origin);
-        Ok(oauth_shape(&result, Some(refresh)))
+        let refresh = self.new_refresh_token(code.user, origin, grant.scope.clone());
+        Ok(oauth_shape(&result, Some(refresh), grant.scope.as_deref()))
     }
 
     /// `POST /oauth2/revoke`: the refresh token and what was issued from it.
@@ -495,7 +509,8 @@ impl PoolState {
                 self.revoked_origins.push(origin);
                 Ok(())
             }
-            None => Err(token_error("unsupported_token_type")),
+            // RFC 7009: an unknown token is not an error.
+            None => Ok(()),
         }
     }
 
@@ -538,14 +553,17 @@ impl PoolState {
     }
 }
 
-/// The token endpoint's shape of an `AuthenticationResult`.
-fn oauth_shape(result: &Value, refresh_token: Option<String>) -> Value {
+/// The token endpoint's shape of an `AuthenticationResult`: an id token only for a grant
+/// with the `openid` scope.
+fn oauth_shape(result: &Value, refresh_token: Option<String>, scope: Option<&str>) -> Value {
     let mut answer = json!({
-        "id_token": result["IdToken"],
         "access_token": result["AccessToken"],
         "expires_in": result["ExpiresIn"],
         "token_type": "Bearer",
     });
+    if scope.is_none_or(|s| s.split(' ').any(|s| s == "openid")) {
+        answer["id_token"] = result["IdToken"].clone();
+    }
     if let Some(refresh) = refresh_token {
         answer["refresh_token"] = json!(refresh);
     }

@@ -613,3 +613,58 @@ fn a_redirect_port_in_use_is_a_clear_error() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_password_sign_in_replaced_by_a_browser_sign_in_leaves_no_valid_tokens() {
+    use cognitod_tests::fake::Fault;
+    let setup = setup(PoolOptions::default());
+    let daemon = &setup.daemon;
+    // Cognito signs alice in, and its answer takes 3 s to arrive.
+    setup.fake.fail_next(
+        "InitiateAuth",
+        Fault::DelayAnswer(Duration::from_secs(3)),
+        1,
+    );
+    let login = spawn_ctl(
+        daemon,
+        &["login", "alice", "--password-stdin", "--flow", "password"],
+        &[],
+    );
+    login
+        .stdin
+        .as_ref()
+        .expect("piped")
+        .write_all(format!("{PASSWORD}\n").as_bytes())
+        .expect("password written");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while setup.fake.calls("InitiateAuth") == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the sign-in never reached the fake"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Meanwhile a browser sign-in starts: the password sign-in no longer counts.
+    start_attempt(daemon);
+    let output = finish(login);
+    assert_ne!(output.status.code(), Some(0), "{output:?}");
+    assert!(text(&output.stderr).contains("replaced"), "{output:?}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let tokens = setup.fake.with_pool(|pool| pool.refresh_tokens("alice"));
+        assert_eq!(tokens.len(), 1, "{tokens:?}");
+        if tokens[0].1.revoked {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the unused refresh token stays valid"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        json_session(daemon)["isSignedIn"],
+        false,
+        "nobody is signed in"
+    );
+}

@@ -166,6 +166,9 @@ impl<P: UserPool> Owner<P> {
             self.answering = false;
         }
         if done.generation != self.auth_generation {
+            if let Ok(Prepared::SignedIn(tokens)) = &done.result {
+                self.revoke_unused(tokens);
+            }
             let _ = done.reply.send(Err(SessionError::BadAnswer(
                 "a newer sign-in replaced this one".to_owned(),
             )));
@@ -176,6 +179,7 @@ impl<P: UserPool> Owner<P> {
                 self.set_pending(None);
                 self.next_auth_generation();
                 if let Some(who) = self.signed_in_as() {
+                    self.revoke_unused(&tokens);
                     Err(SessionError::AlreadySignedIn(who))
                 } else if tokens.refresh_token.is_none() {
                     // Nothing could keep such a session fresh; refused rather than served
@@ -212,6 +216,23 @@ impl<P: UserPool> Owner<P> {
             }
         };
         let _ = done.reply.send(answer);
+    }
+
+    /// Tokens Cognito issued for a sign-in that no longer counts (replaced, or someone signed
+    /// in meanwhile): their refresh token is revoked rather than left valid for 30 days.
+    fn revoke_unused(&self, tokens: &VerifiedTokens) {
+        let Some(refresh_token) = tokens.refresh_token.clone() else {
+            return;
+        };
+        let pool = Arc::clone(&self.pool);
+        tokio::spawn(async move {
+            match pool.revoke_token(&refresh_token).await {
+                Ok(()) => info!("the tokens of a sign-in that no longer counts were revoked"),
+                Err(error) => {
+                    warn!(%error, "the tokens of a sign-in that no longer counts were not revoked");
+                }
+            }
+        });
     }
 
     pub(super) fn auth_parts(

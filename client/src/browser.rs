@@ -5,8 +5,9 @@
 
 use std::io::{BufRead, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use cognitod_client::Client;
@@ -51,11 +52,14 @@ pub async fn login(
     })?;
 
     let mut listener = None;
+    // Kept until the sign-in ends (the browser may read it late); removed then.
+    let mut start_file = None;
     let mut paste = no_browser;
     if !no_browser {
-        let mut bound = redirect.listen().await?;
-        let start = bound.start_page(&url)?;
-        listener = Some(bound);
+        listener = Some(redirect.listen().await?);
+        let file = StartFile::create(&url)?;
+        let start = file.url();
+        start_file = Some(file);
         match open_browser(&start).await {
             Ok(()) => output::say(&format!(
                 "Opening the sign-in page in your browser. If it does not open, visit:\n  {start}\nWaiting for the browser to come back (up to 5 minutes)..."
@@ -74,7 +78,9 @@ pub async fn login(
     }
     let pasted = paste.then(read_pasted_line);
     let callbacks = listener.map(serve);
-    let answer = wait_for_callback(client, callbacks, pasted, expected_state.as_deref()).await?;
+    let answer = wait_for_callback(client, callbacks, pasted, expected_state.as_deref()).await;
+    drop(start_file);
+    let answer = answer?;
     let mut out = std::io::stdout();
     if json {
         output::json(&mut out, &answer.response)?;
@@ -223,6 +229,75 @@ pub async fn logout(logout_url: &str, no_browser: bool) {
     }
 }
 
+/// A page only this user can read that sends the browser on to the authorize URL: what is
+/// opened (and shows in the browser's argv, which every local user can read) is this file's
+/// name, not the URL with the attempt's `state` and PKCE challenge, so nobody else can start
+/// the sign-in and bring their own account back to this terminal. A new 0700 folder in
+/// `$XDG_RUNTIME_DIR` (else the temporary folder), removed when dropped.
+struct StartFile {
+    dir: PathBuf,
+    file: PathBuf,
+}
+
+impl StartFile {
+    fn create(url: &str) -> anyhow::Result<Self> {
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        let base = std::env::var_os("XDG_RUNTIME_DIR")
+            .map(PathBuf::from)
+            .filter(|dir| dir.is_absolute() && dir.is_dir())
+            .unwrap_or_else(std::env::temp_dir);
+        let mut random = [0u8; 12];
+        std::fs::File::open("/dev/urandom")
+            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut random))
+            .map_err(|e| Usage(format!("no randomness from /dev/urandom: {e}")))?;
+        let name: String = random.iter().map(|b| format!("{b:02x}")).collect();
+        let dir = base.join(format!("cognitoctl-login-{name}"));
+        // A new folder (never one that exists: no one else's), only this user's.
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&dir)
+            .map_err(|e| Usage(format!("cannot create {}: {e}", dir.display())))?;
+        let file = dir.join("sign-in.html");
+        let page = format!(
+            "<!doctype html><html><head><meta charset=\"utf-8\"><meta name=\"referrer\" content=\"no-referrer\">\
+             <meta http-equiv=\"refresh\" content=\"0;url={0}\"><title>cognitoctl</title></head>\
+             <body><p><a href=\"{0}\">Continue to the sign-in page</a></p></body></html>",
+            escape(url)
+        );
+        let written = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&file)
+            .and_then(|mut f| f.write_all(page.as_bytes()));
+        let start = Self { dir, file };
+        written.map_err(|e| Usage(format!("cannot write {}: {e}", start.file.display())))?;
+        Ok(start)
+    }
+
+    /// The file's `file://` URL.
+    fn url(&self) -> String {
+        let path = self.file.to_string_lossy();
+        let encoded: String = path
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'/' | b'.' | b'-' | b'_' => {
+                    char::from(b).to_string()
+                }
+                other => format!("%{other:02X}"),
+            })
+            .collect();
+        format!("file://{encoded}")
+    }
+}
+
+impl Drop for StartFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.file);
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
 /// A loopback `http://HOST:PORT/PATH` URI.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Loopback {
@@ -289,7 +364,6 @@ impl Loopback {
                 origin: self.origin.clone(),
                 callback_path: self.path.clone(),
                 any_query: false,
-                start: None,
             },
         })
     }
@@ -301,24 +375,7 @@ struct Listener {
     routes: Routes,
 }
 
-impl Listener {
-    /// A one-time address on this listener that sends the browser on to `url`: what is
-    /// opened (and shows in the browser's argv) is that, not the authorize URL itself, so a
-    /// local user who copies it first is noticed rather than signing this one in as them.
-    fn start_page(&mut self, url: &str) -> anyhow::Result<String> {
-        let mut random = [0u8; 16];
-        std::fs::File::open("/dev/urandom")
-            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut random))
-            .map_err(|e| Usage(format!("no randomness from /dev/urandom: {e}")))?;
-        let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
-        let path = format!("/cognitoctl/start/{hex}");
-        let page = format!("{}{path}", self.routes.origin);
-        self.routes.start = Some(Arc::new((path, Mutex::new(Some(url.to_owned())))));
-        Ok(page)
-    }
-}
-
-/// What the listener answers: the callback path, and the one-time start page.
+/// What the listener answers: the callback path.
 #[derive(Clone)]
 struct Routes {
     origin: String,
@@ -326,8 +383,6 @@ struct Routes {
     /// Any request to the path counts (the way back from `/logout`), not only one with a
     /// `code` or an `error`.
     any_query: bool,
-    /// The start page's path, and where it sends the browser (taken by the first visit).
-    start: Option<Arc<(String, Mutex<Option<String>>)>>,
 }
 
 /// A browser request to the callback path, waiting for the page to answer it with.
@@ -342,7 +397,6 @@ struct Page {
     status: u16,
     title: String,
     detail: String,
-    location: Option<String>,
 }
 
 impl Page {
@@ -351,7 +405,6 @@ impl Page {
             status,
             title: title.to_owned(),
             detail: detail.to_owned(),
-            location: None,
         }
     }
 }
@@ -366,7 +419,7 @@ impl Callback {
 
 /// Accepts browser connections on every socket until the receiver is dropped (at most
 /// [`MAX_CONNECTIONS`] at once; an accept error does not end it); requests to the callback
-/// path come out of the channel, the start page answers once, anything else gets 404.
+/// path come out of the channel, anything else gets 404.
 fn serve(listener: Listener) -> mpsc::Receiver<Callback> {
     let (sender, receiver) = mpsc::channel(4);
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
@@ -410,33 +463,6 @@ async fn connection(mut stream: TcpStream, sender: mpsc::Sender<Callback>, route
     let mut request_line = head.lines().next().unwrap_or_default().split(' ');
     let (method, target) = (request_line.next(), request_line.next().unwrap_or_default());
     let target_path = target.split('?').next().unwrap_or_default();
-    if method == Some("GET")
-        && let Some(start) = routes.start.as_ref().filter(|s| s.0 == target_path)
-    {
-        let location = start
-            .1
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        let page = match location {
-            Some(url) => Page {
-                location: Some(url),
-                ..Page::new(302, "Signing in", "On to the sign-in page.")
-            },
-            None => {
-                output::say(
-                    "cognitoctl: the sign-in link was opened a second time; if that was not you, another program on this machine may be trying to sign you in as someone else",
-                );
-                Page::new(
-                    410,
-                    "This sign-in link was used already.",
-                    "Run `cognitoctl login --browser` again.",
-                )
-            }
-        };
-        let _ = write_page(&mut stream, &page).await;
-        return;
-    }
     let is_callback = method == Some("GET")
         && target_path == routes.callback_path
         && (routes.any_query
@@ -491,16 +517,9 @@ async fn read_head(stream: &mut TcpStream) -> std::io::Result<Option<String>> {
 async fn write_page(stream: &mut TcpStream, page: &Page) -> std::io::Result<()> {
     let reason = match page.status {
         200 => "OK",
-        302 => "Found",
         404 => "Not Found",
-        410 => "Gone",
         _ => "Bad Request",
     };
-    let location = page
-        .location
-        .as_deref()
-        .map(|url| format!("Location: {url}\r\n"))
-        .unwrap_or_default();
     let body = format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>cognitoctl</title>\
          <style>body{{font-family:sans-serif;max-width:36em;margin:4em auto}}</style></head>\
@@ -509,7 +528,7 @@ async fn write_page(stream: &mut TcpStream, page: &Page) -> std::io::Result<()> 
         escape(&page.detail)
     );
     let response = format!(
-        "HTTP/1.1 {} {reason}\r\n{location}Content-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\n\
+        "HTTP/1.1 {} {reason}\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\n\
          Cache-Control: no-store\r\nReferrer-Policy: no-referrer\r\nConnection: close\r\n\r\n{body}",
         page.status,
         body.len()

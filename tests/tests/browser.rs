@@ -129,14 +129,18 @@ fn browser_sign_in_with_the_login_form_then_logout_clears_the_cookie() {
     let daemon = &setup.daemon;
 
     let login = spawn_ctl(daemon, &["login", "--browser"], &browser_env(&hook));
-    // What is opened is a one-time page of cognitoctl's that sends the browser on to the
-    // managed login: a second visit (another local user copying it) gets nothing.
+    // What is opened (and shows in the browser's argv) is a page only this user can read
+    // that sends the browser on to the managed login, not the URL with the attempt's state.
     let url = hook.next_url();
-    let origin = setup.redirect_uri.trim_end_matches("/callback");
-    assert!(
-        url.starts_with(&format!("{origin}/cognitoctl/start/")),
-        "{url}"
-    );
+    let path = std::path::PathBuf::from(url.strip_prefix("file://").expect("a file URL"));
+    let mode = |p: &std::path::Path| {
+        std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(p).expect("exists").permissions(),
+        ) & 0o777
+    };
+    assert_eq!(mode(&path), 0o600);
+    assert_eq!(mode(path.parent().expect("a folder")), 0o700);
+    assert!(!url.contains("state"), "{url}");
     chromium.open(&url);
     let authorize = chromium.current_url();
     assert!(
@@ -148,8 +152,6 @@ fn browser_sign_in_with_the_login_form_then_logout_clears_the_cookie() {
         "{authorize}"
     );
     assert!(!authorize.contains("code_verifier"), "{authorize}");
-    let again = HttpAgent::new().get(&url);
-    assert_eq!((again.status, again.location), (410, None));
     fill_login_form(&chromium);
     let title = chromium.wait_for_text("#title", "Signed in");
     assert_eq!(title, "Signed in as alice.");
@@ -158,6 +160,7 @@ fn browser_sign_in_with_the_login_form_then_logout_clears_the_cookie() {
     let output = finish(login);
     assert_eq!(output.status.code(), Some(0), "{output:?}");
     assert_eq!(text(&output.stdout), "signed in as alice\n");
+    assert!(!path.exists() && !path.parent().expect("a folder").exists());
 
     // A session like any other: the user, tokens with this attempt's nonce, AWS credentials.
     let user = user_json(daemon);
@@ -484,7 +487,21 @@ fn the_daemon_refuses_forged_replayed_and_foreign_callbacks() {
         "REDIRECT"
     );
 
+    // A global sign-out needs the admin scope, which this sign-in was not granted: the
+    // global part is refused, and this device's refresh token is revoked instead.
+    let global = daemon.ctl(&["logout", "--global", "--no-browser"]);
+    assert_eq!(global.code, 1, "{global:?}");
+    assert!(
+        global.stderr.contains("aws.cognito.signin.user.admin"),
+        "{global:?}"
+    );
+    let tokens = setup.fake.with_pool(|pool| pool.refresh_tokens("alice"));
+    let live: Vec<_> = tokens.iter().filter(|(_, r)| !r.revoked).collect();
+    assert!(live.is_empty(), "{tokens:?}");
+
     // Sign-out revokes and names the managed login's /logout.
+    let callback = form_callback(&HttpAgent::new(), &setup, &start_attempt(daemon));
+    assert_eq!(complete(daemon, &callback).status, 200);
     let out = raw_request(&daemon.socket, "POST", "/v1/sign-out", b"{}");
     assert_eq!(out.status, 200, "{out:?}");
     let logout_url = out.json()["logoutUrl"]
@@ -619,10 +636,10 @@ fn a_password_sign_in_replaced_by_a_browser_sign_in_leaves_no_valid_tokens() {
     use cognitod_tests::fake::Fault;
     let setup = setup(PoolOptions::default());
     let daemon = &setup.daemon;
-    // Cognito signs alice in, and its answer takes 3 s to arrive.
+    // Cognito signs alice in, and its answer takes 8 s to arrive.
     setup.fake.fail_next(
         "InitiateAuth",
-        Fault::DelayAnswer(Duration::from_secs(3)),
+        Fault::DelayAnswer(Duration::from_secs(8)),
         1,
     );
     let login = spawn_ctl(

@@ -181,7 +181,7 @@ impl From<SessionError> for HttpError {
                 message,
             )
             .suggest("`cognitoctl session` shows the federated identity and its credentials; sign in with `cognitoctl login` for a user."),
-            SessionError::FederationExpired(_) => Self::new(
+            SessionError::FederationEnded(_) => Self::new(
                 StatusCode::UNAUTHORIZED,
                 codes::USER_UNAUTHENTICATED,
                 message,

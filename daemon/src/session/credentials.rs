@@ -158,7 +158,7 @@ impl<P: UserPool> Owner<P> {
                     .as_ref()
                     .is_some_and(|i| i.unauthenticated)
             {
-                let _ = reply.send(Err(SessionError::FederationExpired(provider.clone())));
+                let _ = reply.send(Err(SessionError::FederationEnded(provider.clone())));
                 return;
             }
             let cached = self.publish.borrow().aws.clone();
@@ -196,7 +196,7 @@ impl<P: UserPool> Owner<P> {
             }
             if !self.start_credentials() {
                 let _ = reply.send(Err(match &self.federation_lapsed {
-                    Some(provider) => SessionError::FederationExpired(provider.clone()),
+                    Some(why) => SessionError::FederationEnded(why.clone()),
                     None => SessionError::NotSignedIn,
                 }));
                 return;
@@ -303,6 +303,7 @@ impl<P: UserPool> Owner<P> {
                 self.creds_failures = 0;
                 self.creds_retry_at_ms = None;
                 self.creds_refused = None;
+                self.federation_accepted();
                 self.publish
                     .send_modify(|s| s.aws = Some(Arc::new(credentials)));
                 self.persist_current();
@@ -323,6 +324,13 @@ impl<P: UserPool> Owner<P> {
             && let CognitoError::Service { kind, message, .. } = &error
             && kind == "NotAuthorizedException"
         {
+            if self.creds_used_known {
+                // The stored identity id may be what is refused: a new one first.
+                info!(%error, "the identity pool refused the cached identity id; asking for a new one");
+                self.user_identity_id = None;
+                self.start_credentials();
+                return;
+            }
             // The provider's token is refused: expired (by the provider's clock), or not
             // taken at all.
             self.federation_token_refused(message, now);
@@ -391,6 +399,7 @@ impl<P: UserPool> Owner<P> {
         let now = self.clock.now_ms();
         if self.current().is_some_and(|s| s.is_expired(now))
             || self.federation.as_ref().is_some_and(|f| f.lapsed(now))
+            || self.renewal_pending(now)
         {
             return None;
         }

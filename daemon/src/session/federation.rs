@@ -43,7 +43,10 @@ pub(super) struct Federation {
 
 impl Federation {
     pub(super) fn new(provider: String, token: Secret) -> Self {
+        // Seconds since 1970 up to the year 9999; anything else is not a time to plan by.
+        let sane = |t: i64| (0..253_402_300_800).contains(&t);
         let (exp, iat) = jwt_times(token.expose());
+        let (exp, iat) = (exp.filter(|&t| sane(t)), iat.filter(|&t| sane(t)));
         Self {
             provider,
             token,
@@ -160,6 +163,13 @@ impl<P: UserPool> Owner<P> {
         self.set_pending(None);
         self.redirect = None;
         self.answering = false;
+        if token.is_none()
+            && let Some(renewal) = self.fed_renewal.take()
+        {
+            // One command at a time: this run replaces the renewal's.
+            renewal.abort();
+            self.fed_generation += 1;
+        }
         let generation = self.next_auth_generation();
         let pool = Arc::clone(&self.pool);
         let done = self.federation_done.clone();
@@ -339,7 +349,6 @@ impl<P: UserPool> Owner<P> {
     /// command, or for a token that does not say when it expires).
     fn schedule_renewal(&mut self) {
         self.fed_retry_at_ms = None;
-        self.fed_failures = 0;
         self.fed_renew_at_ms = match (&self.federation, self.command()) {
             (Some(federation), Some(_)) => federation.renew_at_ms(),
             _ => None,
@@ -415,11 +424,19 @@ impl<P: UserPool> Owner<P> {
     /// arrival starts the fetch); without, the session lasts while its credentials do. False
     /// when the session ended.
     pub(super) fn federation_token_lapsed(&mut self) -> bool {
+        let now = self.clock.now_ms();
         if self.command().is_some() {
             self.start_renewal();
+            if self.federation_backing_off(now).is_some() {
+                let waiters: Vec<_> = self.creds_waiters.drain(..).collect();
+                for waiter in waiters {
+                    if let Some(error) = self.federation_backing_off(now) {
+                        let _ = waiter.send(Err(error));
+                    }
+                }
+            }
             return true;
         }
-        let now = self.clock.now_ms();
         let aws = self.publish.borrow().aws.clone();
         if aws.is_none_or(|aws| aws.is_expired(now)) {
             self.end_federation_lapsed();
@@ -469,7 +486,25 @@ impl<P: UserPool> Owner<P> {
             self.renewal_failed(why, now);
         } else {
             warn!(%why, "the federated session ends");
+            let provider = self.federation.as_ref().map(|f| f.provider.clone());
             self.end_session(Some(why));
+            self.federation_lapsed = provider.map(|p| {
+                format!("the federated session ended: the identity pool refused the {p} token")
+            });
+        }
+    }
+
+    /// A renewal of the token runs, or waits out its backoff: no credentials are fetched
+    /// meanwhile (the renewal starts the fetch).
+    pub(super) fn renewal_pending(&self, now: i64) -> bool {
+        self.federation.is_some()
+            && (self.fed_renewal.is_some() || self.fed_retry_at_ms.is_some_and(|at| at > now))
+    }
+
+    /// The identity pool took the token: renewals start their backoff afresh.
+    pub(super) fn federation_accepted(&mut self) {
+        if self.federation.is_some() {
+            self.fed_failures = 0;
         }
     }
 
@@ -506,6 +541,17 @@ impl<P: UserPool> Owner<P> {
         if renewed.lapsed(now) {
             return self.renewal_failed(
                 "token_command printed a token that has expired or expires within 10 s".into(),
+                now,
+            );
+        }
+        // A cached token again: not fresher, so it is tried again later (not at once).
+        let fresher = match (renewed.exp, federation.exp) {
+            (Some(new), Some(old)) => new > old,
+            _ => renewed.token.expose() != federation.token.expose(),
+        };
+        if !fresher {
+            return self.renewal_failed(
+                "token_command printed no fresher token than the one in use".into(),
                 now,
             );
         }
@@ -559,7 +605,9 @@ impl<P: UserPool> Owner<P> {
         self.end_session(Some(format!(
             "the {provider} token expired (a federated session is not refreshed)"
         )));
-        self.federation_lapsed = Some(provider);
+        self.federation_lapsed = Some(format!(
+            "the federated session ended: the {provider} token expired"
+        ));
     }
 }
 

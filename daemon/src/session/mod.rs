@@ -248,9 +248,9 @@ pub enum SessionError {
     /// A federated identity has no user-pool user (nor its tokens).
     #[error("a federated identity has no user-pool user")]
     FederatedNoUser,
-    /// The federated session ended when its provider's token expired.
-    #[error("the federated session ended: the {0} token expired")]
-    FederationExpired(String),
+    /// The federated session ended: its provider's token expired or was refused.
+    #[error("{0}")]
+    FederationEnded(String),
     #[error("{0}")]
     Internal(String),
 }

@@ -55,8 +55,8 @@ pub(super) struct Owner<P> {
     pub(super) fed_failures: u32,
     pub(super) fed_retry_at_ms: Option<i64>,
     pub(super) fed_renew_at_ms: Option<i64>,
-    /// The provider of a federated session that ended when its token expired (for the
-    /// answer to whoever asks next), until someone signs in.
+    /// Why a federated session ended when its token expired or was refused (for the answer
+    /// to whoever asks next), until someone signs in.
     pub(super) federation_lapsed: Option<String>,
 
     /// The refresh call in flight, and everyone waiting for it.

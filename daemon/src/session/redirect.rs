@@ -138,9 +138,15 @@ impl<P: UserPool> Owner<P> {
                     Ok(tokens) if nonce_matches(tokens.id_claims.nonce.as_deref(), &attempt) => {
                         Ok(Prepared::SignedIn(Box::new(tokens)))
                     }
-                    Ok(_) => Err(SessionError::InvalidToken(
-                        "the id token's nonce is not this sign-in's".into(),
-                    )),
+                    Ok(tokens) => {
+                        // Issued, but not for this attempt: not left valid.
+                        if let Some(refresh_token) = &tokens.refresh_token {
+                            let _ = pool.revoke_token(refresh_token).await;
+                        }
+                        Err(SessionError::InvalidToken(
+                            "the id token's nonce is not this sign-in's".into(),
+                        ))
+                    }
                     Err(error) => Err(error.into()),
                 },
                 Err(error) => {

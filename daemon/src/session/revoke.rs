@@ -39,6 +39,7 @@ impl Revocation {
             return pool.revoke_token(&self.refresh_token).await;
         }
         let fresh;
+        let mut refresh_token = &self.refresh_token;
         let access_token = match &self.access_token {
             Some(token) => token,
             None => {
@@ -52,6 +53,10 @@ impl Revocation {
                     &slot,
                 )
                 .await?;
+                // With rotation the refresh gave a new refresh token: that one is live now.
+                if let Some(rotated) = &fresh.refresh_token {
+                    refresh_token = rotated;
+                }
                 &fresh.access_token
             }
         };
@@ -60,7 +65,7 @@ impl Revocation {
             Err(CognitoError::Service { kind, message, .. })
                 if kind == "NotAuthorizedException" && message.contains("scope") =>
             {
-                pool.revoke_token(&self.refresh_token).await?;
+                pool.revoke_token(refresh_token).await?;
                 Err(CognitoError::Service {
                     kind,
                     message: "a global sign-out needs the aws.cognito.signin.user.admin scope, which this sign-in was not granted (add it to [oauth] scopes); this device's refresh token was revoked".into(),

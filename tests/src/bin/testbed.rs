@@ -106,8 +106,11 @@ fn browse(url: &str) -> Result<(), String> {
         }
     };
     let chromium = Chromium::start();
-    let shown: String = url.split('?').next().unwrap_or_default().to_owned();
-    log(&format!("headless Chromium opens {shown}?..."));
+    let shown = match url.split_once('?') {
+        Some((base, _)) => format!("{base}?..."),
+        None => url.to_owned(),
+    };
+    log(&format!("headless Chromium opens {shown}"));
     chromium.open(url);
     if chromium.has("#testidp") {
         log("the managed login's page; it clicks \"Sign in with TestIdP\"");

@@ -30,13 +30,18 @@ log "creating a user pool, an app client and the user 'alice' in moto"
 printf '%s\n' "$password" | testbed provision "$MOTO_ENDPOINT" "$demo" alice
 
 cognitod --config "$demo/config.toml" --check-config >/dev/null
-cognitod --config "$demo/config.toml" 2>"$demo/cognitod.log" &
-DAEMON_PID=$!
-export COGNITOD_SOCKET="$demo/run/socket"
-for _ in $(seq 1 100); do
-    [ -S "$COGNITOD_SOCKET" ] && break
-    sleep 0.1
-done
+# Starts cognitod with config $1, logging to $2; sets COGNITOD_SOCKET ($3) and STARTED_PID.
+start_daemon() {
+    cognitod --config "$1" 2>"$2" &
+    STARTED_PID=$!
+    export COGNITOD_SOCKET="$3"
+    for _ in $(seq 1 100); do
+        [ -S "$COGNITOD_SOCKET" ] && break
+        sleep 0.1
+    done
+}
+start_daemon "$demo/config.toml" "$demo/cognitod.log" "$demo/run/socket"
+DAEMON_PID=$STARTED_PID
 
 run() {
     printf '\n$ %s\n' "$*"
@@ -76,13 +81,8 @@ coproc FAKE { testbed managed-login "$demo/browser"; }
 FAKE_PID=$FAKE_PID
 read -r ready <&"${FAKE[0]}"
 log "$ready"
-cognitod --config "$demo/browser/config.toml" 2>"$demo/browser/cognitod.log" &
-BROWSER_DAEMON_PID=$!
-export COGNITOD_SOCKET="$demo/browser/run/socket"
-for _ in $(seq 1 100); do
-    [ -S "$COGNITOD_SOCKET" ] && break
-    sleep 0.1
-done
+start_daemon "$demo/browser/config.toml" "$demo/browser/cognitod.log" "$demo/browser/run/socket"
+BROWSER_DAEMON_PID=$STARTED_PID
 export BROWSER="$PWD/target/debug/testbed browse" TESTBED_BROWSER_LOG="$demo/browser/browser.log"
 run cognitoctl login --browser
 browser_log() { # what the browser did, once its tab has its last page

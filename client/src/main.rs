@@ -63,6 +63,9 @@ enum Command {
         /// The authentication flow.
         #[arg(long, value_enum, default_value_t = Flow::Srp)]
         flow: Flow,
+        /// A key-value pair for the pool's Lambda triggers, as NAME=VALUE (repeatable).
+        #[arg(long = "client-metadata", value_name = "NAME=VALUE", value_parser = signin::parse_attribute)]
+        client_metadata: Vec<(String, String)>,
         /// Sign in in a browser, through the managed login (social and enterprise providers,
         /// passkeys, the pool's login page).
         #[arg(long)]
@@ -93,6 +96,9 @@ enum Command {
         /// A user attribute the new-password step asks for, as NAME=VALUE (repeatable).
         #[arg(long = "attribute", value_name = "NAME=VALUE", value_parser = signin::parse_attribute)]
         attributes: Vec<(String, String)>,
+        /// A key-value pair for the pool's Lambda triggers, as NAME=VALUE (repeatable).
+        #[arg(long = "client-metadata", value_name = "NAME=VALUE", value_parser = signin::parse_attribute)]
+        client_metadata: Vec<(String, String)>,
     },
     /// Sign out (and revoke the refresh token at Cognito).
     Logout {
@@ -147,6 +153,10 @@ enum Flow {
     Srp,
     /// USER_PASSWORD_AUTH: the password is sent to Cognito over TLS.
     Password,
+    /// CUSTOM_WITH_SRP: an SRP password check, then the pool's custom challenges.
+    CustomSrp,
+    /// CUSTOM_WITHOUT_SRP: the pool's custom challenges only (no password).
+    Custom,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -221,19 +231,33 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             username,
             password_stdin,
             flow,
+            client_metadata,
             ..
         } => {
             let flow = match flow {
                 Flow::Srp => AuthFlowType::UserSrpAuth,
                 Flow::Password => AuthFlowType::UserPasswordAuth,
+                Flow::CustomSrp => AuthFlowType::CustomWithSrp,
+                Flow::Custom => AuthFlowType::CustomWithoutSrp,
             };
-            signin::login(&client, username, password_stdin, flow, json).await
+            signin::login(
+                &client,
+                username,
+                password_stdin,
+                flow,
+                client_metadata,
+                json,
+            )
+            .await
         }
         Command::Federate {
             provider,
             token_file,
         } => federate(&client, provider, token_file, json).await,
-        Command::Confirm { attributes } => signin::confirm(&client, attributes, json).await,
+        Command::Confirm {
+            attributes,
+            client_metadata,
+        } => signin::confirm(&client, attributes, client_metadata, json).await,
         Command::Logout { global, no_browser } => logout(&client, global, no_browser, json).await,
         Command::Whoami => {
             let user = client.user().await?;

@@ -205,6 +205,9 @@ pub fn step_text(step: SignInStep) -> &'static str {
         SignInStep::ConfirmSignInWithEmailCode => "the code sent by email",
         SignInStep::ContinueSignInWithMfaSelection => "a choice of MFA method",
         SignInStep::ContinueSignInWithTotpSetup => "setting up an authenticator app",
+        SignInStep::ConfirmSignInWithCustomChallenge => "the answer to the pool's challenge",
+        SignInStep::ResetPassword => "a password reset (the password must be reset first)",
+        SignInStep::ConfirmSignUp => "confirming the account (it is not confirmed yet)",
     }
 }
 
@@ -228,6 +231,16 @@ pub fn next_step(out: &mut impl Write, step: &NextStep, with_hint: bool) -> io::
     }
     if let Some(uri) = &step.totp_setup_uri {
         writeln!(out, "add this to your authenticator app: {}", uri.expose())?;
+    }
+    for (name, value) in step.additional_info.iter().flatten() {
+        writeln!(out, "{name}: {value}")?;
+    }
+    if matches!(
+        step.sign_in_step,
+        SignInStep::ResetPassword | SignInStep::ConfirmSignUp
+    ) {
+        // Not answered with `confirm`: the account needs it first, elsewhere.
+        return Ok(());
     }
     if with_hint {
         writeln!(

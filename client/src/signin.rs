@@ -11,7 +11,7 @@ use cognitod_proto::{
     SignInResponse, SignInStep, codes,
 };
 
-use crate::failure::{Usage, exit};
+use crate::failure::{self, Usage, exit};
 use crate::output;
 
 /// `cognitoctl login`.
@@ -20,6 +20,7 @@ pub async fn login(
     username: Option<String>,
     password_stdin: bool,
     flow: AuthFlowType,
+    client_metadata: Vec<(String, String)>,
     json: bool,
 ) -> anyhow::Result<u8> {
     if username.as_deref().is_some_and(|u| u.trim().is_empty()) {
@@ -36,7 +37,10 @@ pub async fn login(
             "no username given and no terminal to ask on\nPass it: cognitoctl login USERNAME",
         )?,
     };
-    let password = if password_stdin {
+    let password = if flow == AuthFlowType::CustomWithoutSrp {
+        // The pool's challenges only: no password.
+        Secret::default()
+    } else if password_stdin {
         read_stdin_line("the password")?
     } else {
         read_secret(
@@ -49,6 +53,7 @@ pub async fn login(
         username,
         password,
         auth_flow_type: Some(flow),
+        client_metadata: metadata(client_metadata),
     };
     let response = client.sign_in(&request).await?;
     let interactive = !password_stdin && std::io::stdin().is_terminal();
@@ -82,8 +87,10 @@ pub async fn refuse_if_signed_in(client: &Client) -> anyhow::Result<()> {
 pub async fn confirm(
     client: &Client,
     attributes: Vec<(String, String)>,
+    client_metadata: Vec<(String, String)>,
     json: bool,
 ) -> anyhow::Result<u8> {
+    let client_metadata = metadata(client_metadata);
     let interactive = std::io::stdin().is_terminal();
     let request = if interactive {
         let status = client.status().await?;
@@ -100,7 +107,8 @@ pub async fn confirm(
         };
         output::next_step(&mut std::io::stderr(), &step, false)?;
         loop {
-            let request = ask_for_step(&step, &attributes)?;
+            let mut request = ask_for_step(&step, &attributes)?;
+            request.client_metadata.clone_from(&client_metadata);
             match client.confirm_sign_in(&request).await {
                 Ok(response) => return finish(client, response, json, true).await,
                 Err(ClientError::Api { status: 400, error }) => step_still_open(&error),
@@ -111,6 +119,7 @@ pub async fn confirm(
         ConfirmSignInRequest {
             challenge_response: read_stdin_line("the answer")?,
             user_attributes: (!attributes.is_empty()).then(|| attributes.into_iter().collect()),
+            client_metadata,
         }
     };
     let response = client.confirm_sign_in(&request).await?;
@@ -127,6 +136,21 @@ async fn finish(
 ) -> anyhow::Result<u8> {
     let mut out = std::io::stdout();
     loop {
+        if let Some((code, fix)) = stopped(response.next_step.sign_in_step) {
+            // Not a step `confirm` answers: the account needs it first.
+            if json {
+                output::json(&mut out, &response)?;
+                return Ok(exit::NO);
+            }
+            return Err(failure::no(
+                code,
+                &format!(
+                    "not signed in: {}",
+                    output::step_text(response.next_step.sign_in_step)
+                ),
+                fix,
+            ));
+        }
         if response.next_step.sign_in_step == SignInStep::Done {
             if json {
                 output::json(&mut out, &response)?;
@@ -199,12 +223,41 @@ fn ask_for_step(
         SignInStep::ConfirmSignInWithTotpCode => code("TOTP code from your authenticator: ")?,
         SignInStep::ConfirmSignInWithSmsCode => code("Code sent by SMS: ")?,
         SignInStep::ConfirmSignInWithEmailCode => code("Code sent by email: ")?,
-        SignInStep::Done => anyhow::bail!("nothing is pending"),
+        // Read without echo: a custom challenge's answer may well be a secret.
+        SignInStep::ConfirmSignInWithCustomChallenge => read_secret(
+            "Answer: ",
+            "the answer",
+            "Pass it on stdin: echo ANSWER | cognitoctl confirm",
+        )?,
+        SignInStep::Done | SignInStep::ResetPassword | SignInStep::ConfirmSignUp => {
+            anyhow::bail!("nothing is pending")
+        }
     };
     Ok(ConfirmSignInRequest {
         challenge_response: answer,
         user_attributes: (!user_attributes.is_empty()).then_some(user_attributes),
+        client_metadata: None,
     })
+}
+
+/// `--client-metadata` pairs for the request (none: no member).
+fn metadata(pairs: Vec<(String, String)>) -> Option<BTreeMap<String, String>> {
+    (!pairs.is_empty()).then(|| pairs.into_iter().collect())
+}
+
+/// A sign-in that ended with something to do elsewhere first: its error code and the fix.
+fn stopped(step: SignInStep) -> Option<(&'static str, &'static str)> {
+    match step {
+        SignInStep::ResetPassword => Some((
+            "PasswordResetRequiredException",
+            "The password must be reset first: reset it through the pool's usual way (`cognitoctl reset-password` is planned), then sign in again.",
+        )),
+        SignInStep::ConfirmSignUp => Some((
+            "UserNotConfirmedException",
+            "The account must be confirmed first with the code sent at sign-up, then sign in again.",
+        )),
+        _ => None,
+    }
 }
 
 /// A new password, typed twice until both agree.

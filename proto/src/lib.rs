@@ -175,6 +175,12 @@ pub enum AuthFlowType {
     /// The password is sent to Cognito over TLS.
     #[serde(rename = "USER_PASSWORD_AUTH")]
     UserPasswordAuth,
+    /// The pool's custom challenges (its Lambda triggers), after an SRP password check.
+    #[serde(rename = "CUSTOM_WITH_SRP")]
+    CustomWithSrp,
+    /// The pool's custom challenges only (no password).
+    #[serde(rename = "CUSTOM_WITHOUT_SRP")]
+    CustomWithoutSrp,
     /// Through the managed login in a browser (OAuth 2.0 authorization code with PKCE); only
     /// ever recorded, never asked for in `POST /v1/sign-in`.
     #[serde(rename = "REDIRECT")]
@@ -187,6 +193,8 @@ impl AuthFlowType {
         match self {
             Self::UserSrpAuth => "USER_SRP_AUTH",
             Self::UserPasswordAuth => "USER_PASSWORD_AUTH",
+            Self::CustomWithSrp => "CUSTOM_WITH_SRP",
+            Self::CustomWithoutSrp => "CUSTOM_WITHOUT_SRP",
             Self::Redirect => "REDIRECT",
         }
     }
@@ -292,9 +300,14 @@ pub struct CredentialsResponse {
 #[serde(rename_all = "camelCase")]
 pub struct SignInRequest {
     pub username: String,
+    /// Not needed for `CUSTOM_WITHOUT_SRP`.
+    #[serde(default, skip_serializing_if = "Secret::is_empty")]
     pub password: Secret,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_flow_type: Option<AuthFlowType>,
+    /// Passed to the pool's Lambda triggers, as Amplify's `options.clientMetadata`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_metadata: Option<BTreeMap<String, String>>,
 }
 
 /// `POST /v1/sign-in/confirm`: the answer to the pending sign-in step.
@@ -308,6 +321,9 @@ pub struct ConfirmSignInRequest {
     pub challenge_response: Secret,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_attributes: Option<BTreeMap<String, String>>,
+    /// Passed to the pool's Lambda triggers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_metadata: Option<BTreeMap<String, String>>,
 }
 
 /// The answer to `POST /v1/sign-in` and `POST /v1/sign-in/confirm`.
@@ -340,6 +356,9 @@ pub struct NextStep {
     /// The `otpauth://` URI holding the new TOTP secret: a secret itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub totp_setup_uri: Option<Secret>,
+    /// A custom challenge's public parameters (from the pool's Lambda trigger).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub additional_info: Option<BTreeMap<String, String>>,
 }
 
 impl NextStep {
@@ -351,6 +370,7 @@ impl NextStep {
             allowed_mfa_types: None,
             code_delivery_details: None,
             totp_setup_uri: None,
+            additional_info: None,
         }
     }
 }
@@ -376,6 +396,14 @@ pub enum SignInStep {
     ConfirmSignInWithEmailCode,
     ContinueSignInWithMfaSelection,
     ContinueSignInWithTotpSetup,
+    /// A custom challenge of the pool's; `additionalInfo` holds its public parameters.
+    ConfirmSignInWithCustomChallenge,
+    /// The password must be reset first (`PasswordResetRequiredException`); not a step
+    /// `confirm` answers.
+    ResetPassword,
+    /// The account is not confirmed yet (`UserNotConfirmedException`); not a step `confirm`
+    /// answers.
+    ConfirmSignUp,
 }
 
 /// `POST /v1/sign-out`. An empty body means `{}`.

@@ -21,6 +21,7 @@ fn secrets_are_redacted_in_debug_but_sent_on_the_wire() {
         username: "alice".into(),
         password: Secret::new("hunter2-Long-Pass"),
         auth_flow_type: None,
+        client_metadata: None,
     };
     let debug = format!("{request:?}");
     assert!(!debug.contains("hunter2"), "{debug}");
@@ -38,9 +39,18 @@ fn sign_in_request_accepts_unknown_fields_and_flow_names() {
     }))
     .unwrap();
     assert_eq!(request.auth_flow_type, Some(AuthFlowType::UserPasswordAuth));
-    assert!(
-        serde_json::from_value::<SignInRequest>(json!({"username": "alice"})).is_err(),
-        "password is required"
+    // No password: CUSTOM_WITHOUT_SRP needs none (the daemon refuses it for other flows).
+    let custom: SignInRequest = serde_json::from_value(json!({
+        "username": "alice", "authFlowType": "CUSTOM_WITHOUT_SRP",
+        "clientMetadata": {"source": "cli"}
+    }))
+    .unwrap();
+    assert!(custom.password.is_empty());
+    assert_eq!(custom.auth_flow_type, Some(AuthFlowType::CustomWithoutSrp));
+    assert_eq!(
+        serde_json::to_value(&custom).unwrap(),
+        json!({"username": "alice", "authFlowType": "CUSTOM_WITHOUT_SRP",
+               "clientMetadata": {"source": "cli"}})
     );
 }
 

@@ -296,10 +296,10 @@ mod tests {
             !text.contains("12345678") && !text.contains("hunter2"),
             "{text}"
         );
-        let error = serde_json::from_str::<SignInRequest>(r#"{"username": "alice"}"#).unwrap_err();
+        let error = serde_json::from_str::<SignInRequest>(r#"{"password": "pw"}"#).unwrap_err();
         assert_eq!(
             crate::json::describe_error("request body", &error),
-            "request body: missing field `password` at line 1 column 21"
+            "request body: missing field `username` at line 1 column 18"
         );
     }
 }

@@ -53,7 +53,8 @@ pub enum AuthOutcome {
     Challenge(Challenge),
 }
 
-/// Signs `username` in with `password` by `flow`.
+/// Signs `username` in with `password` by `flow`; `client_metadata` goes to the pool's Lambda
+/// triggers with every call.
 pub async fn sign_in<P: UserPool>(
     pool: &P,
     verifier: &Verifier,
@@ -61,13 +62,19 @@ pub async fn sign_in<P: UserPool>(
     username: &str,
     password: &Secret,
     flow: AuthFlowType,
+    client_metadata: Option<&BTreeMap<String, String>>,
 ) -> Result<AuthOutcome, CognitoError> {
     let mut parameters = SecretParameters::new();
     parameters.insert("USERNAME".into(), Secret::new(username));
     if let Some(hash) = pool.secret_hash(username) {
         parameters.insert("SECRET_HASH".into(), hash);
     }
-    let response = match flow {
+    let srp_client = || {
+        SrpClient::new()
+            .map_err(|e| CognitoError::Protocol(format!("no randomness for SRP from the OS: {e}")))
+    };
+    // The flow Cognito is asked for, and the SRP exchange when a password proof follows.
+    let (auth_flow, srp) = match flow {
         AuthFlowType::Redirect => {
             return Err(CognitoError::Protocol(
                 "the browser sign-in has no password flow".to_owned(),
@@ -75,38 +82,41 @@ pub async fn sign_in<P: UserPool>(
         }
         AuthFlowType::UserPasswordAuth => {
             parameters.insert("PASSWORD".into(), password.clone());
-            pool.initiate_auth(InitiateAuthRequest {
-                auth_flow: "USER_PASSWORD_AUTH",
-                client_id: pool.client_id().to_owned(),
-                auth_parameters: parameters,
-            })
-            .await?
+            ("USER_PASSWORD_AUTH", None)
         }
         AuthFlowType::UserSrpAuth => {
-            let srp = SrpClient::new().map_err(|e| {
-                CognitoError::Protocol(format!("no randomness for SRP from the OS: {e}"))
-            })?;
+            let srp = srp_client()?;
             parameters.insert("SRP_A".into(), Secret::new(srp.public_hex()));
-            let response = pool
-                .initiate_auth(InitiateAuthRequest {
-                    auth_flow: "USER_SRP_AUTH",
-                    client_id: pool.client_id().to_owned(),
-                    auth_parameters: parameters,
-                })
-                .await?;
-            if response.challenge_name.as_deref() == Some("PASSWORD_VERIFIER") {
-                let answer =
-                    password_verifier(pool, &srp, user_pool_id, username, password, response)?;
-                let canonical = answer
-                    .challenge_responses
-                    .get("USERNAME")
-                    .map(|u| u.expose().to_owned());
-                let response = pool.respond_to_auth_challenge(answer).await?;
-                return outcome(verifier, response, canonical.as_deref().unwrap_or(username)).await;
-            }
-            response
+            ("USER_SRP_AUTH", Some(srp))
         }
+        AuthFlowType::CustomWithSrp => {
+            let srp = srp_client()?;
+            parameters.insert("CHALLENGE_NAME".into(), Secret::new("SRP_A"));
+            parameters.insert("SRP_A".into(), Secret::new(srp.public_hex()));
+            ("CUSTOM_AUTH", Some(srp))
+        }
+        AuthFlowType::CustomWithoutSrp => ("CUSTOM_AUTH", None),
     };
+    let response = pool
+        .initiate_auth(InitiateAuthRequest {
+            auth_flow,
+            client_id: pool.client_id().to_owned(),
+            auth_parameters: parameters,
+            client_metadata: client_metadata.cloned(),
+        })
+        .await?;
+    if let Some(srp) = srp
+        && response.challenge_name.as_deref() == Some("PASSWORD_VERIFIER")
+    {
+        let mut answer = password_verifier(pool, &srp, user_pool_id, username, password, response)?;
+        answer.client_metadata = client_metadata.cloned();
+        let canonical = answer
+            .challenge_responses
+            .get("USERNAME")
+            .map(|u| u.expose().to_owned());
+        let response = pool.respond_to_auth_challenge(answer).await?;
+        return outcome(verifier, response, canonical.as_deref().unwrap_or(username)).await;
+    }
     outcome(verifier, response, username).await
 }
 
@@ -157,6 +167,7 @@ fn password_verifier<P: UserPool>(
         client_id: pool.client_id().to_owned(),
         challenge_responses: responses,
         session: response.session,
+        client_metadata: None,
     })
 }
 
@@ -168,6 +179,7 @@ pub async fn respond<P: UserPool>(
     challenge: &Challenge,
     mut responses: SecretParameters,
     session: Option<Secret>,
+    client_metadata: Option<BTreeMap<String, String>>,
 ) -> Result<AuthOutcome, CognitoError> {
     let username = challenge.username.as_str();
     responses.insert("USERNAME".into(), Secret::new(username));
@@ -180,6 +192,7 @@ pub async fn respond<P: UserPool>(
             client_id: pool.client_id().to_owned(),
             challenge_responses: responses,
             session: session.or_else(|| challenge.session.clone()),
+            client_metadata,
         })
         .await?;
     outcome(verifier, response, username).await

@@ -15,6 +15,9 @@ pub struct InitiateAuthRequest {
     pub auth_flow: &'static str,
     pub client_id: String,
     pub auth_parameters: SecretParameters,
+    /// For the pool's Lambda triggers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_metadata: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -25,6 +28,9 @@ pub struct RespondToAuthChallengeRequest {
     pub challenge_responses: SecretParameters,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session: Option<Secret>,
+    /// For the pool's Lambda triggers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_metadata: Option<BTreeMap<String, String>>,
 }
 
 /// The answer to InitiateAuth and RespondToAuthChallenge: tokens, or another challenge.

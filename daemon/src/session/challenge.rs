@@ -62,6 +62,18 @@ pub fn next_step(challenge: &Challenge) -> Result<NextStep, ChallengeError> {
                 ..NextStep::new(SignInStep::ContinueSignInWithMfaSelection)
             }
         }
+        "CUSTOM_CHALLENGE" => {
+            // The trigger's public parameters, without the ones naming the user.
+            let info: BTreeMap<String, String> = params
+                .iter()
+                .filter(|(k, _)| !matches!(k.as_str(), "USERNAME" | "USER_ID_FOR_SRP"))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            NextStep {
+                additional_info: Some(info),
+                ..NextStep::new(SignInStep::ConfirmSignInWithCustomChallenge)
+            }
+        }
         other => return Err(ChallengeError::Unsupported(other.to_owned())),
     };
     Ok(step)
@@ -132,6 +144,13 @@ pub fn responses(
             responses.insert("ANSWER".into(), Secret::new(chosen.clone()));
         }
         "MFA_SETUP" => {}
+        "CUSTOM_CHALLENGE" => {
+            // Whatever the pool's trigger expects, as typed.
+            if answer.is_empty() {
+                return Err(ChallengeError::BadAnswer("the answer is empty".to_owned()));
+            }
+            responses.insert("ANSWER".into(), answer.clone());
+        }
         other => return Err(ChallengeError::Unsupported(other.to_owned())),
     }
     Ok(responses)
@@ -292,8 +311,35 @@ mod tests {
     #[test]
     fn unknown_challenges_are_unsupported() {
         assert_eq!(
-            next_step(&challenge("CUSTOM_CHALLENGE", &[])),
-            Err(ChallengeError::Unsupported("CUSTOM_CHALLENGE".into()))
+            next_step(&challenge("WEB_AUTHN", &[])),
+            Err(ChallengeError::Unsupported("WEB_AUTHN".into()))
         );
+    }
+
+    #[test]
+    fn a_custom_challenge_shows_its_public_parameters_and_takes_the_answer_as_typed() {
+        let custom = challenge(
+            "CUSTOM_CHALLENGE",
+            &[
+                ("USERNAME", "alice"),
+                ("question", "2 + 3?"),
+                ("USER_ID_FOR_SRP", "alice"),
+            ],
+        );
+        let step = next_step(&custom).unwrap();
+        assert_eq!(
+            step.sign_in_step,
+            SignInStep::ConfirmSignInWithCustomChallenge
+        );
+        assert_eq!(
+            step.additional_info,
+            Some(BTreeMap::from([(
+                "question".to_owned(),
+                "2 + 3?".to_owned()
+            )]))
+        );
+        let answer = responses(&custom, &Secret::new(" Five "), None).unwrap();
+        assert_eq!(answer["ANSWER"].expose(), " Five ");
+        assert!(responses(&custom, &Secret::new(""), None).is_err());
     }
 }

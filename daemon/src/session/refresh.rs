@@ -321,6 +321,7 @@ pub(super) async fn refresh_call<P: UserPool>(
             auth_flow: "REFRESH_TOKEN_AUTH",
             client_id: pool.client_id().to_owned(),
             auth_parameters: parameters,
+            client_metadata: None,
         })
         .await?
     };

@@ -34,6 +34,19 @@ pub(super) struct Pending {
 pub(super) enum Prepared {
     SignedIn(Box<VerifiedTokens>),
     Step(Box<Pending>),
+    /// The sign-in ended short of tokens with something the user must do elsewhere first
+    /// (reset the password, confirm the account).
+    Stopped(NextStep),
+}
+
+/// The step a sign-in refusal means: `RESET_PASSWORD` for `PasswordResetRequiredException`,
+/// `CONFIRM_SIGN_UP` for `UserNotConfirmedException`.
+fn stopped_step(error: &crate::cognito::CognitoError) -> Option<NextStep> {
+    match error.service_kind()? {
+        "PasswordResetRequiredException" => Some(NextStep::new(SignInStep::ResetPassword)),
+        "UserNotConfirmedException" => Some(NextStep::new(SignInStep::ConfirmSignUp)),
+        _ => None,
+    }
 }
 
 /// A sign-in call that came back.
@@ -73,6 +86,13 @@ impl<P: UserPool> Owner<P> {
             )));
             return;
         }
+        if request.password.is_empty() && flow != AuthFlowType::CustomWithoutSrp {
+            let _ = reply.send(Err(SessionError::BadAnswer(format!(
+                "{} needs the password",
+                flow.as_str()
+            ))));
+            return;
+        }
         self.set_pending(None);
         self.redirect = None;
         self.answering = false;
@@ -88,15 +108,23 @@ impl<P: UserPool> Owner<P> {
                 &username,
                 &request.password,
                 flow,
+                request.client_metadata.as_ref(),
             )
             .await;
             let upstream = Some(upstream_after(outcome.as_ref().err()));
             let result = match outcome {
                 Ok(outcome) => prepare(&*pool, outcome, &username, flow).await,
-                Err(error) => {
-                    info!(username, %error, "sign-in refused");
-                    Err(error.into())
-                }
+                Err(error) => match stopped_step(&error) {
+                    // Not a refusal: what the user does next (Amplify's steps).
+                    Some(step) => {
+                        info!(username, %error, "sign-in stopped: the account needs a step first");
+                        Ok(Prepared::Stopped(step))
+                    }
+                    None => {
+                        info!(username, %error, "sign-in refused");
+                        Err(error.into())
+                    }
+                },
             };
             let _ = done.send(AuthDone {
                 generation,
@@ -194,6 +222,14 @@ impl<P: UserPool> Owner<P> {
                     })
                 }
             }
+            Ok(Prepared::Stopped(next_step)) => {
+                self.set_pending(None);
+                self.next_auth_generation();
+                Ok(SignInResponse {
+                    is_signed_in: false,
+                    next_step,
+                })
+            }
             Ok(Prepared::Step(pending)) => {
                 let pending = *pending;
                 info!(username = %pending.challenge.username, challenge = %pending.challenge.name, "sign-in step pending");
@@ -283,7 +319,15 @@ async fn answer<P: UserPool>(
         }
         session = verified.session.or(session);
     }
-    Ok(auth::respond(pool, verifier, challenge, responses, session).await?)
+    Ok(auth::respond(
+        pool,
+        verifier,
+        challenge,
+        responses,
+        session,
+        request.client_metadata.clone(),
+    )
+    .await?)
 }
 
 /// Where `outcome` leaves the sign-in: tokens, or the next step (for `MFA_SETUP` after

@@ -173,6 +173,7 @@ async fn signed_in_rotating(lifetime: i64, rotation: bool) -> (SessionHandle, Ar
             username: "alice".into(),
             password: Secret::new("pw"),
             auth_flow_type: Some(AuthFlowType::UserPasswordAuth),
+            client_metadata: None,
         })
         .await
         .unwrap();

@@ -54,6 +54,9 @@ struct Shared {
     /// Every secret that crossed the fake (passwords asked, tokens, keys and sessions issued),
     /// for the secret sweep (see [`crate::sweep_dir`]).
     secrets: Vec<String>,
+    /// The `ClientMetadata` of the last call of each action that had one (what the pool's
+    /// Lambda triggers would get).
+    client_metadata: HashMap<String, Value>,
 }
 
 /// The values under these keys, in requests and answers, are secrets.
@@ -253,6 +256,11 @@ impl FakeCognito {
             lock(&self.shared).secrets.push(signature.to_owned());
         }
         token
+    }
+
+    /// The `ClientMetadata` the last `action` call that had one carried.
+    pub fn client_metadata(&self, action: &str) -> Option<Value> {
+        lock(&self.shared).client_metadata.get(action).cloned()
     }
 
     /// Authorization codes the managed login exchanged for tokens.
@@ -460,6 +468,11 @@ async fn dispatch(State(shared): State<SharedState>, headers: HeaderMap, body: B
         let mut secrets = Vec::new();
         collect_secrets(&request, &mut secrets);
         shared.secrets.extend(secrets);
+        if let Some(metadata) = request.get("ClientMetadata") {
+            shared
+                .client_metadata
+                .insert(action.clone(), metadata.clone());
+        }
         let pool = shared.pool.as_mut().expect("the pool exists");
         match action.as_str() {
             "InitiateAuth" => pool.initiate_auth(&request, now),

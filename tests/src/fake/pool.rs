@@ -13,6 +13,7 @@ use sha2::Sha256;
 use super::srp::{self, ServerExchange};
 use super::totp;
 
+mod custom;
 mod federation;
 mod oauth;
 pub use oauth::{LoginAnswer, ManagedLogin, TEST_IDP, TokenError, pairs as oauth_pairs};
@@ -78,6 +79,9 @@ pub struct PoolOptions {
     /// An external OIDC provider whose tokens the identity pool takes under this name (see
     /// [`PoolState::oidc_token`]).
     pub oidc_provider: Option<String>,
+    /// The custom auth triggers: the rounds of `CUSTOM_CHALLENGE`, each a question (its
+    /// public parameter) and the answer it takes. Empty: no custom auth.
+    pub custom_challenges: Vec<(String, String)>,
 }
 
 impl Default for PoolOptions {
@@ -101,6 +105,7 @@ impl Default for PoolOptions {
             callback_urls: Vec::new(),
             logout_urls: Vec::new(),
             oidc_provider: None,
+            custom_challenges: Vec::new(),
         }
     }
 }
@@ -119,6 +124,10 @@ pub struct UserSpec {
     pub sms_mfa: bool,
     pub email_mfa: bool,
     pub preferred_mfa: Option<Mfa>,
+    /// `RESET_REQUIRED`: sign-ins get `PasswordResetRequiredException`.
+    pub reset_required: bool,
+    /// `UNCONFIRMED`: sign-ins with the right password get `UserNotConfirmedException`.
+    pub unconfirmed: bool,
 }
 
 impl UserSpec {
@@ -168,6 +177,8 @@ struct User {
     signed_out_at: Option<i64>,
     /// A federated user: the `identities` claim of their id tokens.
     identities: Option<Value>,
+    reset_required: bool,
+    unconfirmed: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -184,6 +195,8 @@ struct ChallengeSession {
     setup_verified: bool,
     /// SELECT_MFA_TYPE: the choices offered.
     choices: Vec<Mfa>,
+    /// CUSTOM_CHALLENGE: which round this is.
+    round: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -191,6 +204,8 @@ struct SrpPending {
     username: String,
     exchange: ServerExchange,
     srp_a: String,
+    /// CUSTOM_AUTH with `SRP_A`: custom challenges follow the password check.
+    custom: bool,
 }
 
 /// A refresh token the pool issued.
@@ -307,6 +322,8 @@ impl PoolState {
             preferred_mfa: spec.preferred_mfa,
             signed_out_at: None,
             identities: None,
+            reset_required: spec.reset_required,
+            unconfirmed: spec.unconfirmed,
         });
         username
     }
@@ -403,42 +420,19 @@ impl PoolState {
                 let typed = param("USERNAME").ok_or_else(|| missing("USERNAME"))?;
                 let srp_a = param("SRP_A").ok_or_else(|| missing("SRP_A"))?;
                 self.check_secret_hash(param("SECRET_HASH"), typed)?;
-                let index = self.user_or_fail(typed)?;
-                let user = &self.users[index];
-                let exchange = ServerExchange::new(
-                    user.verifier.clone(),
-                    BigUint::from_bytes_be(&random_bytes(32)),
-                );
-                let block = base64::engine::general_purpose::STANDARD.encode(random_bytes(64));
-                let answer = json!({
-                    "ChallengeName": "PASSWORD_VERIFIER",
-                    "ChallengeParameters": {
-                        "SALT": user.salt_hex,
-                        "SRP_B": exchange.big_b.to_str_radix(16),
-                        "SECRET_BLOCK": block,
-                        "USER_ID_FOR_SRP": user.username,
-                        "USERNAME": user.username,
-                    }
-                });
-                self.srp.insert(
-                    block,
-                    SrpPending {
-                        username: user.username.clone(),
-                        exchange,
-                        srp_a: srp_a.to_owned(),
-                    },
-                );
-                Ok(answer)
+                let index = self.signing_in_user(typed)?;
+                Ok(self.start_srp(index, srp_a, false))
             }
+            "CUSTOM_AUTH" => self.initiate_custom_auth(body, now),
             "USER_PASSWORD_AUTH" => {
                 let typed = param("USERNAME").ok_or_else(|| missing("USERNAME"))?;
                 let password = param("PASSWORD").ok_or_else(|| missing("PASSWORD"))?;
                 self.check_secret_hash(param("SECRET_HASH"), typed)?;
-                let index = self.user_or_fail(typed)?;
+                let index = self.signing_in_user(typed)?;
                 if self.users[index].password != password {
                     return Err(not_authorized("Incorrect username or password."));
                 }
-                Ok(self.after_password(index, now))
+                self.after_password(index, now)
             }
             "REFRESH_TOKEN_AUTH" | "REFRESH_TOKEN" => {
                 if self.options.refresh_token_rotation {
@@ -567,7 +561,10 @@ impl PoolState {
                 return Err(not_authorized("Incorrect username or password."));
             }
             let index = self.user_or_fail(username)?;
-            return Ok(self.after_password(index, now));
+            if pending.custom {
+                return self.custom_round(index, 0, now);
+            }
+            return self.after_password(index, now);
         }
 
         let session_id = body["Session"]
@@ -598,6 +595,10 @@ impl PoolState {
         let index = self.user_or_fail(username)?;
 
         match challenge {
+            "CUSTOM_CHALLENGE" => {
+                self.sessions.remove(&session_id);
+                self.answer_custom(index, session.round, response("ANSWER"), now)
+            }
             "NEW_PASSWORD_REQUIRED" => {
                 let password = response("NEW_PASSWORD").ok_or_else(|| missing("NEW_PASSWORD"))?;
                 if let Err(why) = password_policy(password) {
@@ -832,8 +833,58 @@ impl PoolState {
         Ok(claims)
     }
 
-    /// After a right password: a new password, a second factor, or tokens.
-    fn after_password(&mut self, index: usize, now: i64) -> Value {
+    /// The user a sign-in names, unless the account must have its password reset first.
+    fn signing_in_user(&self, typed: &str) -> Result<usize, CognitoFault> {
+        let index = self.user_or_fail(typed)?;
+        if self.users[index].reset_required {
+            return Err(fault(
+                "PasswordResetRequiredException",
+                "Password reset required for the user",
+            ));
+        }
+        Ok(index)
+    }
+
+    /// The `PASSWORD_VERIFIER` challenge for an SRP sign-in with the client's `srp_a`.
+    fn start_srp(&mut self, index: usize, srp_a: &str, custom: bool) -> Value {
+        let user = &self.users[index];
+        let exchange = ServerExchange::new(
+            user.verifier.clone(),
+            BigUint::from_bytes_be(&random_bytes(32)),
+        );
+        let block = base64::engine::general_purpose::STANDARD.encode(random_bytes(64));
+        let answer = json!({
+            "ChallengeName": "PASSWORD_VERIFIER",
+            "ChallengeParameters": {
+                "SALT": user.salt_hex,
+                "SRP_B": exchange.big_b.to_str_radix(16),
+                "SECRET_BLOCK": block,
+                "USER_ID_FOR_SRP": user.username,
+                "USERNAME": user.username,
+            }
+        });
+        self.srp.insert(
+            block,
+            SrpPending {
+                username: user.username.clone(),
+                exchange,
+                srp_a: srp_a.to_owned(),
+                custom,
+            },
+        );
+        answer
+    }
+
+    /// After a right password: an unconfirmed account is refused; else a new password, a
+    /// second factor, or tokens.
+    fn after_password(&mut self, index: usize, now: i64) -> Answer {
+        if self.users[index].unconfirmed {
+            return Err(fault("UserNotConfirmedException", "User is not confirmed."));
+        }
+        Ok(self.password_checked(index, now))
+    }
+
+    fn password_checked(&mut self, index: usize, now: i64) -> Value {
         let user = &self.users[index];
         if user.force_change_password {
             let attributes: BTreeMap<&String, &String> = user
@@ -935,6 +986,7 @@ impl PoolState {
             setup_secret: None,
             setup_verified: false,
             choices: Vec::new(),
+            round: 0,
         };
         customize(&mut session);
         let id = self.open_session(session);

@@ -1,0 +1,212 @@
+//! Sign-in flows beyond SRP and password: the pool's custom challenges (with and without an
+//! SRP password check), `clientMetadata` for its Lambda triggers, and the accounts that must
+//! do something elsewhere first (`RESET_PASSWORD`, `CONFIRM_SIGN_UP`). The real binaries
+//! against the fake, over the socket API and on a terminal.
+
+use cognitod_tests::daemon::TestDaemon;
+use cognitod_tests::fake::{FakeCognito, PoolOptions, UserSpec};
+use cognitod_tests::terminal::Terminal;
+use cognitod_tests::{PASSWORD, binary, raw_request};
+use serde_json::{Value, json};
+
+/// A pool with two rounds of custom challenges, and users in several states.
+fn setup() -> (FakeCognito, TestDaemon) {
+    let fake = FakeCognito::start(PoolOptions {
+        custom_challenges: vec![
+            ("What is 2 + 3?".into(), "5".into()),
+            ("Name the fake's provider".into(), "TestIdP".into()),
+        ],
+        ..PoolOptions::default()
+    });
+    fake.add_user(UserSpec::new("alice", PASSWORD));
+    fake.add_user(UserSpec {
+        reset_required: true,
+        ..UserSpec::new("rita", PASSWORD)
+    });
+    fake.add_user(UserSpec {
+        unconfirmed: true,
+        ..UserSpec::new("uma", PASSWORD)
+    });
+    let daemon = TestDaemon::start(&fake.config_toml());
+    (fake, daemon)
+}
+
+fn post(daemon: &TestDaemon, path: &str, body: &Value) -> cognitod_tests::RawResponse {
+    raw_request(&daemon.socket, "POST", path, body.to_string().as_bytes())
+}
+
+#[test]
+fn custom_challenges_without_a_password_take_as_many_rounds_as_the_pool_asks() {
+    let (fake, daemon) = setup();
+    let started = post(
+        &daemon,
+        "/v1/sign-in",
+        &json!({"username": "alice", "authFlowType": "CUSTOM_WITHOUT_SRP",
+                "clientMetadata": {"source": "tests"}}),
+    );
+    assert_eq!(started.status, 200, "{started:?}");
+    assert_eq!(
+        started.json()["nextStep"],
+        json!({"signInStep": "CONFIRM_SIGN_IN_WITH_CUSTOM_CHALLENGE",
+               "additionalInfo": {"question": "What is 2 + 3?", "round": "1"}})
+    );
+    // The Lambda triggers get the client's metadata.
+    assert_eq!(
+        fake.client_metadata("InitiateAuth"),
+        Some(json!({"source": "tests"}))
+    );
+    let round = post(
+        &daemon,
+        "/v1/sign-in/confirm",
+        &json!({"challengeResponse": "5", "clientMetadata": {"round": "one"}}),
+    );
+    assert_eq!(round.status, 200, "{round:?}");
+    assert_eq!(
+        round.json()["nextStep"]["additionalInfo"]["question"],
+        "Name the fake's provider"
+    );
+    assert_eq!(
+        fake.client_metadata("RespondToAuthChallenge"),
+        Some(json!({"round": "one"}))
+    );
+    let done = post(
+        &daemon,
+        "/v1/sign-in/confirm",
+        &json!({"challengeResponse": "TestIdP"}),
+    );
+    assert_eq!(done.status, 200, "{done:?}");
+    assert_eq!(done.json()["isSignedIn"], true);
+    let user = raw_request(&daemon.socket, "GET", "/v1/user", b"").json();
+    assert_eq!(
+        user["signInDetails"],
+        json!({"loginId": "alice", "authFlowType": "CUSTOM_WITHOUT_SRP"})
+    );
+
+    // A wrong answer: the pool fails the sign-in, and nothing is pending after.
+    assert_eq!(post(&daemon, "/v1/sign-out", &json!({})).status, 200);
+    post(
+        &daemon,
+        "/v1/sign-in",
+        &json!({"username": "alice", "authFlowType": "CUSTOM_WITHOUT_SRP"}),
+    );
+    let wrong = post(
+        &daemon,
+        "/v1/sign-in/confirm",
+        &json!({"challengeResponse": "6"}),
+    );
+    assert_eq!(
+        (wrong.status, wrong.error_code().as_str()),
+        (401, "NotAuthorizedException")
+    );
+    let after = post(
+        &daemon,
+        "/v1/sign-in/confirm",
+        &json!({"challengeResponse": "5"}),
+    );
+    assert_eq!(after.error_code(), "NoPendingSignInStep");
+}
+
+#[test]
+fn custom_challenges_after_srp_on_a_terminal() {
+    let (fake, daemon) = setup();
+    let socket = daemon.socket.to_str().expect("utf-8").to_owned();
+    let mut terminal = Terminal::spawn(
+        &binary("cognitoctl"),
+        &[
+            "--socket",
+            &socket,
+            "login",
+            "alice",
+            "--flow",
+            "custom-srp",
+            "--client-metadata",
+            "app=cli",
+        ],
+    );
+    terminal.expect("Password: ");
+    terminal.type_line(PASSWORD);
+    terminal.expect("question: What is 2 + 3?");
+    terminal.expect("Answer: ");
+    terminal.type_line("5");
+    terminal.expect("question: Name the fake's provider");
+    terminal.expect("Answer: ");
+    terminal.type_line("TestIdP");
+    let (code, screen) = terminal.finish();
+    assert_eq!(code, 0, "{screen}");
+    assert!(screen.contains("signed in as alice"), "{screen}");
+    // Neither the password nor the answers were echoed.
+    assert!(!screen.contains(PASSWORD), "{screen}");
+    assert!(!screen.contains("TestIdP\r"), "{screen}");
+    assert_eq!(fake.calls("InitiateAuth"), 1);
+    assert_eq!(
+        fake.client_metadata("InitiateAuth"),
+        Some(json!({"app": "cli"}))
+    );
+    // SRP first: the PASSWORD_VERIFIER answer, then the two rounds.
+    assert_eq!(fake.calls("RespondToAuthChallenge"), 3);
+    let user = raw_request(&daemon.socket, "GET", "/v1/user", b"").json();
+    assert_eq!(user["signInDetails"]["authFlowType"], "CUSTOM_WITH_SRP");
+
+    // A wrong password never reaches the custom rounds.
+    let logout = daemon.ctl(&["logout"]);
+    assert_eq!(logout.code, 0, "{logout:?}");
+    let wrong = daemon.ctl_stdin(
+        &[
+            "--json",
+            "login",
+            "alice",
+            "--flow",
+            "custom-srp",
+            "--password-stdin",
+        ],
+        "Wrong-Horse-1\n",
+    );
+    assert_eq!(wrong.error_code(), "NotAuthorizedException", "{wrong:?}");
+}
+
+#[test]
+fn accounts_that_need_a_step_first_say_which() {
+    let (fake, daemon) = setup();
+    for (user, step, code) in [
+        ("rita", "RESET_PASSWORD", "PasswordResetRequiredException"),
+        ("uma", "CONFIRM_SIGN_UP", "UserNotConfirmedException"),
+    ] {
+        // The socket API answers Amplify's step, not a bare 401.
+        let answer = post(
+            &daemon,
+            "/v1/sign-in",
+            &json!({"username": user, "password": PASSWORD, "authFlowType": "USER_PASSWORD_AUTH"}),
+        );
+        assert_eq!(answer.status, 200, "{answer:?}");
+        assert_eq!(
+            answer.json(),
+            json!({"isSignedIn": false, "nextStep": {"signInStep": step}})
+        );
+        // Nothing is pending: `confirm` has nothing to answer.
+        let status = daemon.ctl(&["--json", "status"]);
+        assert!(status.stdout.contains("\"signedOut\""), "{status:?}");
+
+        // cognitoctl says what to do, and exits 1 (SRP: the step comes after the proof).
+        let login = daemon.ctl_stdin(
+            &["login", user, "--password-stdin"],
+            &format!("{PASSWORD}\n"),
+        );
+        assert_eq!(login.code, 1, "{login:?}");
+        assert!(login.stderr.contains("not signed in"), "{login:?}");
+        let json = daemon.ctl_stdin(
+            &["--json", "login", user, "--password-stdin"],
+            &format!("{PASSWORD}\n"),
+        );
+        assert_eq!(json.code, 1, "{json:?}");
+        let printed: Value = serde_json::from_str(&json.stdout).expect("JSON");
+        assert_eq!(printed["nextStep"]["signInStep"], step, "{code}");
+    }
+    // Flows that need a password refuse a sign-in without one, before asking Cognito.
+    let before = fake.calls("InitiateAuth");
+    let no_password = post(&daemon, "/v1/sign-in", &json!({"username": "alice"}));
+    assert_eq!(
+        (no_password.status, no_password.error_code().as_str()),
+        (400, "InvalidRequest")
+    );
+    assert_eq!(fake.calls("InitiateAuth"), before);
+}

@@ -63,6 +63,9 @@ enum Command {
         /// The authentication flow.
         #[arg(long, value_enum, default_value_t = Flow::Srp)]
         flow: Flow,
+        /// With --flow user-auth: the first factor (else Cognito offers a choice).
+        #[arg(long, value_enum)]
+        preferred: Option<Preferred>,
         /// A key-value pair for the pool's Lambda triggers, as NAME=VALUE (repeatable).
         #[arg(long = "client-metadata", value_name = "NAME=VALUE", value_parser = signin::parse_attribute)]
         client_metadata: Vec<(String, String)>,
@@ -157,6 +160,21 @@ enum Flow {
     CustomSrp,
     /// CUSTOM_WITHOUT_SRP: the pool's custom challenges only (no password).
     Custom,
+    /// USER_AUTH: choice-based sign-in (a code by email or SMS, a password, SRP).
+    UserAuth,
+}
+
+/// `USER_AUTH`'s first factors.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Preferred {
+    /// A one-time code by email.
+    EmailOtp,
+    /// A one-time code by SMS.
+    SmsOtp,
+    /// The password, sent over TLS.
+    Password,
+    /// The password, proven by SRP.
+    Srp,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -231,6 +249,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             username,
             password_stdin,
             flow,
+            preferred,
             client_metadata,
             ..
         } => {
@@ -239,13 +258,25 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                 Flow::Password => AuthFlowType::UserPasswordAuth,
                 Flow::CustomSrp => AuthFlowType::CustomWithSrp,
                 Flow::Custom => AuthFlowType::CustomWithoutSrp,
+                Flow::UserAuth => AuthFlowType::UserAuth,
             };
+            if preferred.is_some() && flow != AuthFlowType::UserAuth {
+                return Err(failure::Usage("--preferred goes with --flow user-auth".into()).into());
+            }
+            let preferred = preferred.map(|p| match p {
+                Preferred::EmailOtp => "EMAIL_OTP",
+                Preferred::SmsOtp => "SMS_OTP",
+                Preferred::Password => "PASSWORD",
+                Preferred::Srp => "PASSWORD_SRP",
+            });
+            let metadata = client_metadata;
             signin::login(
                 &client,
                 username,
                 password_stdin,
                 flow,
-                client_metadata,
+                preferred,
+                metadata,
                 json,
             )
             .await

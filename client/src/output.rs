@@ -206,6 +206,8 @@ pub fn step_text(step: SignInStep) -> &'static str {
         SignInStep::ContinueSignInWithMfaSelection => "a choice of MFA method",
         SignInStep::ContinueSignInWithTotpSetup => "setting up an authenticator app",
         SignInStep::ConfirmSignInWithCustomChallenge => "the answer to the pool's challenge",
+        SignInStep::ContinueSignInWithFirstFactorSelection => "a choice of how to sign in",
+        SignInStep::ConfirmSignInWithPassword => "the password",
         SignInStep::ResetPassword => "a password reset (the password must be reset first)",
         SignInStep::ConfirmSignUp => "confirming the account (it is not confirmed yet)",
     }
@@ -231,6 +233,9 @@ pub fn next_step(out: &mut impl Write, step: &NextStep, with_hint: bool) -> io::
     }
     if let Some(uri) = &step.totp_setup_uri {
         writeln!(out, "add this to your authenticator app: {}", uri.expose())?;
+    }
+    if let Some(offered) = &step.available_challenges {
+        writeln!(out, "ways to sign in: {}", offered.join(", "))?;
     }
     for (name, value) in step.additional_info.iter().flatten() {
         writeln!(out, "{name}: {value}")?;

@@ -20,9 +20,21 @@ pub async fn login(
     username: Option<String>,
     password_stdin: bool,
     flow: AuthFlowType,
+    preferred: Option<&'static str>,
     client_metadata: Vec<(String, String)>,
     json: bool,
 ) -> anyhow::Result<u8> {
+    let needs_password = match flow {
+        AuthFlowType::CustomWithoutSrp => false,
+        AuthFlowType::UserAuth => matches!(preferred, Some("PASSWORD" | "PASSWORD_SRP")),
+        _ => true,
+    };
+    if password_stdin && !needs_password {
+        return Err(Usage(
+            "this sign-in asks for no password up front, so --password-stdin has nothing to read\nLeave it out (a password step is answered with `cognitoctl confirm`).".into(),
+        )
+        .into());
+    }
     if username.as_deref().is_some_and(|u| u.trim().is_empty()) {
         return Err(
             Usage("the username is empty\nPass it: cognitoctl login USERNAME".into()).into(),
@@ -37,8 +49,8 @@ pub async fn login(
             "no username given and no terminal to ask on\nPass it: cognitoctl login USERNAME",
         )?,
     };
-    let password = if flow == AuthFlowType::CustomWithoutSrp {
-        // The pool's challenges only: no password.
+    let password = if !needs_password {
+        // The pool's challenges, or a first factor chosen later: no password now.
         Secret::default()
     } else if password_stdin {
         read_stdin_line("the password")?
@@ -54,6 +66,7 @@ pub async fn login(
         password,
         auth_flow_type: Some(flow),
         client_metadata: metadata(client_metadata),
+        preferred_challenge: preferred.map(str::to_owned),
     };
     let response = client.sign_in(&request).await?;
     let interactive = !password_stdin && std::io::stdin().is_terminal();
@@ -223,6 +236,18 @@ fn ask_for_step(
         SignInStep::ConfirmSignInWithTotpCode => code("TOTP code from your authenticator: ")?,
         SignInStep::ConfirmSignInWithSmsCode => code("Code sent by SMS: ")?,
         SignInStep::ConfirmSignInWithEmailCode => code("Code sent by email: ")?,
+        SignInStep::ContinueSignInWithFirstFactorSelection => {
+            let offered = step.available_challenges.clone().unwrap_or_default();
+            Secret::new(prompt_line(
+                &format!("Sign in with ({}): ", offered.join(", ")),
+                "no terminal to ask on\nAnswer on stdin: echo EMAIL_OTP | cognitoctl confirm",
+            )?)
+        }
+        SignInStep::ConfirmSignInWithPassword => read_secret(
+            "Password: ",
+            "the password",
+            "Pass it on stdin: cognitoctl confirm < password-file",
+        )?,
         // Read without echo: a custom challenge's answer may well be a secret.
         SignInStep::ConfirmSignInWithCustomChallenge => read_secret(
             "Answer: ",

@@ -228,16 +228,15 @@ pub fn upstream_answer(data: &[u8]) {
     );
     API.runtime.block_on(async {
         let password = Secret::new("Correct-Horse-9");
-        let _ = auth::sign_in(
-            &pool,
-            &verifier,
-            "us-east-1_Fuzz",
-            "alice",
-            &password,
+        let args = auth::SignInArgs {
+            user_pool_id: "us-east-1_Fuzz",
+            username: "alice",
+            password: &password,
             flow,
-            None,
-        )
-        .await;
+            client_metadata: None,
+            preferred: None,
+        };
+        let _ = auth::sign_in(&pool, &verifier, args).await;
         if let Ok(identity_id) = pool.get_id(None).await
             && let Ok(answer) = pool.get_credentials_for_identity(&identity_id, None).await
         {

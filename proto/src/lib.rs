@@ -181,6 +181,9 @@ pub enum AuthFlowType {
     /// The pool's custom challenges only (no password).
     #[serde(rename = "CUSTOM_WITHOUT_SRP")]
     CustomWithoutSrp,
+    /// Choice-based sign-in: a password, SRP, or a one-time code by email or SMS.
+    #[serde(rename = "USER_AUTH")]
+    UserAuth,
     /// Through the managed login in a browser (OAuth 2.0 authorization code with PKCE); only
     /// ever recorded, never asked for in `POST /v1/sign-in`.
     #[serde(rename = "REDIRECT")]
@@ -195,6 +198,7 @@ impl AuthFlowType {
             Self::UserPasswordAuth => "USER_PASSWORD_AUTH",
             Self::CustomWithSrp => "CUSTOM_WITH_SRP",
             Self::CustomWithoutSrp => "CUSTOM_WITHOUT_SRP",
+            Self::UserAuth => "USER_AUTH",
             Self::Redirect => "REDIRECT",
         }
     }
@@ -308,6 +312,10 @@ pub struct SignInRequest {
     /// Passed to the pool's Lambda triggers, as Amplify's `options.clientMetadata`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_metadata: Option<BTreeMap<String, String>>,
+    /// `USER_AUTH`: the first factor wanted (`PASSWORD`, `PASSWORD_SRP`, `EMAIL_OTP`,
+    /// `SMS_OTP`); without it Cognito offers a choice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preferred_challenge: Option<String>,
 }
 
 /// `POST /v1/sign-in/confirm`: the answer to the pending sign-in step.
@@ -359,6 +367,9 @@ pub struct NextStep {
     /// A custom challenge's public parameters (from the pool's Lambda trigger).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub additional_info: Option<BTreeMap<String, String>>,
+    /// The first factors to choose from (`CONTINUE_SIGN_IN_WITH_FIRST_FACTOR_SELECTION`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub available_challenges: Option<Vec<String>>,
 }
 
 impl NextStep {
@@ -371,6 +382,7 @@ impl NextStep {
             code_delivery_details: None,
             totp_setup_uri: None,
             additional_info: None,
+            available_challenges: None,
         }
     }
 }
@@ -398,6 +410,10 @@ pub enum SignInStep {
     ContinueSignInWithTotpSetup,
     /// A custom challenge of the pool's; `additionalInfo` holds its public parameters.
     ConfirmSignInWithCustomChallenge,
+    /// `USER_AUTH`: choose a first factor among `availableChallenges`.
+    ContinueSignInWithFirstFactorSelection,
+    /// `USER_AUTH` with a password first factor: the password.
+    ConfirmSignInWithPassword,
     /// The password must be reset first (`PasswordResetRequiredException`); not a step
     /// `confirm` answers.
     ResetPassword,

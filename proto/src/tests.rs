@@ -22,6 +22,7 @@ fn secrets_are_redacted_in_debug_but_sent_on_the_wire() {
         password: Secret::new("hunter2-Long-Pass"),
         auth_flow_type: None,
         client_metadata: None,
+        preferred_challenge: None,
     };
     let debug = format!("{request:?}");
     assert!(!debug.contains("hunter2"), "{debug}");

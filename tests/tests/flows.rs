@@ -210,3 +210,170 @@ fn accounts_that_need_a_step_first_say_which() {
     );
     assert_eq!(fake.calls("InitiateAuth"), before);
 }
+
+/// A pool with choice-based sign-in, and alice with an email address.
+fn user_auth_setup() -> (FakeCognito, TestDaemon) {
+    let fake = FakeCognito::start(PoolOptions {
+        user_auth: true,
+        ..PoolOptions::default()
+    });
+    fake.add_user(UserSpec {
+        email: Some("alice@example.com".into()),
+        ..UserSpec::new("alice", PASSWORD)
+    });
+    fake.add_user(UserSpec {
+        sms_mfa: true,
+        ..UserSpec::new("sam", PASSWORD)
+    });
+    let daemon = TestDaemon::start(&fake.config_toml());
+    (fake, daemon)
+}
+
+fn step_of(answer: &cognitod_tests::RawResponse) -> Value {
+    assert_eq!(answer.status, 200, "{answer:?}");
+    answer.json()["nextStep"].clone()
+}
+
+#[test]
+fn user_auth_offers_first_factors_and_takes_a_code_or_a_password() {
+    let (fake, daemon) = user_auth_setup();
+    // No preference: the choice, then a code by email.
+    let choice = step_of(&post(
+        &daemon,
+        "/v1/sign-in",
+        &json!({"username": "alice", "authFlowType": "USER_AUTH"}),
+    ));
+    assert_eq!(
+        choice,
+        json!({"signInStep": "CONTINUE_SIGN_IN_WITH_FIRST_FACTOR_SELECTION",
+               "availableChallenges": ["PASSWORD", "PASSWORD_SRP", "EMAIL_OTP"]})
+    );
+    let code_step = step_of(&post(
+        &daemon,
+        "/v1/sign-in/confirm",
+        &json!({"challengeResponse": "EMAIL_OTP"}),
+    ));
+    assert_eq!(code_step["signInStep"], "CONFIRM_SIGN_IN_WITH_EMAIL_CODE");
+    assert_eq!(code_step["codeDeliveryDetails"]["deliveryMedium"], "EMAIL");
+    let code = fake.sent_code("alice").expect("a code was sent");
+    let done = post(
+        &daemon,
+        "/v1/sign-in/confirm",
+        &json!({"challengeResponse": code}),
+    );
+    assert_eq!(done.json()["isSignedIn"], true, "{done:?}");
+    let user = raw_request(&daemon.socket, "GET", "/v1/user", b"").json();
+    assert_eq!(user["signInDetails"]["authFlowType"], "USER_AUTH");
+    assert_eq!(post(&daemon, "/v1/sign-out", &json!({})).status, 200);
+
+    // Choosing SRP asks for the password next, which never leaves the machine.
+    post(
+        &daemon,
+        "/v1/sign-in",
+        &json!({"username": "alice", "authFlowType": "USER_AUTH"}),
+    );
+    let password_step = step_of(&post(
+        &daemon,
+        "/v1/sign-in/confirm",
+        &json!({"challengeResponse": "PASSWORD_SRP"}),
+    ));
+    assert_eq!(password_step["signInStep"], "CONFIRM_SIGN_IN_WITH_PASSWORD");
+    let before = fake.calls("RespondToAuthChallenge");
+    let done = post(
+        &daemon,
+        "/v1/sign-in/confirm",
+        &json!({"challengeResponse": PASSWORD}),
+    );
+    assert_eq!(done.json()["isSignedIn"], true, "{done:?}");
+    // SELECT_CHALLENGE with SRP_A, then the PASSWORD_VERIFIER proof.
+    assert_eq!(fake.calls("RespondToAuthChallenge"), before + 2);
+    assert_eq!(post(&daemon, "/v1/sign-out", &json!({})).status, 200);
+
+    // A preference up front: the password at once; an SMS code for sam.
+    let direct = post(
+        &daemon,
+        "/v1/sign-in",
+        &json!({"username": "alice", "password": PASSWORD, "authFlowType": "USER_AUTH",
+                "preferredChallenge": "PASSWORD"}),
+    );
+    assert_eq!(direct.json()["isSignedIn"], true, "{direct:?}");
+    assert_eq!(post(&daemon, "/v1/sign-out", &json!({})).status, 200);
+    let sms = step_of(&post(
+        &daemon,
+        "/v1/sign-in",
+        &json!({"username": "sam", "authFlowType": "USER_AUTH", "preferredChallenge": "SMS_OTP"}),
+    ));
+    assert_eq!(sms["signInStep"], "CONFIRM_SIGN_IN_WITH_SMS_CODE");
+    let wrong = post(
+        &daemon,
+        "/v1/sign-in/confirm",
+        &json!({"challengeResponse": "000000"}),
+    );
+    assert_eq!(wrong.error_code(), "CodeMismatchException", "{wrong:?}");
+    let code = fake.sent_code("sam").expect("a code was sent");
+    let done = post(
+        &daemon,
+        "/v1/sign-in/confirm",
+        &json!({"challengeResponse": code}),
+    );
+    assert_eq!(done.json()["isSignedIn"], true, "{done:?}");
+
+    // Passkeys and unknown factors are refused before Cognito is asked.
+    assert_eq!(post(&daemon, "/v1/sign-out", &json!({})).status, 200);
+    let passkey = post(
+        &daemon,
+        "/v1/sign-in",
+        &json!({"username": "alice", "authFlowType": "USER_AUTH", "preferredChallenge": "WEB_AUTHN"}),
+    );
+    assert_eq!(passkey.status, 400, "{passkey:?}");
+    assert!(
+        passkey.json()["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("cognitoctl login --browser"),
+        "{passkey:?}"
+    );
+}
+
+#[test]
+fn user_auth_on_a_terminal() {
+    let (fake, daemon) = user_auth_setup();
+    let socket = daemon.socket.to_str().expect("utf-8").to_owned();
+    let cognitoctl = binary("cognitoctl");
+    let mut terminal = Terminal::spawn(
+        &cognitoctl,
+        &["--socket", &socket, "login", "alice", "--flow", "user-auth"],
+    );
+    terminal.expect("ways to sign in: PASSWORD, PASSWORD_SRP, EMAIL_OTP");
+    terminal.expect("Sign in with (PASSWORD, PASSWORD_SRP, EMAIL_OTP): ");
+    terminal.type_line("password");
+    terminal.expect("Password: ");
+    terminal.type_line(PASSWORD);
+    let (code, screen) = terminal.finish();
+    assert_eq!(code, 0, "{screen}");
+    assert!(screen.contains("signed in as alice"), "{screen}");
+    assert!(!screen.contains(PASSWORD), "{screen}");
+    assert_eq!(daemon.ctl(&["logout"]).code, 0);
+
+    let mut terminal = Terminal::spawn(
+        &cognitoctl,
+        &[
+            "--socket",
+            &socket,
+            "login",
+            "alice",
+            "--flow",
+            "user-auth",
+            "--preferred",
+            "email-otp",
+        ],
+    );
+    terminal.expect("Code sent by email: ");
+    terminal.type_line(&fake.sent_code("alice").expect("a code was sent"));
+    let (code, screen) = terminal.finish();
+    assert_eq!(code, 0, "{screen}");
+    assert!(
+        !screen.contains("Password"),
+        "no password was asked: {screen}"
+    );
+}

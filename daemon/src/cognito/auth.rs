@@ -36,6 +36,8 @@ pub struct Challenge {
     /// challenges carry only that), else the one the previous answer carried. For email or
     /// alias sign-in it is not what the user typed.
     pub username: String,
+    /// `SELECT_CHALLENGE`: the first factors offered.
+    pub available_challenges: Vec<String>,
 }
 
 /// The canonical username in a challenge's parameters, else `previous`.
@@ -53,17 +55,35 @@ pub enum AuthOutcome {
     Challenge(Challenge),
 }
 
-/// Signs `username` in with `password` by `flow`; `client_metadata` goes to the pool's Lambda
-/// triggers with every call.
+/// What a sign-in starts with.
+#[derive(Debug, Clone, Copy)]
+pub struct SignInArgs<'a> {
+    pub user_pool_id: &'a str,
+    pub username: &'a str,
+    /// Empty where the flow needs none.
+    pub password: &'a Secret,
+    pub flow: AuthFlowType,
+    /// Goes to the pool's Lambda triggers with every call.
+    pub client_metadata: Option<&'a BTreeMap<String, String>>,
+    /// `USER_AUTH`: the first factor wanted (`PASSWORD`, `PASSWORD_SRP`, `EMAIL_OTP`,
+    /// `SMS_OTP`).
+    pub preferred: Option<&'a str>,
+}
+
+/// Signs in as `args` say.
 pub async fn sign_in<P: UserPool>(
     pool: &P,
     verifier: &Verifier,
-    user_pool_id: &str,
-    username: &str,
-    password: &Secret,
-    flow: AuthFlowType,
-    client_metadata: Option<&BTreeMap<String, String>>,
+    args: SignInArgs<'_>,
 ) -> Result<AuthOutcome, CognitoError> {
+    let SignInArgs {
+        user_pool_id,
+        username,
+        password,
+        flow,
+        client_metadata,
+        preferred,
+    } = args;
     let mut parameters = SecretParameters::new();
     parameters.insert("USERNAME".into(), Secret::new(username));
     if let Some(hash) = pool.secret_hash(username) {
@@ -96,6 +116,24 @@ pub async fn sign_in<P: UserPool>(
             ("CUSTOM_AUTH", Some(srp))
         }
         AuthFlowType::CustomWithoutSrp => ("CUSTOM_AUTH", None),
+        AuthFlowType::UserAuth => {
+            let mut srp = None;
+            if let Some(preferred) = preferred {
+                parameters.insert("PREFERRED_CHALLENGE".into(), Secret::new(preferred));
+                match preferred {
+                    "PASSWORD" => {
+                        parameters.insert("PASSWORD".into(), password.clone());
+                    }
+                    "PASSWORD_SRP" => {
+                        let client = srp_client()?;
+                        parameters.insert("SRP_A".into(), Secret::new(client.public_hex()));
+                        srp = Some(client);
+                    }
+                    _ => {}
+                }
+            }
+            ("USER_AUTH", srp)
+        }
     };
     let response = pool
         .initiate_auth(InitiateAuthRequest {
@@ -216,6 +254,7 @@ pub async fn outcome(
             name,
             session: response.session,
             parameters: response.challenge_parameters,
+            available_challenges: response.available_challenges,
         })),
         None => Err(CognitoError::Protocol(
             "answer has neither tokens nor a challenge".to_owned(),
@@ -247,4 +286,51 @@ pub async fn verify(
         id_claims,
         access_claims,
     })
+}
+
+/// Answers `SELECT_CHALLENGE` with a password first factor: `PASSWORD` with the password, or
+/// `PASSWORD_SRP` with the SRP exchange and its `PASSWORD_VERIFIER` proof.
+pub async fn answer_with_password<P: UserPool>(
+    pool: &P,
+    verifier: &Verifier,
+    user_pool_id: &str,
+    challenge: &Challenge,
+    factor: &str,
+    password: &Secret,
+    client_metadata: Option<BTreeMap<String, String>>,
+) -> Result<AuthOutcome, CognitoError> {
+    let mut responses = SecretParameters::new();
+    responses.insert("ANSWER".into(), Secret::new(factor));
+    if factor != "PASSWORD_SRP" {
+        responses.insert("PASSWORD".into(), password.clone());
+        return respond(pool, verifier, challenge, responses, None, client_metadata).await;
+    }
+    let srp = SrpClient::new()
+        .map_err(|e| CognitoError::Protocol(format!("no randomness for SRP from the OS: {e}")))?;
+    responses.insert("SRP_A".into(), Secret::new(srp.public_hex()));
+    let username = challenge.username.as_str();
+    responses.insert("USERNAME".into(), Secret::new(username));
+    if let Some(hash) = pool.secret_hash(username) {
+        responses.insert("SECRET_HASH".into(), hash);
+    }
+    let response = pool
+        .respond_to_auth_challenge(RespondToAuthChallengeRequest {
+            challenge_name: challenge.name.clone(),
+            client_id: pool.client_id().to_owned(),
+            challenge_responses: responses,
+            session: challenge.session.clone(),
+            client_metadata: client_metadata.clone(),
+        })
+        .await?;
+    if response.challenge_name.as_deref() != Some("PASSWORD_VERIFIER") {
+        return outcome(verifier, response, username).await;
+    }
+    let mut answer = password_verifier(pool, &srp, user_pool_id, username, password, response)?;
+    answer.client_metadata = client_metadata;
+    let canonical = answer
+        .challenge_responses
+        .get("USERNAME")
+        .map(|u| u.expose().to_owned());
+    let response = pool.respond_to_auth_challenge(answer).await?;
+    outcome(verifier, response, canonical.as_deref().unwrap_or(username)).await
 }

@@ -45,6 +45,9 @@ pub struct AuthResponse {
     pub challenge_parameters: BTreeMap<String, String>,
     #[serde(default)]
     pub authentication_result: Option<AuthenticationResult>,
+    /// `SELECT_CHALLENGE` (`USER_AUTH`): the first factors the user may choose.
+    #[serde(default)]
+    pub available_challenges: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]

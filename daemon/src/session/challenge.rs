@@ -37,8 +37,8 @@ pub fn next_step(challenge: &Challenge) -> Result<NextStep, ChallengeError> {
             }
         }
         "SOFTWARE_TOKEN_MFA" => NextStep::new(SignInStep::ConfirmSignInWithTotpCode),
-        "SMS_MFA" | "EMAIL_OTP" => {
-            let step = if challenge.name == "SMS_MFA" {
+        "SMS_MFA" | "EMAIL_OTP" | "SMS_OTP" => {
+            let step = if challenge.name != "EMAIL_OTP" {
                 SignInStep::ConfirmSignInWithSmsCode
             } else {
                 SignInStep::ConfirmSignInWithEmailCode
@@ -60,6 +60,20 @@ pub fn next_step(challenge: &Challenge) -> Result<NextStep, ChallengeError> {
             NextStep {
                 allowed_mfa_types: Some(allowed),
                 ..NextStep::new(SignInStep::ContinueSignInWithMfaSelection)
+            }
+        }
+        "SELECT_CHALLENGE" => {
+            // USER_AUTH: the first factors offered that cognitod can take (passkeys need a
+            // browser).
+            let available: Vec<String> = challenge
+                .available_challenges
+                .iter()
+                .filter(|c| c.as_str() != "WEB_AUTHN")
+                .cloned()
+                .collect();
+            NextStep {
+                available_challenges: Some(available),
+                ..NextStep::new(SignInStep::ContinueSignInWithFirstFactorSelection)
             }
         }
         "CUSTOM_CHALLENGE" => {
@@ -123,6 +137,9 @@ pub fn responses(
         }
         "EMAIL_OTP" => {
             responses.insert("EMAIL_OTP_CODE".into(), code(answer)?);
+        }
+        "SMS_OTP" => {
+            responses.insert("SMS_OTP_CODE".into(), code(answer)?);
         }
         "SELECT_MFA_TYPE" => {
             let offered = json_list(challenge.parameters.get("MFAS_CAN_CHOOSE"));
@@ -204,6 +221,7 @@ mod tests {
         Challenge {
             name: name.to_owned(),
             username: "alice".to_owned(),
+            available_challenges: Vec::new(),
             session: None,
             parameters: params
                 .iter()

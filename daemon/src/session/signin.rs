@@ -27,6 +27,36 @@ pub(super) struct Pending {
     /// (AssociateSoftwareToken during `MFA_SETUP`).
     pub(super) session: Option<Secret>,
     pub(super) next_step: NextStep,
+    /// `SELECT_CHALLENGE` answered with `PASSWORD` or `PASSWORD_SRP`: the password is asked
+    /// next, and sent with that choice.
+    pub(super) first_factor: Option<String>,
+}
+
+/// `USER_AUTH`'s first factors cognitod can take (passkeys need a browser).
+const FIRST_FACTORS: [&str; 4] = ["PASSWORD", "PASSWORD_SRP", "EMAIL_OTP", "SMS_OTP"];
+
+/// The first factor `answer` names (`EMAIL_OTP`, `email-otp`, `srp`, ...), if one of these.
+fn first_factor(answer: &str) -> Result<&'static str, SessionError> {
+    let wanted = answer.trim().to_ascii_uppercase().replace('-', "_");
+    let wanted = match wanted.as_str() {
+        "SRP" => "PASSWORD_SRP",
+        other => other,
+    };
+    if wanted == "WEB_AUTHN" {
+        return Err(SessionError::BadAnswer(
+            "passkeys need the browser sign-in: `cognitoctl login --browser`".to_owned(),
+        ));
+    }
+    FIRST_FACTORS
+        .into_iter()
+        .find(|f| *f == wanted)
+        .ok_or_else(|| {
+            SessionError::BadAnswer(format!(
+                "{:?} is not a first factor ({})",
+                answer.trim(),
+                FIRST_FACTORS.join(", ")
+            ))
+        })
 }
 
 /// Where Cognito's answers left a sign-in, ready to apply without another call.
@@ -86,7 +116,28 @@ impl<P: UserPool> Owner<P> {
             )));
             return;
         }
-        if request.password.is_empty() && flow != AuthFlowType::CustomWithoutSrp {
+        let preferred = match (&request.preferred_challenge, flow) {
+            (None, _) => None,
+            (Some(wanted), AuthFlowType::UserAuth) => match first_factor(wanted) {
+                Ok(factor) => Some(factor),
+                Err(error) => {
+                    let _ = reply.send(Err(error));
+                    return;
+                }
+            },
+            (Some(_), _) => {
+                let _ = reply.send(Err(SessionError::BadAnswer(
+                    "preferredChallenge goes with authFlowType USER_AUTH".to_owned(),
+                )));
+                return;
+            }
+        };
+        let needs_password = match flow {
+            AuthFlowType::CustomWithoutSrp => false,
+            AuthFlowType::UserAuth => matches!(preferred, Some("PASSWORD" | "PASSWORD_SRP")),
+            _ => true,
+        };
+        if request.password.is_empty() && needs_password {
             let _ = reply.send(Err(SessionError::BadAnswer(format!(
                 "{} needs the password",
                 flow.as_str()
@@ -101,16 +152,15 @@ impl<P: UserPool> Owner<P> {
         let (pool, verifier, done) = self.auth_parts();
         let user_pool_id = self.config.user_pool_id.clone();
         tokio::spawn(async move {
-            let outcome = auth::sign_in(
-                &*pool,
-                &verifier,
-                &user_pool_id,
-                &username,
-                &request.password,
+            let args = auth::SignInArgs {
+                user_pool_id: &user_pool_id,
+                username: &username,
+                password: &request.password,
                 flow,
-                request.client_metadata.as_ref(),
-            )
-            .await;
+                client_metadata: request.client_metadata.as_ref(),
+                preferred,
+            };
+            let outcome = auth::sign_in(&*pool, &verifier, args).await;
             let upstream = Some(upstream_after(outcome.as_ref().err()));
             let result = match outcome {
                 Ok(outcome) => prepare(&*pool, outcome, &username, flow).await,
@@ -157,17 +207,26 @@ impl<P: UserPool> Owner<P> {
         let generation = self.auth_generation;
         let started_ms = self.clock.now_ms();
         let (pool, verifier, done) = self.auth_parts();
+        let user_pool_id = self.config.user_pool_id.clone();
         tokio::spawn(async move {
-            let answered = answer(&*pool, &verifier, &pending, &request).await;
+            let answered = answer(&*pool, &verifier, &user_pool_id, &pending, &request).await;
             let upstream = match &answered {
                 Err(SessionError::Unavailable(_)) => Some(UpstreamHealth::Unreachable),
                 Err(SessionError::Throttled { .. }) => Some(UpstreamHealth::Degraded),
                 Err(SessionError::BadAnswer(_)) => None,
                 _ => Some(UpstreamHealth::Ok),
             };
-            let step_used = answered.is_ok();
+            let step_used = matches!(answered, Ok(Answered::Outcome(_)));
             let result = match answered {
-                Ok(outcome) => prepare(&*pool, outcome, &pending.login_id, pending.flow).await,
+                Ok(Answered::Outcome(outcome)) => {
+                    prepare(&*pool, outcome, &pending.login_id, pending.flow).await
+                }
+                // Chosen: the password is asked next (nothing was sent).
+                Ok(Answered::PasswordNext(factor)) => Ok(Prepared::Step(Box::new(Pending {
+                    first_factor: Some(factor.to_owned()),
+                    next_step: NextStep::new(SignInStep::ConfirmSignInWithPassword),
+                    ..pending.clone()
+                }))),
                 Err(error) => Err(error),
             };
             let _ = done.send(AuthDone {
@@ -294,14 +353,57 @@ impl<P: UserPool> Owner<P> {
 
 /// The answer to the pending step, sent to Cognito (with the authenticator's verification
 /// first during `MFA_SETUP`).
+/// What an answer to the pending step came to.
+enum Answered {
+    /// Cognito's answer.
+    Outcome(AuthOutcome),
+    /// A password first factor was chosen: the password comes next, with it.
+    PasswordNext(&'static str),
+}
+
 async fn answer<P: UserPool>(
     pool: &P,
     verifier: &Verifier,
+    user_pool_id: &str,
     pending: &Pending,
     request: &ConfirmSignInRequest,
-) -> Result<AuthOutcome, SessionError> {
+) -> Result<Answered, SessionError> {
     let challenge = &pending.challenge;
     let answer = &request.challenge_response;
+    let metadata = request.client_metadata.clone();
+    if challenge.name == "SELECT_CHALLENGE" {
+        if let Some(factor) = &pending.first_factor {
+            if answer.is_empty() {
+                return Err(SessionError::BadAnswer("the password is empty".to_owned()));
+            }
+            let outcome = auth::answer_with_password(
+                pool,
+                verifier,
+                user_pool_id,
+                challenge,
+                factor,
+                answer,
+                metadata,
+            )
+            .await?;
+            return Ok(Answered::Outcome(outcome));
+        }
+        let factor = first_factor(answer.expose())?;
+        let offered = &challenge.available_challenges;
+        if !offered.is_empty() && !offered.iter().any(|c| c == factor) {
+            return Err(SessionError::BadAnswer(format!(
+                "{factor} is not offered here ({})",
+                offered.join(", ")
+            )));
+        }
+        if matches!(factor, "PASSWORD" | "PASSWORD_SRP") {
+            return Ok(Answered::PasswordNext(factor));
+        }
+        let mut responses = crate::cognito::wire::SecretParameters::new();
+        responses.insert("ANSWER".into(), Secret::new(factor));
+        let outcome = auth::respond(pool, verifier, challenge, responses, None, metadata).await?;
+        return Ok(Answered::Outcome(outcome));
+    }
     let responses = challenge::responses(challenge, answer, request.user_attributes.as_ref())?;
     let mut session = pending.session.clone();
     if challenge.name == "MFA_SETUP" {
@@ -319,15 +421,9 @@ async fn answer<P: UserPool>(
         }
         session = verified.session.or(session);
     }
-    Ok(auth::respond(
-        pool,
-        verifier,
-        challenge,
-        responses,
-        session,
-        request.client_metadata.clone(),
-    )
-    .await?)
+    Ok(Answered::Outcome(
+        auth::respond(pool, verifier, challenge, responses, session, metadata).await?,
+    ))
 }
 
 /// Where `outcome` leaves the sign-in: tokens, or the next step (for `MFA_SETUP` after
@@ -374,5 +470,6 @@ async fn prepare<P: UserPool>(
         flow,
         session,
         next_step,
+        first_factor: None,
     })))
 }

@@ -174,6 +174,7 @@ async fn signed_in_rotating(lifetime: i64, rotation: bool) -> (SessionHandle, Ar
             password: Secret::new("pw"),
             auth_flow_type: Some(AuthFlowType::UserPasswordAuth),
             client_metadata: None,
+            preferred_challenge: None,
         })
         .await
         .unwrap();

@@ -16,6 +16,7 @@ use super::totp;
 mod custom;
 mod federation;
 mod oauth;
+mod user_auth;
 pub use oauth::{LoginAnswer, ManagedLogin, TEST_IDP, TokenError, pairs as oauth_pairs};
 
 /// How long a challenge `Session` stays valid, as in Cognito.
@@ -82,6 +83,8 @@ pub struct PoolOptions {
     /// The custom auth triggers: the rounds of `CUSTOM_CHALLENGE`, each a question (its
     /// public parameter) and the answer it takes. Empty: no custom auth.
     pub custom_challenges: Vec<(String, String)>,
+    /// Choice-based sign-in (`ALLOW_USER_AUTH` on the app client).
+    pub user_auth: bool,
 }
 
 impl Default for PoolOptions {
@@ -106,6 +109,7 @@ impl Default for PoolOptions {
             logout_urls: Vec::new(),
             oidc_provider: None,
             custom_challenges: Vec::new(),
+            user_auth: false,
         }
     }
 }
@@ -424,6 +428,7 @@ impl PoolState {
                 Ok(self.start_srp(index, srp_a, false))
             }
             "CUSTOM_AUTH" => self.initiate_custom_auth(body, now),
+            "USER_AUTH" => self.initiate_user_auth(body, now),
             "USER_PASSWORD_AUTH" => {
                 let typed = param("USERNAME").ok_or_else(|| missing("USERNAME"))?;
                 let password = param("PASSWORD").ok_or_else(|| missing("PASSWORD"))?;
@@ -631,10 +636,16 @@ impl PoolState {
                 self.sessions.remove(&session_id);
                 Ok(self.mfa_or_tokens(index, now))
             }
-            "SOFTWARE_TOKEN_MFA" | "SMS_MFA" | "EMAIL_OTP" => {
+            "SELECT_CHALLENGE" => {
+                self.sessions.remove(&session_id);
+                let answer = response("ANSWER").ok_or_else(|| missing("ANSWER"))?;
+                self.first_factor(index, answer, response("PASSWORD"), response("SRP_A"), now)
+            }
+            "SOFTWARE_TOKEN_MFA" | "SMS_MFA" | "EMAIL_OTP" | "SMS_OTP" => {
                 let field = match challenge {
                     "SOFTWARE_TOKEN_MFA" => "SOFTWARE_TOKEN_MFA_CODE",
                     "SMS_MFA" => "SMS_MFA_CODE",
+                    "SMS_OTP" => "SMS_OTP_CODE",
                     _ => "EMAIL_OTP_CODE",
                 };
                 let code = response(field).ok_or_else(|| missing(field))?;

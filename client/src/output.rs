@@ -208,6 +208,9 @@ pub fn step_text(step: SignInStep) -> &'static str {
         SignInStep::ConfirmSignInWithCustomChallenge => "the answer to the pool's challenge",
         SignInStep::ContinueSignInWithFirstFactorSelection => "a choice of how to sign in",
         SignInStep::ConfirmSignInWithPassword => "the password",
+        SignInStep::ContinueSignInWithEmailSetup => {
+            "an email address for MFA codes (the account must set up MFA)"
+        }
         SignInStep::ResetPassword => "a password reset (the password must be reset first)",
         SignInStep::ConfirmSignUp => "confirming the account (it is not confirmed yet)",
     }

@@ -243,6 +243,10 @@ fn ask_for_step(
                 "no terminal to ask on\nAnswer on stdin: echo EMAIL_OTP | cognitoctl confirm",
             )?)
         }
+        SignInStep::ContinueSignInWithEmailSetup => Secret::new(prompt_line(
+            "Email address for sign-in codes: ",
+            "no terminal to ask on\nAnswer on stdin: echo you@example.com | cognitoctl confirm",
+        )?),
         SignInStep::ConfirmSignInWithPassword => read_secret(
             "Password: ",
             "the password",

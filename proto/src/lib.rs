@@ -414,6 +414,8 @@ pub enum SignInStep {
     ContinueSignInWithFirstFactorSelection,
     /// `USER_AUTH` with a password first factor: the password.
     ConfirmSignInWithPassword,
+    /// MFA setup by email during sign-in: the address codes go to.
+    ContinueSignInWithEmailSetup,
     /// The password must be reset first (`PasswordResetRequiredException`); not a step
     /// `confirm` answers.
     ResetPassword,

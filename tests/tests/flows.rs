@@ -377,3 +377,64 @@ fn user_auth_on_a_terminal() {
         "no password was asked: {screen}"
     );
 }
+
+#[test]
+fn email_mfa_is_set_up_during_sign_in() {
+    use cognitod_tests::fake::Mfa;
+    let fake = FakeCognito::start(PoolOptions {
+        mfa_required: true,
+        mfa_setup: vec![Mfa::Email],
+        ..PoolOptions::default()
+    });
+    fake.add_user(UserSpec::new("ed", PASSWORD));
+    fake.add_user(UserSpec::new("eve", PASSWORD));
+    let daemon = TestDaemon::start(&fake.config_toml());
+
+    // Over the socket: the address, then the code sent there.
+    let setup = step_of(&post(
+        &daemon,
+        "/v1/sign-in",
+        &json!({"username": "ed", "password": PASSWORD}),
+    ));
+    assert_eq!(
+        setup,
+        json!({"signInStep": "CONTINUE_SIGN_IN_WITH_EMAIL_SETUP"})
+    );
+    let not_an_address = post(
+        &daemon,
+        "/v1/sign-in/confirm",
+        &json!({"challengeResponse": "ed-at-example"}),
+    );
+    assert_eq!(not_an_address.status, 400, "{not_an_address:?}");
+    let code_step = step_of(&post(
+        &daemon,
+        "/v1/sign-in/confirm",
+        &json!({"challengeResponse": "ed@example.com"}),
+    ));
+    assert_eq!(code_step["signInStep"], "CONFIRM_SIGN_IN_WITH_EMAIL_CODE");
+    assert_eq!(code_step["codeDeliveryDetails"]["destination"], "e***@e***");
+    let code = fake.sent_code("ed").expect("a code was sent");
+    let done = post(
+        &daemon,
+        "/v1/sign-in/confirm",
+        &json!({"challengeResponse": code}),
+    );
+    assert_eq!(done.json()["isSignedIn"], true, "{done:?}");
+    assert_eq!(daemon.ctl(&["logout"]).code, 0);
+
+    // On a terminal, as a person sees it.
+    let socket = daemon.socket.to_str().expect("utf-8").to_owned();
+    let mut terminal = Terminal::spawn(
+        &binary("cognitoctl"),
+        &["--socket", &socket, "login", "eve"],
+    );
+    terminal.expect("Password: ");
+    terminal.type_line(PASSWORD);
+    terminal.expect("Email address for sign-in codes: ");
+    terminal.type_line("eve@example.com");
+    terminal.expect("Code sent by email: ");
+    terminal.type_line(&fake.sent_code("eve").expect("a code was sent"));
+    let (code, screen) = terminal.finish();
+    assert_eq!(code, 0, "{screen}");
+    assert!(screen.contains("signed in as eve"), "{screen}");
+}

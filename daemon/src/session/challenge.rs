@@ -100,6 +100,13 @@ pub fn can_set_up_totp(challenge: &Challenge) -> bool {
         .any(|name| name == "SOFTWARE_TOKEN_MFA")
 }
 
+/// Whether an `MFA_SETUP` challenge can be met with email codes.
+pub fn can_set_up_email(challenge: &Challenge) -> bool {
+    json_list(challenge.parameters.get("MFAS_CAN_SETUP"))
+        .iter()
+        .any(|name| name == "EMAIL_OTP")
+}
+
 /// `CONTINUE_SIGN_IN_WITH_TOTP_SETUP` with the `otpauth://` URI for the secret.
 pub fn totp_setup_step(secret_code: &Secret, username: &str) -> NextStep {
     let label = percent_encode(&format!("{TOTP_ISSUER}:{username}"));

@@ -404,6 +404,18 @@ async fn answer<P: UserPool>(
         let outcome = auth::respond(pool, verifier, challenge, responses, None, metadata).await?;
         return Ok(Answered::Outcome(outcome));
     }
+    if pending.next_step.sign_in_step == SignInStep::ContinueSignInWithEmailSetup {
+        let email = answer.expose().trim();
+        if !email.contains('@') || email.starts_with('@') || email.ends_with('@') {
+            return Err(SessionError::BadAnswer(format!(
+                "{email:?} is not an email address"
+            )));
+        }
+        let mut responses = crate::cognito::wire::SecretParameters::new();
+        responses.insert("EMAIL".into(), Secret::new(email));
+        let outcome = auth::respond(pool, verifier, challenge, responses, None, metadata).await?;
+        return Ok(Answered::Outcome(outcome));
+    }
     let responses = challenge::responses(challenge, answer, request.user_attributes.as_ref())?;
     let mut session = pending.session.clone();
     if challenge.name == "MFA_SETUP" {
@@ -440,8 +452,19 @@ async fn prepare<P: UserPool>(
     };
     let (next_step, session) = if challenge.name == "MFA_SETUP" {
         if !challenge::can_set_up_totp(&challenge) {
+            if challenge::can_set_up_email(&challenge) {
+                // Email MFA: the address first; Cognito then sends a code there.
+                return Ok(Prepared::Step(Box::new(Pending {
+                    challenge,
+                    login_id: login_id.to_owned(),
+                    flow,
+                    session: None,
+                    next_step: NextStep::new(SignInStep::ContinueSignInWithEmailSetup),
+                    first_factor: None,
+                })));
+            }
             return Err(SessionError::UnsupportedChallenge(
-                "MFA_SETUP without SOFTWARE_TOKEN_MFA".into(),
+                "MFA_SETUP without SOFTWARE_TOKEN_MFA or EMAIL_OTP".into(),
             ));
         }
         let session = challenge

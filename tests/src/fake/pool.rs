@@ -85,6 +85,8 @@ pub struct PoolOptions {
     pub custom_challenges: Vec<(String, String)>,
     /// Choice-based sign-in (`ALLOW_USER_AUTH` on the app client).
     pub user_auth: bool,
+    /// With `mfa_required`: the factors users without one may set up (`MFAS_CAN_SETUP`).
+    pub mfa_setup: Vec<Mfa>,
 }
 
 impl Default for PoolOptions {
@@ -110,6 +112,7 @@ impl Default for PoolOptions {
             oidc_provider: None,
             custom_challenges: Vec::new(),
             user_auth: false,
+            mfa_setup: vec![Mfa::Totp],
         }
     }
 }
@@ -678,6 +681,30 @@ impl PoolState {
                 self.sessions.remove(&session_id);
                 Ok(self.mfa_challenge(index, chosen, now))
             }
+            "MFA_SETUP" if response("EMAIL").is_some() => {
+                // Email MFA set up during sign-in: the address, then a code sent there.
+                if !self.options.mfa_setup.contains(&Mfa::Email) {
+                    return Err(fault(
+                        "InvalidParameterException",
+                        "EMAIL_OTP is not an MFA type this user may set up",
+                    ));
+                }
+                let email = response("EMAIL").unwrap_or_default();
+                if !email.contains('@') || email.starts_with('@') || email.ends_with('@') {
+                    return Err(fault(
+                        "InvalidParameterException",
+                        "Invalid email address format.",
+                    ));
+                }
+                self.users[index].email = Some(email.to_owned());
+                self.users[index]
+                    .attributes
+                    .insert("email".into(), email.to_owned());
+                self.users[index].email_mfa = true;
+                self.users[index].preferred_mfa = Some(Mfa::Email);
+                self.sessions.remove(&session_id);
+                Ok(self.mfa_challenge(index, Mfa::Email, now))
+            }
             "MFA_SETUP" => {
                 let secret = match (&session.setup_secret, session.setup_verified) {
                     (Some(secret), true) => secret.clone(),
@@ -935,7 +962,14 @@ impl PoolState {
         }
         match factors.as_slice() {
             [] if self.options.mfa_required => {
-                let params = json!({"MFAS_CAN_SETUP": "[\"SOFTWARE_TOKEN_MFA\"]"});
+                let names: Vec<&str> = self
+                    .options
+                    .mfa_setup
+                    .iter()
+                    .map(|m| m.challenge())
+                    .collect();
+                let params =
+                    json!({"MFAS_CAN_SETUP": serde_json::to_string(&names).expect("JSON")});
                 self.challenge(index, "MFA_SETUP", params, now, |_| {})
             }
             [] => self.signed_in(index, now),

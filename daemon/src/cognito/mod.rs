@@ -5,6 +5,7 @@
 //! implementation in its place. [`HttpUserPool`] is the real one.
 
 pub mod auth;
+pub mod devices;
 mod http;
 pub mod jwt;
 mod oauth;

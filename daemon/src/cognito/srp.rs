@@ -186,6 +186,25 @@ fn password_hash(
     x
 }
 
+/// The SRP verifier `g^x mod N` for `password` of `user_id` in `pool_name` with `salt`, as
+/// the padded big-endian bytes Cognito takes (remembered devices register one).
+pub fn verifier_bytes(pool_name: &str, user_id: &str, password: &str, salt: &BigUint) -> Vec<u8> {
+    let challenge = PasswordVerifierChallenge {
+        pool_name,
+        user_id_for_srp: user_id,
+        salt_hex: "",
+        srp_b_hex: "",
+        secret_block: "",
+    };
+    let x = password_hash(&challenge, password, salt);
+    pad(&GROUP.g.modpow(&x, &GROUP.n))
+}
+
+/// A salt's bytes as Cognito pads them.
+pub fn salt_bytes(salt: &BigUint) -> Vec<u8> {
+    pad(salt)
+}
+
 /// The `TIMESTAMP` Cognito expects: `EEE MMM d HH:mm:ss UTC yyyy`, day not zero-padded.
 pub fn timestamp(at: OffsetDateTime) -> String {
     let at = at.to_offset(time::UtcOffset::UTC);

@@ -208,6 +208,7 @@ pub fn step_text(step: SignInStep) -> &'static str {
         SignInStep::ConfirmSignInWithCustomChallenge => "the answer to the pool's challenge",
         SignInStep::ContinueSignInWithFirstFactorSelection => "a choice of how to sign in",
         SignInStep::ConfirmSignInWithPassword => "the password",
+        SignInStep::ContinueSignInWithMfaSetupSelection => "a choice of MFA method to set up",
         SignInStep::ContinueSignInWithEmailSetup => {
             "an email address for MFA codes (the account must set up MFA)"
         }
@@ -241,7 +242,9 @@ pub fn next_step(out: &mut impl Write, step: &NextStep, with_hint: bool) -> io::
         writeln!(out, "ways to sign in: {}", offered.join(", "))?;
     }
     for (name, value) in step.additional_info.iter().flatten() {
-        writeln!(out, "{name}: {value}")?;
+        // The pool's trigger wrote these: no control characters reach the terminal.
+        let clean = |text: &str| -> String { text.chars().filter(|c| !c.is_control()).collect() };
+        writeln!(out, "{}: {}", clean(name), clean(value))?;
     }
     if matches!(
         step.sign_in_step,

@@ -68,9 +68,10 @@ pub async fn login(
         client_metadata: metadata(client_metadata),
         preferred_challenge: preferred.map(str::to_owned),
     };
+    let client_metadata = request.client_metadata.clone();
     let response = client.sign_in(&request).await?;
     let interactive = !password_stdin && std::io::stdin().is_terminal();
-    finish(client, response, json, interactive).await
+    finish(client, response, json, interactive, client_metadata).await
 }
 
 /// Refuses to start a sign-in while one user is signed in (as the daemon would, but before
@@ -123,7 +124,9 @@ pub async fn confirm(
             let mut request = ask_for_step(&step, &attributes)?;
             request.client_metadata.clone_from(&client_metadata);
             match client.confirm_sign_in(&request).await {
-                Ok(response) => return finish(client, response, json, true).await,
+                Ok(response) => {
+                    return finish(client, response, json, true, client_metadata).await;
+                }
                 Err(ClientError::Api { status: 400, error }) => step_still_open(&error),
                 Err(error) => return Err(error.into()),
             }
@@ -132,20 +135,22 @@ pub async fn confirm(
         ConfirmSignInRequest {
             challenge_response: read_stdin_line("the answer")?,
             user_attributes: (!attributes.is_empty()).then(|| attributes.into_iter().collect()),
-            client_metadata,
+            client_metadata: client_metadata.clone(),
         }
     };
     let response = client.confirm_sign_in(&request).await?;
-    finish(client, response, json, interactive).await
+    finish(client, response, json, interactive, client_metadata).await
 }
 
 /// Reports the sign-in's outcome. On a terminal, asks for each pending step until signed in
 /// (a wrong answer is asked again); otherwise prints the pending step and exits 3.
+/// `client_metadata` goes with every answer (the pool's challenge triggers see it there).
 async fn finish(
     client: &Client,
     mut response: SignInResponse,
     json: bool,
     interactive: bool,
+    client_metadata: Option<BTreeMap<String, String>>,
 ) -> anyhow::Result<u8> {
     let mut out = std::io::stdout();
     loop {
@@ -182,7 +187,8 @@ async fn finish(
             return Ok(exit::PENDING);
         }
         output::next_step(&mut std::io::stderr(), &response.next_step, false)?;
-        let request = ask_for_step(&response.next_step, &[])?;
+        let mut request = ask_for_step(&response.next_step, &[])?;
+        request.client_metadata.clone_from(&client_metadata);
         match client.confirm_sign_in(&request).await {
             Ok(next) => response = next,
             Err(ClientError::Api { status: 400, error }) => step_still_open(&error),
@@ -241,6 +247,13 @@ fn ask_for_step(
             Secret::new(prompt_line(
                 &format!("Sign in with ({}): ", offered.join(", ")),
                 "no terminal to ask on\nAnswer on stdin: echo EMAIL_OTP | cognitoctl confirm",
+            )?)
+        }
+        SignInStep::ContinueSignInWithMfaSetupSelection => {
+            let allowed = step.allowed_mfa_types.clone().unwrap_or_default();
+            Secret::new(prompt_line(
+                &format!("Set up MFA with ({}): ", allowed.join(", ")),
+                "no terminal to ask on\nAnswer on stdin: echo EMAIL | cognitoctl confirm",
             )?)
         }
         SignInStep::ContinueSignInWithEmailSetup => Secret::new(prompt_line(

@@ -416,6 +416,8 @@ pub enum SignInStep {
     ConfirmSignInWithPassword,
     /// MFA setup by email during sign-in: the address codes go to.
     ContinueSignInWithEmailSetup,
+    /// MFA must be set up and several kinds may be: choose among `allowedMFATypes`.
+    ContinueSignInWithMfaSetupSelection,
     /// The password must be reset first (`PasswordResetRequiredException`); not a step
     /// `confirm` answers.
     ResetPassword,

@@ -76,6 +76,8 @@ fn custom_challenges_without_a_password_take_as_many_rounds_as_the_pool_asks() {
     );
     assert_eq!(done.status, 200, "{done:?}");
     assert_eq!(done.json()["isSignedIn"], true);
+    // Metadata goes with the call that carries it, not the next.
+    assert_eq!(fake.client_metadata("RespondToAuthChallenge"), None);
     let user = raw_request(&daemon.socket, "GET", "/v1/user", b"").json();
     assert_eq!(
         user["signInDetails"],
@@ -142,6 +144,11 @@ fn custom_challenges_after_srp_on_a_terminal() {
         fake.client_metadata("InitiateAuth"),
         Some(json!({"app": "cli"}))
     );
+    // And with each answer, the last custom round's too (the challenge triggers see it).
+    assert_eq!(
+        fake.client_metadata("RespondToAuthChallenge"),
+        Some(json!({"app": "cli"}))
+    );
     // SRP first: the PASSWORD_VERIFIER answer, then the two rounds.
     assert_eq!(fake.calls("RespondToAuthChallenge"), 3);
     let user = raw_request(&daemon.socket, "GET", "/v1/user", b"").json();
@@ -186,7 +193,8 @@ fn accounts_that_need_a_step_first_say_which() {
         let status = daemon.ctl(&["--json", "status"]);
         assert!(status.stdout.contains("\"signedOut\""), "{status:?}");
 
-        // cognitoctl says what to do, and exits 1 (SRP: the step comes after the proof).
+        // cognitoctl says what to do, and exits 1 (by SRP too: the fake, like Cognito, says
+        // so at InitiateAuth for a reset and after the proof for an unconfirmed account).
         let login = daemon.ctl_stdin(
             &["login", user, "--password-stdin"],
             &format!("{PASSWORD}\n"),
@@ -437,4 +445,203 @@ fn email_mfa_is_set_up_during_sign_in() {
     let (code, screen) = terminal.finish();
     assert_eq!(code, 0, "{screen}");
     assert!(screen.contains("signed in as eve"), "{screen}");
+}
+
+#[test]
+fn mfa_setup_offers_a_choice_when_the_pool_allows_several() {
+    use cognitod_tests::fake::Mfa;
+    let fake = FakeCognito::start(PoolOptions {
+        mfa_required: true,
+        mfa_setup: vec![Mfa::Totp, Mfa::Email],
+        ..PoolOptions::default()
+    });
+    fake.add_user(UserSpec::new("ivy", PASSWORD));
+    fake.add_user(UserSpec::new("tom", PASSWORD));
+    let daemon = TestDaemon::start(&fake.config_toml());
+    let choice = step_of(&post(
+        &daemon,
+        "/v1/sign-in",
+        &json!({"username": "ivy", "password": PASSWORD}),
+    ));
+    assert_eq!(
+        choice,
+        json!({"signInStep": "CONTINUE_SIGN_IN_WITH_MFA_SETUP_SELECTION",
+               "allowedMFATypes": ["EMAIL", "TOTP"]})
+    );
+    let bad = post(
+        &daemon,
+        "/v1/sign-in/confirm",
+        &json!({"challengeResponse": "SMS"}),
+    );
+    assert_eq!(bad.status, 400, "{bad:?}");
+    let email = step_of(&post(
+        &daemon,
+        "/v1/sign-in/confirm",
+        &json!({"challengeResponse": "EMAIL"}),
+    ));
+    assert_eq!(email["signInStep"], "CONTINUE_SIGN_IN_WITH_EMAIL_SETUP");
+    step_of(&post(
+        &daemon,
+        "/v1/sign-in/confirm",
+        &json!({"challengeResponse": "ivy@example.com"}),
+    ));
+    let code = fake.sent_code("ivy").expect("a code was sent");
+    let done = post(
+        &daemon,
+        "/v1/sign-in/confirm",
+        &json!({"challengeResponse": code}),
+    );
+    assert_eq!(done.json()["isSignedIn"], true, "{done:?}");
+    assert_eq!(post(&daemon, "/v1/sign-out", &json!({})).status, 200);
+
+    // TOTP instead: the authenticator's secret comes for the same sign-in.
+    post(
+        &daemon,
+        "/v1/sign-in",
+        &json!({"username": "tom", "password": PASSWORD}),
+    );
+    let totp = step_of(&post(
+        &daemon,
+        "/v1/sign-in/confirm",
+        &json!({"challengeResponse": "totp"}),
+    ));
+    assert_eq!(totp["signInStep"], "CONTINUE_SIGN_IN_WITH_TOTP_SETUP");
+    assert!(
+        totp["totpSetupUri"]
+            .as_str()
+            .is_some_and(|uri| uri.starts_with("otpauth://totp/")),
+        "{totp}"
+    );
+}
+
+#[test]
+fn a_step_after_a_password_choice_can_end_as_confirm_sign_up() {
+    let fake = FakeCognito::start(PoolOptions {
+        user_auth: true,
+        ..PoolOptions::default()
+    });
+    fake.add_user(UserSpec {
+        unconfirmed: true,
+        email: Some("uma@example.com".into()),
+        ..UserSpec::new("uma", PASSWORD)
+    });
+    let daemon = TestDaemon::start(&fake.config_toml());
+    post(
+        &daemon,
+        "/v1/sign-in",
+        &json!({"username": "uma", "authFlowType": "USER_AUTH"}),
+    );
+    post(
+        &daemon,
+        "/v1/sign-in/confirm",
+        &json!({"challengeResponse": "PASSWORD"}),
+    );
+    let answer = post(
+        &daemon,
+        "/v1/sign-in/confirm",
+        &json!({"challengeResponse": PASSWORD}),
+    );
+    assert_eq!(
+        answer.json(),
+        json!({"isSignedIn": false, "nextStep": {"signInStep": "CONFIRM_SIGN_UP"}}),
+        "{answer:?}"
+    );
+    let status = daemon.ctl(&["--json", "status"]);
+    assert!(status.stdout.contains("\"signedOut\""), "{status:?}");
+    // Passwordless gets no further either.
+    let code = post(
+        &daemon,
+        "/v1/sign-in",
+        &json!({"username": "uma", "authFlowType": "USER_AUTH", "preferredChallenge": "EMAIL_OTP"}),
+    );
+    assert_eq!(
+        code.json()["nextStep"]["signInStep"],
+        "CONFIRM_SIGN_UP",
+        "{code:?}"
+    );
+    assert_eq!(fake.sent_code("uma"), None, "no code was sent");
+}
+
+#[test]
+fn user_auth_and_custom_rounds_with_a_client_secret_and_email_sign_in() {
+    // The canonical username (a UUID here) and SECRET_HASH over it in every answer: the fake
+    // refuses anything else.
+    let fake = FakeCognito::start(PoolOptions {
+        user_auth: true,
+        email_sign_in: true,
+        client_secret: Some("fake-client-secret-0123456789".into()),
+        custom_challenges: vec![("What is 2 + 3?".into(), "5".into())],
+        ..PoolOptions::default()
+    });
+    fake.add_user(UserSpec::new("alice@example.com", PASSWORD));
+    let daemon = TestDaemon::start(&fake.config_toml());
+    let srp = daemon.ctl_stdin(
+        &[
+            "login",
+            "alice@example.com",
+            "--flow",
+            "user-auth",
+            "--preferred",
+            "srp",
+            "--password-stdin",
+        ],
+        &format!("{PASSWORD}\n"),
+    );
+    assert_eq!(srp.code, 0, "{srp:?}");
+    assert_eq!(
+        fake.calls("RespondToAuthChallenge"),
+        1,
+        "the PASSWORD_VERIFIER proof"
+    );
+    assert_eq!(daemon.ctl(&["logout"]).code, 0);
+
+    post(
+        &daemon,
+        "/v1/sign-in",
+        &json!({"username": "alice@example.com", "authFlowType": "USER_AUTH"}),
+    );
+    step_of(&post(
+        &daemon,
+        "/v1/sign-in/confirm",
+        &json!({"challengeResponse": "PASSWORD_SRP"}),
+    ));
+    let wrong = post(
+        &daemon,
+        "/v1/sign-in/confirm",
+        &json!({"challengeResponse": "Wrong-Horse-1"}),
+    );
+    assert_eq!(wrong.error_code(), "NotAuthorizedException", "{wrong:?}");
+    post(
+        &daemon,
+        "/v1/sign-in",
+        &json!({"username": "alice@example.com", "authFlowType": "USER_AUTH"}),
+    );
+    step_of(&post(
+        &daemon,
+        "/v1/sign-in/confirm",
+        &json!({"challengeResponse": "PASSWORD"}),
+    ));
+    let done = post(
+        &daemon,
+        "/v1/sign-in/confirm",
+        &json!({"challengeResponse": PASSWORD}),
+    );
+    assert_eq!(done.json()["isSignedIn"], true, "{done:?}");
+    assert_eq!(daemon.ctl(&["logout"]).code, 0);
+
+    let custom = step_of(&post(
+        &daemon,
+        "/v1/sign-in",
+        &json!({"username": "alice@example.com", "authFlowType": "CUSTOM_WITHOUT_SRP"}),
+    ));
+    assert_eq!(
+        custom["signInStep"],
+        "CONFIRM_SIGN_IN_WITH_CUSTOM_CHALLENGE"
+    );
+    let done = post(
+        &daemon,
+        "/v1/sign-in/confirm",
+        &json!({"challengeResponse": "5"}),
+    );
+    assert_eq!(done.json()["isSignedIn"], true, "{done:?}");
 }

@@ -288,8 +288,9 @@ pub async fn verify(
     })
 }
 
-/// Answers `SELECT_CHALLENGE` with a password first factor: `PASSWORD` with the password, or
-/// `PASSWORD_SRP` with the SRP exchange and its `PASSWORD_VERIFIER` proof.
+/// Answers `SELECT_CHALLENGE` (or Cognito's own `PASSWORD` / `PASSWORD_SRP` challenge) with
+/// a password first factor: `PASSWORD` with the password, or `PASSWORD_SRP` with the SRP
+/// exchange and its `PASSWORD_VERIFIER` proof.
 pub async fn answer_with_password<P: UserPool>(
     pool: &P,
     verifier: &Verifier,
@@ -300,7 +301,10 @@ pub async fn answer_with_password<P: UserPool>(
     client_metadata: Option<BTreeMap<String, String>>,
 ) -> Result<AuthOutcome, CognitoError> {
     let mut responses = SecretParameters::new();
-    responses.insert("ANSWER".into(), Secret::new(factor));
+    // The choice goes with SELECT_CHALLENGE; a PASSWORD(_SRP) challenge is its own answer.
+    if challenge.name == "SELECT_CHALLENGE" {
+        responses.insert("ANSWER".into(), Secret::new(factor));
+    }
     if factor != "PASSWORD_SRP" {
         responses.insert("PASSWORD".into(), password.clone());
         return respond(pool, verifier, challenge, responses, None, client_metadata).await;

@@ -35,7 +35,7 @@ pub fn new_secret(
     Ok(secret_with(
         device_group_key,
         device_key,
-        Secret::new(BASE64.encode(*password)),
+        Secret::new(BASE64.encode(&password[..])),
         &BigUint::from_bytes_be(&salt),
     ))
 }

@@ -17,6 +17,10 @@ pub enum ChallengeError {
     BadAnswer(String),
 }
 
+/// What a passkey challenge is called in refusals.
+const PASSKEYS: &str =
+    "WEB_AUTHN (passkeys need the browser sign-in: `cognitoctl login --browser`)";
+
 /// The issuer shown in authenticator apps for TOTP setup.
 pub const TOTP_ISSUER: &str = "AWSCognito";
 
@@ -71,11 +75,15 @@ pub fn next_step(challenge: &Challenge) -> Result<NextStep, ChallengeError> {
                 .filter(|c| c.as_str() != "WEB_AUTHN")
                 .cloned()
                 .collect();
+            if available.is_empty() {
+                return Err(ChallengeError::Unsupported(PASSKEYS.to_owned()));
+            }
             NextStep {
                 available_challenges: Some(available),
                 ..NextStep::new(SignInStep::ContinueSignInWithFirstFactorSelection)
             }
         }
+        "WEB_AUTHN" => return Err(ChallengeError::Unsupported(PASSKEYS.to_owned())),
         "CUSTOM_CHALLENGE" => {
             // The trigger's public parameters, without the ones naming the user.
             let info: BTreeMap<String, String> = params
@@ -336,9 +344,18 @@ mod tests {
     #[test]
     fn unknown_challenges_are_unsupported() {
         assert_eq!(
-            next_step(&challenge("WEB_AUTHN", &[])),
-            Err(ChallengeError::Unsupported("WEB_AUTHN".into()))
+            next_step(&challenge("SMS_MFA_SETUP_SOMEDAY", &[])),
+            Err(ChallengeError::Unsupported("SMS_MFA_SETUP_SOMEDAY".into()))
         );
+        // Passkeys: toward the browser sign-in, also when they are all that is offered.
+        let Err(ChallengeError::Unsupported(passkey)) = next_step(&challenge("WEB_AUTHN", &[]))
+        else {
+            panic!("refused")
+        };
+        assert!(passkey.contains("cognitoctl login --browser"), "{passkey}");
+        let mut only_passkeys = challenge("SELECT_CHALLENGE", &[]);
+        only_passkeys.available_challenges = vec!["WEB_AUTHN".into()];
+        assert!(next_step(&only_passkeys).is_err());
     }
 
     #[test]

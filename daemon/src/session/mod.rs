@@ -296,7 +296,15 @@ impl SessionError {
     /// and passwords, bad answers and outages do; a refused or expired session does not.
     fn keeps_step_open(&self) -> bool {
         match self {
-            Self::Refused { kind, .. } => kind != "NotAuthorizedException",
+            // Cognito's refusals of the sign-in itself end it; a wrong code or password policy
+            // leaves the step for another try.
+            Self::Refused { kind, .. } => !matches!(
+                kind.as_str(),
+                "NotAuthorizedException"
+                    | "UserNotFoundException"
+                    | "PasswordResetRequiredException"
+                    | "UserNotConfirmedException"
+            ),
             Self::BadAnswer(_)
             | Self::Unavailable(_)
             | Self::Retrying(_)

@@ -51,9 +51,9 @@ fn first_factor(answer: &str) -> Result<&'static str, SessionError> {
         .into_iter()
         .find(|f| *f == wanted)
         .ok_or_else(|| {
+            // Never quoted: a password typed at the wrong step would be shown.
             SessionError::BadAnswer(format!(
-                "{:?} is not a first factor ({})",
-                answer.trim(),
+                "that is not a first factor; answer one of {}",
                 FIRST_FACTORS.join(", ")
             ))
         })
@@ -72,7 +72,19 @@ pub(super) enum Prepared {
 /// The step a sign-in refusal means: `RESET_PASSWORD` for `PasswordResetRequiredException`,
 /// `CONFIRM_SIGN_UP` for `UserNotConfirmedException`.
 fn stopped_step(error: &crate::cognito::CognitoError) -> Option<NextStep> {
-    match error.service_kind()? {
+    stopped_kind(error.service_kind()?)
+}
+
+/// [`stopped_step`] for an answer's error.
+fn stopped_step_of(error: &SessionError) -> Option<NextStep> {
+    match error {
+        SessionError::Refused { kind, .. } => stopped_kind(kind),
+        _ => None,
+    }
+}
+
+fn stopped_kind(kind: &str) -> Option<NextStep> {
+    match kind {
         "PasswordResetRequiredException" => Some(NextStep::new(SignInStep::ResetPassword)),
         "UserNotConfirmedException" => Some(NextStep::new(SignInStep::ConfirmSignUp)),
         _ => None,
@@ -214,20 +226,24 @@ impl<P: UserPool> Owner<P> {
                 Err(SessionError::Unavailable(_)) => Some(UpstreamHealth::Unreachable),
                 Err(SessionError::Throttled { .. }) => Some(UpstreamHealth::Degraded),
                 Err(SessionError::BadAnswer(_)) => None,
+                Ok(Answered::Local(next)) if next.session.is_none() => None,
                 _ => Some(UpstreamHealth::Ok),
             };
-            let step_used = matches!(answered, Ok(Answered::Outcome(_)));
+            // A password proof by SRP takes two calls: once the first went through, Cognito's
+            // session for the step is spent, whatever became of the second.
+            let srp_spent = pending.first_factor.as_deref() == Some("PASSWORD_SRP")
+                && !matches!(answered, Err(SessionError::BadAnswer(_)));
+            let step_used = matches!(answered, Ok(Answered::Outcome(_))) || srp_spent;
             let result = match answered {
                 Ok(Answered::Outcome(outcome)) => {
                     prepare(&*pool, outcome, &pending.login_id, pending.flow).await
                 }
-                // Chosen: the password is asked next (nothing was sent).
-                Ok(Answered::PasswordNext(factor)) => Ok(Prepared::Step(Box::new(Pending {
-                    first_factor: Some(factor.to_owned()),
-                    next_step: NextStep::new(SignInStep::ConfirmSignInWithPassword),
-                    ..pending.clone()
-                }))),
-                Err(error) => Err(error),
+                Ok(Answered::Local(next)) => Ok(Prepared::Step(next)),
+                Err(error) => match stopped_step_of(&error) {
+                    // As at sign-in: what the user must do elsewhere first.
+                    Some(step) => Ok(Prepared::Stopped(step)),
+                    None => Err(error),
+                },
             };
             let _ = done.send(AuthDone {
                 generation,
@@ -357,8 +373,9 @@ impl<P: UserPool> Owner<P> {
 enum Answered {
     /// Cognito's answer.
     Outcome(AuthOutcome),
-    /// A password first factor was chosen: the password comes next, with it.
-    PasswordNext(&'static str),
+    /// A choice made here (a first factor, an MFA kind to set up): the step that follows,
+    /// for the same Cognito session.
+    Local(Box<Pending>),
 }
 
 async fn answer<P: UserPool>(
@@ -371,7 +388,7 @@ async fn answer<P: UserPool>(
     let challenge = &pending.challenge;
     let answer = &request.challenge_response;
     let metadata = request.client_metadata.clone();
-    if challenge.name == "SELECT_CHALLENGE" {
+    if challenge.name == "SELECT_CHALLENGE" || pending.first_factor.is_some() {
         if let Some(factor) = &pending.first_factor {
             if answer.is_empty() {
                 return Err(SessionError::BadAnswer("the password is empty".to_owned()));
@@ -397,19 +414,53 @@ async fn answer<P: UserPool>(
             )));
         }
         if matches!(factor, "PASSWORD" | "PASSWORD_SRP") {
-            return Ok(Answered::PasswordNext(factor));
+            // The password is asked next, and sent with this choice.
+            return Ok(Answered::Local(Box::new(Pending {
+                first_factor: Some(factor.to_owned()),
+                next_step: NextStep::new(SignInStep::ConfirmSignInWithPassword),
+                ..pending.clone()
+            })));
         }
         let mut responses = crate::cognito::wire::SecretParameters::new();
         responses.insert("ANSWER".into(), Secret::new(factor));
         let outcome = auth::respond(pool, verifier, challenge, responses, None, metadata).await?;
         return Ok(Answered::Outcome(outcome));
     }
+    if pending.next_step.sign_in_step == SignInStep::ContinueSignInWithMfaSetupSelection {
+        let next = match answer.expose().trim().to_ascii_uppercase().as_str() {
+            "EMAIL" | "EMAIL_OTP" => Pending {
+                next_step: NextStep::new(SignInStep::ContinueSignInWithEmailSetup),
+                ..pending.clone()
+            },
+            "TOTP" | "SOFTWARE_TOKEN_MFA" => {
+                let session = challenge
+                    .session
+                    .as_ref()
+                    .ok_or_else(|| SessionError::Internal("MFA_SETUP without a session".into()))?;
+                let associated = pool.associate_software_token(session).await?;
+                Pending {
+                    next_step: challenge::totp_setup_step(
+                        &associated.secret_code,
+                        &pending.login_id,
+                    ),
+                    session: associated.session,
+                    ..pending.clone()
+                }
+            }
+            _ => {
+                return Err(SessionError::BadAnswer(
+                    "that is not one of the MFA types to set up (EMAIL, TOTP)".to_owned(),
+                ));
+            }
+        };
+        return Ok(Answered::Local(Box::new(next)));
+    }
     if pending.next_step.sign_in_step == SignInStep::ContinueSignInWithEmailSetup {
         let email = answer.expose().trim();
         if !email.contains('@') || email.starts_with('@') || email.ends_with('@') {
-            return Err(SessionError::BadAnswer(format!(
-                "{email:?} is not an email address"
-            )));
+            return Err(SessionError::BadAnswer(
+                "that is not an email address".to_owned(),
+            ));
         }
         let mut responses = crate::cognito::wire::SecretParameters::new();
         responses.insert("EMAIL".into(), Secret::new(email));
@@ -451,6 +502,20 @@ async fn prepare<P: UserPool>(
         AuthOutcome::Challenge(challenge) => challenge,
     };
     let (next_step, session) = if challenge.name == "MFA_SETUP" {
+        if challenge::can_set_up_totp(&challenge) && challenge::can_set_up_email(&challenge) {
+            // Both can be set up: the user chooses (Amplify's names).
+            return Ok(Prepared::Step(Box::new(Pending {
+                challenge,
+                login_id: login_id.to_owned(),
+                flow,
+                session: None,
+                next_step: NextStep {
+                    allowed_mfa_types: Some(vec!["EMAIL".to_owned(), "TOTP".to_owned()]),
+                    ..NextStep::new(SignInStep::ContinueSignInWithMfaSetupSelection)
+                },
+                first_factor: None,
+            })));
+        }
         if !challenge::can_set_up_totp(&challenge) {
             if challenge::can_set_up_email(&challenge) {
                 // Email MFA: the address first; Cognito then sends a code there.
@@ -478,6 +543,21 @@ async fn prepare<P: UserPool>(
             challenge::totp_setup_step(&associated.secret_code, login_id),
             associated.session,
         )
+    } else if matches!(challenge.name.as_str(), "PASSWORD" | "PASSWORD_SRP") {
+        // Cognito asks for the password as a challenge of its own (USER_AUTH).
+        let factor = if challenge.name == "PASSWORD" {
+            "PASSWORD"
+        } else {
+            "PASSWORD_SRP"
+        };
+        return Ok(Prepared::Step(Box::new(Pending {
+            challenge,
+            login_id: login_id.to_owned(),
+            flow,
+            session: None,
+            next_step: NextStep::new(SignInStep::ConfirmSignInWithPassword),
+            first_factor: Some(factor.to_owned()),
+        })));
     } else {
         match challenge::next_step(&challenge) {
             Ok(step) => (step, None),

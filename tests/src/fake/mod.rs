@@ -54,9 +54,9 @@ struct Shared {
     /// Every secret that crossed the fake (passwords asked, tokens, keys and sessions issued),
     /// for the secret sweep (see [`crate::sweep_dir`]).
     secrets: Vec<String>,
-    /// The `ClientMetadata` of the last call of each action that had one (what the pool's
-    /// Lambda triggers would get).
-    client_metadata: HashMap<String, Value>,
+    /// The `ClientMetadata` of the last call of each action (what the pool's Lambda triggers
+    /// would get; `None`: that call had none).
+    client_metadata: HashMap<String, Option<Value>>,
 }
 
 /// The values under these keys, in requests and answers, are secrets.
@@ -258,9 +258,13 @@ impl FakeCognito {
         token
     }
 
-    /// The `ClientMetadata` the last `action` call that had one carried.
+    /// The `ClientMetadata` the last `action` call carried (`None`: none).
     pub fn client_metadata(&self, action: &str) -> Option<Value> {
-        lock(&self.shared).client_metadata.get(action).cloned()
+        lock(&self.shared)
+            .client_metadata
+            .get(action)
+            .cloned()
+            .flatten()
     }
 
     /// Authorization codes the managed login exchanged for tokens.
@@ -468,11 +472,9 @@ async fn dispatch(State(shared): State<SharedState>, headers: HeaderMap, body: B
         let mut secrets = Vec::new();
         collect_secrets(&request, &mut secrets);
         shared.secrets.extend(secrets);
-        if let Some(metadata) = request.get("ClientMetadata") {
-            shared
-                .client_metadata
-                .insert(action.clone(), metadata.clone());
-        }
+        shared
+            .client_metadata
+            .insert(action.clone(), request.get("ClientMetadata").cloned());
         let pool = shared.pool.as_mut().expect("the pool exists");
         match action.as_str() {
             "InitiateAuth" => pool.initiate_auth(&request, now),

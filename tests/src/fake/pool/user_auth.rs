@@ -58,6 +58,10 @@ impl PoolState {
         srp_a: Option<&str>,
         now: i64,
     ) -> Answer {
+        // Passwordless or not, an unconfirmed account gets no further.
+        if self.users[index].unconfirmed && matches!(factor, "EMAIL_OTP" | "SMS_OTP") {
+            return Err(fault("UserNotConfirmedException", "User is not confirmed."));
+        }
         if !self.first_factors(index).contains(&factor) {
             return Err(fault(
                 "InvalidParameterException",

@@ -209,6 +209,9 @@ pub fn step_text(step: SignInStep) -> &'static str {
         SignInStep::ContinueSignInWithFirstFactorSelection => "a choice of how to sign in",
         SignInStep::ConfirmSignInWithPassword => "the password",
         SignInStep::ContinueSignInWithMfaSetupSelection => "a choice of MFA method to set up",
+        SignInStep::Unknown => {
+            "a step this cognitoctl does not know (a newer cognitod: update cognitoctl)"
+        }
         SignInStep::ContinueSignInWithEmailSetup => {
             "an email address for MFA codes (the account must set up MFA)"
         }

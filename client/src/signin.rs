@@ -274,6 +274,12 @@ fn ask_for_step(
         SignInStep::Done | SignInStep::ResetPassword | SignInStep::ConfirmSignUp => {
             anyhow::bail!("nothing is pending")
         }
+        SignInStep::Unknown => {
+            return Err(Usage(
+                "the pending step is one this cognitoctl does not know (the daemon is newer)\nUpdate cognitoctl, or answer on stdin: echo ANSWER | cognitoctl confirm".into(),
+            )
+            .into());
+        }
     };
     Ok(ConfirmSignInRequest {
         challenge_response: answer,

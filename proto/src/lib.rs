@@ -188,6 +188,9 @@ pub enum AuthFlowType {
     /// ever recorded, never asked for in `POST /v1/sign-in`.
     #[serde(rename = "REDIRECT")]
     Redirect,
+    /// A flow a newer daemon or client knows and this one does not.
+    #[serde(other, rename = "UNKNOWN")]
+    Unknown,
 }
 
 impl AuthFlowType {
@@ -200,6 +203,7 @@ impl AuthFlowType {
             Self::CustomWithoutSrp => "CUSTOM_WITHOUT_SRP",
             Self::UserAuth => "USER_AUTH",
             Self::Redirect => "REDIRECT",
+            Self::Unknown => "UNKNOWN",
         }
     }
 }
@@ -424,6 +428,9 @@ pub enum SignInStep {
     /// The account is not confirmed yet (`UserNotConfirmedException`); not a step `confirm`
     /// answers.
     ConfirmSignUp,
+    /// A step a newer daemon knows and this client does not.
+    #[serde(other)]
+    Unknown,
 }
 
 /// `POST /v1/sign-out`. An empty body means `{}`.

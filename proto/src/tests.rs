@@ -232,3 +232,17 @@ fn redirect_golden_json() {
     let empty: RedirectSignInRequest = serde_json::from_value(json!({})).unwrap();
     assert_eq!(empty.provider, None);
 }
+
+#[test]
+fn newer_flows_and_steps_parse_as_unknown() {
+    let user: User = serde_json::from_value(json!({
+        "username": "alice", "userId": "sub-1",
+        "signInDetails": {"loginId": "alice", "authFlowType": "SOME_FUTURE_FLOW"}
+    }))
+    .unwrap();
+    assert_eq!(user.sign_in_details.auth_flow_type, AuthFlowType::Unknown);
+    let step: NextStep =
+        serde_json::from_value(json!({"signInStep": "CONFIRM_SIGN_IN_WITH_SOMETHING_NEW"}))
+            .unwrap();
+    assert_eq!(step.sign_in_step, SignInStep::Unknown);
+}

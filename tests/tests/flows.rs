@@ -209,6 +209,13 @@ fn accounts_that_need_a_step_first_say_which() {
         let printed: Value = serde_json::from_str(&json.stdout).expect("JSON");
         assert_eq!(printed["nextStep"]["signInStep"], step, "{code}");
     }
+    // A password where the flow takes none is refused, not dropped.
+    let unused = post(
+        &daemon,
+        "/v1/sign-in",
+        &json!({"username": "alice", "password": PASSWORD, "authFlowType": "CUSTOM_WITHOUT_SRP"}),
+    );
+    assert_eq!(unused.status, 400, "{unused:?}");
     // Flows that need a password refuse a sign-in without one, before asking Cognito.
     let before = fake.calls("InitiateAuth");
     let no_password = post(&daemon, "/v1/sign-in", &json!({"username": "alice"}));

@@ -95,10 +95,11 @@ pub async fn sign_in<P: UserPool>(
     };
     // The flow Cognito is asked for, and the SRP exchange when a password proof follows.
     let (auth_flow, srp) = match flow {
-        AuthFlowType::Redirect => {
-            return Err(CognitoError::Protocol(
-                "the browser sign-in has no password flow".to_owned(),
-            ));
+        AuthFlowType::Redirect | AuthFlowType::Unknown => {
+            return Err(CognitoError::Protocol(format!(
+                "{} is not a flow cognitod signs in with here",
+                flow.as_str()
+            )));
         }
         AuthFlowType::UserPasswordAuth => {
             parameters.insert("PASSWORD".into(), password.clone());

@@ -110,6 +110,8 @@ mod tests {
     #[allow(non_snake_case)]
     struct DeviceSrpAuth {
         small_a_hex: String,
+        small_b_hex: String,
+        u_hex: String,
         SRP_A: String,
         SALT: String,
         SRP_B: String,
@@ -159,6 +161,16 @@ mod tests {
             let auth = &v.device_srp_auth;
             let client = SrpClient::with_secret(hex(&auth.small_a_hex));
             assert_eq!(client.public_hex(), auth.SRP_A.to_lowercase());
+            // The server's values from the registered verifier: B, then u.
+            let verifier = BigUint::from_bytes_be(
+                &BASE64
+                    .decode(&v.confirm_device.config.password_verifier)
+                    .expect("base64"),
+            );
+            let big_b = srp::server_public(&verifier, &hex(&auth.small_b_hex));
+            assert_eq!(big_b, hex(&auth.SRP_B), "B for {}", v.device_key);
+            let u = srp::scrambler(&hex(&client.public_hex()), &big_b);
+            assert_eq!(u, hex(&auth.u_hex), "u for {}", v.device_key);
             let challenge = challenge(
                 &v.device_group_key,
                 &v.device_key,

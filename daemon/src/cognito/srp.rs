@@ -200,6 +200,18 @@ pub fn verifier_bytes(pool_name: &str, user_id: &str, password: &str, salt: &Big
     pad(&GROUP.g.modpow(&x, &GROUP.n))
 }
 
+/// The server's side, for tests that check every value: `B = k·v + g^b mod N`, and
+/// `u = H(pad(A) | pad(B))`.
+#[cfg(test)]
+pub(crate) fn server_public(verifier: &BigUint, small_b: &BigUint) -> BigUint {
+    (&GROUP.k * verifier + GROUP.g.modpow(small_b, &GROUP.n)) % &GROUP.n
+}
+
+#[cfg(test)]
+pub(crate) fn scrambler(big_a: &BigUint, big_b: &BigUint) -> BigUint {
+    hash_to_int(&[&pad(big_a), &pad(big_b)])
+}
+
 /// A salt's bytes as Cognito pads them.
 pub fn salt_bytes(salt: &BigUint) -> Vec<u8> {
     pad(salt)

@@ -122,6 +122,12 @@ impl<P: UserPool> Owner<P> {
             return;
         }
         let flow = request.auth_flow_type.unwrap_or_default();
+        if flow == AuthFlowType::Unknown {
+            let _ = reply.send(Err(SessionError::BadAnswer(
+                "authFlowType is not one this daemon knows (USER_SRP_AUTH, USER_PASSWORD_AUTH, USER_AUTH, CUSTOM_WITH_SRP, CUSTOM_WITHOUT_SRP)".to_owned(),
+            )));
+            return;
+        }
         if flow == AuthFlowType::Redirect {
             let _ = reply.send(Err(SessionError::BadAnswer(
                 "REDIRECT is the browser sign-in: POST /v1/sign-in/redirect (cognitoctl login --browser)".to_owned(),
@@ -149,6 +155,14 @@ impl<P: UserPool> Owner<P> {
             AuthFlowType::UserAuth => matches!(preferred, Some("PASSWORD" | "PASSWORD_SRP")),
             _ => true,
         };
+        if !request.password.is_empty() && !needs_password {
+            // Never silently dropped: the caller meant something else.
+            let _ = reply.send(Err(SessionError::BadAnswer(format!(
+                "{} takes no password here (USER_AUTH takes one with preferredChallenge PASSWORD or PASSWORD_SRP)",
+                flow.as_str()
+            ))));
+            return;
+        }
         if request.password.is_empty() && needs_password {
             let _ = reply.send(Err(SessionError::BadAnswer(format!(
                 "{} needs the password",

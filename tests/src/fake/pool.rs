@@ -213,6 +213,16 @@ struct SrpPending {
     srp_a: String,
     /// CUSTOM_AUTH with `SRP_A`: custom challenges follow the password check.
     custom: bool,
+    /// The `Session` the answer must bring back (CUSTOM_AUTH and USER_AUTH keep one).
+    session: Option<String>,
+}
+
+/// Which sign-in an SRP exchange belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SrpFlow {
+    UserSrp,
+    Custom,
+    UserAuth,
 }
 
 /// A refresh token the pool issued.
@@ -428,7 +438,7 @@ impl PoolState {
                 let srp_a = param("SRP_A").ok_or_else(|| missing("SRP_A"))?;
                 self.check_secret_hash(param("SECRET_HASH"), typed)?;
                 let index = self.signing_in_user(typed)?;
-                Ok(self.start_srp(index, srp_a, false))
+                Ok(self.start_srp(index, srp_a, SrpFlow::UserSrp))
             }
             "CUSTOM_AUTH" => self.initiate_custom_auth(body, now),
             "USER_AUTH" => self.initiate_user_auth(body, now),
@@ -539,6 +549,9 @@ impl PoolState {
                 return Err(not_authorized(
                     "USERNAME must be the canonical username from the challenge",
                 ));
+            }
+            if pending.session.is_some() && body["Session"].as_str() != pending.session.as_deref() {
+                return Err(not_authorized("Invalid session for the user."));
             }
             self.check_secret_hash(response("SECRET_HASH"), username)?;
             let timestamp = response("TIMESTAMP").ok_or_else(|| missing("TIMESTAMP"))?;
@@ -884,14 +897,14 @@ impl PoolState {
     }
 
     /// The `PASSWORD_VERIFIER` challenge for an SRP sign-in with the client's `srp_a`.
-    fn start_srp(&mut self, index: usize, srp_a: &str, custom: bool) -> Value {
+    fn start_srp(&mut self, index: usize, srp_a: &str, flow: SrpFlow) -> Value {
         let user = &self.users[index];
         let exchange = ServerExchange::new(
             user.verifier.clone(),
             BigUint::from_bytes_be(&random_bytes(32)),
         );
         let block = base64::engine::general_purpose::STANDARD.encode(random_bytes(64));
-        let answer = json!({
+        let mut answer = json!({
             "ChallengeName": "PASSWORD_VERIFIER",
             "ChallengeParameters": {
                 "SALT": user.salt_hex,
@@ -901,13 +914,20 @@ impl PoolState {
                 "USERNAME": user.username,
             }
         });
+        // USER_SRP_AUTH's verifier comes without a session; the others carry theirs on.
+        let session = (flow != SrpFlow::UserSrp)
+            .then(|| base64::engine::general_purpose::STANDARD.encode(random_bytes(48)));
+        if let Some(session) = &session {
+            answer["Session"] = json!(session);
+        }
         self.srp.insert(
             block,
             SrpPending {
                 username: user.username.clone(),
                 exchange,
                 srp_a: srp_a.to_owned(),
-                custom,
+                custom: flow == SrpFlow::Custom,
+                session,
             },
         );
         answer

@@ -6,7 +6,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Answer, PoolState, fault, missing, not_authorized};
+use super::{Answer, PoolState, SrpFlow, fault, missing, not_authorized};
 
 impl PoolState {
     /// `InitiateAuth` with `AuthFlow = CUSTOM_AUTH`.
@@ -26,7 +26,7 @@ impl PoolState {
         match params["CHALLENGE_NAME"].as_str() {
             Some("SRP_A") => {
                 let srp_a = params["SRP_A"].as_str().ok_or_else(|| missing("SRP_A"))?;
-                Ok(self.start_srp(index, srp_a, true))
+                Ok(self.start_srp(index, srp_a, SrpFlow::Custom))
             }
             Some(other) => Err(fault(
                 "InvalidParameterException",

@@ -6,7 +6,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Answer, Mfa, PoolState, fault, missing, not_authorized, random_array};
+use super::{Answer, Mfa, PoolState, SrpFlow, fault, missing, not_authorized, random_array};
 
 impl PoolState {
     /// `InitiateAuth` with `AuthFlow = USER_AUTH`.
@@ -78,7 +78,7 @@ impl PoolState {
             }
             "PASSWORD_SRP" => {
                 let srp_a = srp_a.ok_or_else(|| missing("SRP_A"))?;
-                Ok(self.start_srp(index, srp_a, false))
+                Ok(self.start_srp(index, srp_a, SrpFlow::UserAuth))
             }
             "EMAIL_OTP" => Ok(self.mfa_challenge(index, Mfa::Email, now)),
             _ => {

@@ -652,3 +652,36 @@ fn user_auth_and_custom_rounds_with_a_client_secret_and_email_sign_in() {
     );
     assert_eq!(done.json()["isSignedIn"], true, "{done:?}");
 }
+
+#[test]
+fn custom_rounds_without_a_password_and_a_reset_on_a_terminal() {
+    let (fake, daemon) = setup();
+    let socket = daemon.socket.to_str().expect("utf-8").to_owned();
+    let cognitoctl = binary("cognitoctl");
+    // No password is asked: the pool's challenges only.
+    let mut terminal = Terminal::spawn(
+        &cognitoctl,
+        &["--socket", &socket, "login", "alice", "--flow", "custom"],
+    );
+    terminal.expect("question: What is 2 + 3?");
+    terminal.expect("Answer: ");
+    terminal.type_line("5");
+    terminal.expect("Answer: ");
+    terminal.type_line("TestIdP");
+    let (code, screen) = terminal.finish();
+    assert_eq!(code, 0, "{screen}");
+    assert!(!screen.contains("Password"), "{screen}");
+    assert_eq!(fake.calls("RespondToAuthChallenge"), 2);
+    assert_eq!(daemon.ctl(&["logout"]).code, 0);
+
+    // An account that must reset its password: said on the terminal, exit 1.
+    let mut terminal = Terminal::spawn(&cognitoctl, &["--socket", &socket, "login", "rita"]);
+    terminal.expect("Password: ");
+    terminal.type_line(PASSWORD);
+    let (code, screen) = terminal.finish();
+    assert_eq!(code, 1, "{screen}");
+    assert!(
+        screen.contains("the password must be reset first"),
+        "{screen}"
+    );
+}

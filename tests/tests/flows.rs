@@ -35,6 +35,15 @@ fn post(daemon: &TestDaemon, path: &str, body: &Value) -> cognitod_tests::RawRes
     raw_request(&daemon.socket, "POST", path, body.to_string().as_bytes())
 }
 
+/// Answers the pending step with `answer`.
+fn confirm(daemon: &TestDaemon, answer: Value) -> cognitod_tests::RawResponse {
+    post(
+        daemon,
+        "/v1/sign-in/confirm",
+        &json!({ "challengeResponse": answer }),
+    )
+}
+
 #[test]
 fn custom_challenges_without_a_password_take_as_many_rounds_as_the_pool_asks() {
     let (fake, daemon) = setup();
@@ -69,11 +78,7 @@ fn custom_challenges_without_a_password_take_as_many_rounds_as_the_pool_asks() {
         fake.client_metadata("RespondToAuthChallenge"),
         Some(json!({"round": "one"}))
     );
-    let done = post(
-        &daemon,
-        "/v1/sign-in/confirm",
-        &json!({"challengeResponse": "TestIdP"}),
-    );
+    let done = confirm(&daemon, json!("TestIdP"));
     assert_eq!(done.status, 200, "{done:?}");
     assert_eq!(done.json()["isSignedIn"], true);
     // Metadata goes with the call that carries it, not the next.
@@ -91,20 +96,12 @@ fn custom_challenges_without_a_password_take_as_many_rounds_as_the_pool_asks() {
         "/v1/sign-in",
         &json!({"username": "alice", "authFlowType": "CUSTOM_WITHOUT_SRP"}),
     );
-    let wrong = post(
-        &daemon,
-        "/v1/sign-in/confirm",
-        &json!({"challengeResponse": "6"}),
-    );
+    let wrong = confirm(&daemon, json!("6"));
     assert_eq!(
         (wrong.status, wrong.error_code().as_str()),
         (401, "NotAuthorizedException")
     );
-    let after = post(
-        &daemon,
-        "/v1/sign-in/confirm",
-        &json!({"challengeResponse": "5"}),
-    );
+    let after = confirm(&daemon, json!("5"));
     assert_eq!(after.error_code(), "NoPendingSignInStep");
 }
 
@@ -263,19 +260,11 @@ fn user_auth_offers_first_factors_and_takes_a_code_or_a_password() {
         json!({"signInStep": "CONTINUE_SIGN_IN_WITH_FIRST_FACTOR_SELECTION",
                "availableChallenges": ["PASSWORD", "PASSWORD_SRP", "EMAIL_OTP"]})
     );
-    let code_step = step_of(&post(
-        &daemon,
-        "/v1/sign-in/confirm",
-        &json!({"challengeResponse": "EMAIL_OTP"}),
-    ));
+    let code_step = step_of(&confirm(&daemon, json!("EMAIL_OTP")));
     assert_eq!(code_step["signInStep"], "CONFIRM_SIGN_IN_WITH_EMAIL_CODE");
     assert_eq!(code_step["codeDeliveryDetails"]["deliveryMedium"], "EMAIL");
     let code = fake.sent_code("alice").expect("a code was sent");
-    let done = post(
-        &daemon,
-        "/v1/sign-in/confirm",
-        &json!({"challengeResponse": code}),
-    );
+    let done = confirm(&daemon, json!(code));
     assert_eq!(done.json()["isSignedIn"], true, "{done:?}");
     let user = raw_request(&daemon.socket, "GET", "/v1/user", b"").json();
     assert_eq!(user["signInDetails"]["authFlowType"], "USER_AUTH");
@@ -287,18 +276,10 @@ fn user_auth_offers_first_factors_and_takes_a_code_or_a_password() {
         "/v1/sign-in",
         &json!({"username": "alice", "authFlowType": "USER_AUTH"}),
     );
-    let password_step = step_of(&post(
-        &daemon,
-        "/v1/sign-in/confirm",
-        &json!({"challengeResponse": "PASSWORD_SRP"}),
-    ));
+    let password_step = step_of(&confirm(&daemon, json!("PASSWORD_SRP")));
     assert_eq!(password_step["signInStep"], "CONFIRM_SIGN_IN_WITH_PASSWORD");
     let before = fake.calls("RespondToAuthChallenge");
-    let done = post(
-        &daemon,
-        "/v1/sign-in/confirm",
-        &json!({"challengeResponse": PASSWORD}),
-    );
+    let done = confirm(&daemon, json!(PASSWORD));
     assert_eq!(done.json()["isSignedIn"], true, "{done:?}");
     // SELECT_CHALLENGE with SRP_A, then the PASSWORD_VERIFIER proof.
     assert_eq!(fake.calls("RespondToAuthChallenge"), before + 2);
@@ -319,18 +300,10 @@ fn user_auth_offers_first_factors_and_takes_a_code_or_a_password() {
         &json!({"username": "sam", "authFlowType": "USER_AUTH", "preferredChallenge": "SMS_OTP"}),
     ));
     assert_eq!(sms["signInStep"], "CONFIRM_SIGN_IN_WITH_SMS_CODE");
-    let wrong = post(
-        &daemon,
-        "/v1/sign-in/confirm",
-        &json!({"challengeResponse": "000000"}),
-    );
+    let wrong = confirm(&daemon, json!("000000"));
     assert_eq!(wrong.error_code(), "CodeMismatchException", "{wrong:?}");
     let code = fake.sent_code("sam").expect("a code was sent");
-    let done = post(
-        &daemon,
-        "/v1/sign-in/confirm",
-        &json!({"challengeResponse": code}),
-    );
+    let done = confirm(&daemon, json!(code));
     assert_eq!(done.json()["isSignedIn"], true, "{done:?}");
 
     // Passkeys and unknown factors are refused before Cognito is asked.
@@ -415,25 +388,13 @@ fn email_mfa_is_set_up_during_sign_in() {
         setup,
         json!({"signInStep": "CONTINUE_SIGN_IN_WITH_EMAIL_SETUP"})
     );
-    let not_an_address = post(
-        &daemon,
-        "/v1/sign-in/confirm",
-        &json!({"challengeResponse": "ed-at-example"}),
-    );
+    let not_an_address = confirm(&daemon, json!("ed-at-example"));
     assert_eq!(not_an_address.status, 400, "{not_an_address:?}");
-    let code_step = step_of(&post(
-        &daemon,
-        "/v1/sign-in/confirm",
-        &json!({"challengeResponse": "ed@example.com"}),
-    ));
+    let code_step = step_of(&confirm(&daemon, json!("ed@example.com")));
     assert_eq!(code_step["signInStep"], "CONFIRM_SIGN_IN_WITH_EMAIL_CODE");
     assert_eq!(code_step["codeDeliveryDetails"]["destination"], "e***@e***");
     let code = fake.sent_code("ed").expect("a code was sent");
-    let done = post(
-        &daemon,
-        "/v1/sign-in/confirm",
-        &json!({"challengeResponse": code}),
-    );
+    let done = confirm(&daemon, json!(code));
     assert_eq!(done.json()["isSignedIn"], true, "{done:?}");
     assert_eq!(daemon.ctl(&["logout"]).code, 0);
 
@@ -475,29 +436,13 @@ fn mfa_setup_offers_a_choice_when_the_pool_allows_several() {
         json!({"signInStep": "CONTINUE_SIGN_IN_WITH_MFA_SETUP_SELECTION",
                "allowedMFATypes": ["EMAIL", "TOTP"]})
     );
-    let bad = post(
-        &daemon,
-        "/v1/sign-in/confirm",
-        &json!({"challengeResponse": "SMS"}),
-    );
+    let bad = confirm(&daemon, json!("SMS"));
     assert_eq!(bad.status, 400, "{bad:?}");
-    let email = step_of(&post(
-        &daemon,
-        "/v1/sign-in/confirm",
-        &json!({"challengeResponse": "EMAIL"}),
-    ));
+    let email = step_of(&confirm(&daemon, json!("EMAIL")));
     assert_eq!(email["signInStep"], "CONTINUE_SIGN_IN_WITH_EMAIL_SETUP");
-    step_of(&post(
-        &daemon,
-        "/v1/sign-in/confirm",
-        &json!({"challengeResponse": "ivy@example.com"}),
-    ));
+    step_of(&confirm(&daemon, json!("ivy@example.com")));
     let code = fake.sent_code("ivy").expect("a code was sent");
-    let done = post(
-        &daemon,
-        "/v1/sign-in/confirm",
-        &json!({"challengeResponse": code}),
-    );
+    let done = confirm(&daemon, json!(code));
     assert_eq!(done.json()["isSignedIn"], true, "{done:?}");
     assert_eq!(post(&daemon, "/v1/sign-out", &json!({})).status, 200);
 
@@ -507,11 +452,7 @@ fn mfa_setup_offers_a_choice_when_the_pool_allows_several() {
         "/v1/sign-in",
         &json!({"username": "tom", "password": PASSWORD}),
     );
-    let totp = step_of(&post(
-        &daemon,
-        "/v1/sign-in/confirm",
-        &json!({"challengeResponse": "totp"}),
-    ));
+    let totp = step_of(&confirm(&daemon, json!("totp")));
     assert_eq!(totp["signInStep"], "CONTINUE_SIGN_IN_WITH_TOTP_SETUP");
     assert!(
         totp["totpSetupUri"]
@@ -538,16 +479,8 @@ fn a_step_after_a_password_choice_can_end_as_confirm_sign_up() {
         "/v1/sign-in",
         &json!({"username": "uma", "authFlowType": "USER_AUTH"}),
     );
-    post(
-        &daemon,
-        "/v1/sign-in/confirm",
-        &json!({"challengeResponse": "PASSWORD"}),
-    );
-    let answer = post(
-        &daemon,
-        "/v1/sign-in/confirm",
-        &json!({"challengeResponse": PASSWORD}),
-    );
+    confirm(&daemon, json!("PASSWORD"));
+    let answer = confirm(&daemon, json!(PASSWORD));
     assert_eq!(
         answer.json(),
         json!({"isSignedIn": false, "nextStep": {"signInStep": "CONFIRM_SIGN_UP"}}),
@@ -607,32 +540,16 @@ fn user_auth_and_custom_rounds_with_a_client_secret_and_email_sign_in() {
         "/v1/sign-in",
         &json!({"username": "alice@example.com", "authFlowType": "USER_AUTH"}),
     );
-    step_of(&post(
-        &daemon,
-        "/v1/sign-in/confirm",
-        &json!({"challengeResponse": "PASSWORD_SRP"}),
-    ));
-    let wrong = post(
-        &daemon,
-        "/v1/sign-in/confirm",
-        &json!({"challengeResponse": "Wrong-Horse-1"}),
-    );
+    step_of(&confirm(&daemon, json!("PASSWORD_SRP")));
+    let wrong = confirm(&daemon, json!("Wrong-Horse-1"));
     assert_eq!(wrong.error_code(), "NotAuthorizedException", "{wrong:?}");
     post(
         &daemon,
         "/v1/sign-in",
         &json!({"username": "alice@example.com", "authFlowType": "USER_AUTH"}),
     );
-    step_of(&post(
-        &daemon,
-        "/v1/sign-in/confirm",
-        &json!({"challengeResponse": "PASSWORD"}),
-    ));
-    let done = post(
-        &daemon,
-        "/v1/sign-in/confirm",
-        &json!({"challengeResponse": PASSWORD}),
-    );
+    step_of(&confirm(&daemon, json!("PASSWORD")));
+    let done = confirm(&daemon, json!(PASSWORD));
     assert_eq!(done.json()["isSignedIn"], true, "{done:?}");
     assert_eq!(daemon.ctl(&["logout"]).code, 0);
 
@@ -645,11 +562,7 @@ fn user_auth_and_custom_rounds_with_a_client_secret_and_email_sign_in() {
         custom["signInStep"],
         "CONFIRM_SIGN_IN_WITH_CUSTOM_CHALLENGE"
     );
-    let done = post(
-        &daemon,
-        "/v1/sign-in/confirm",
-        &json!({"challengeResponse": "5"}),
-    );
+    let done = confirm(&daemon, json!("5"));
     assert_eq!(done.json()["isSignedIn"], true, "{done:?}");
 }
 

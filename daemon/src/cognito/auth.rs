@@ -216,25 +216,36 @@ pub async fn respond<P: UserPool>(
     pool: &P,
     verifier: &Verifier,
     challenge: &Challenge,
-    mut responses: SecretParameters,
+    responses: SecretParameters,
     session: Option<Secret>,
     client_metadata: Option<BTreeMap<String, String>>,
 ) -> Result<AuthOutcome, CognitoError> {
+    let response = send_answer(pool, challenge, responses, session, client_metadata).await?;
+    outcome(verifier, response, &challenge.username).await
+}
+
+/// Sends `responses` for `challenge`, with its canonical `USERNAME` and `SECRET_HASH` over it;
+/// Cognito's answer as it is.
+async fn send_answer<P: UserPool>(
+    pool: &P,
+    challenge: &Challenge,
+    mut responses: SecretParameters,
+    session: Option<Secret>,
+    client_metadata: Option<BTreeMap<String, String>>,
+) -> Result<AuthResponse, CognitoError> {
     let username = challenge.username.as_str();
     responses.insert("USERNAME".into(), Secret::new(username));
     if let Some(hash) = pool.secret_hash(username) {
         responses.insert("SECRET_HASH".into(), hash);
     }
-    let response = pool
-        .respond_to_auth_challenge(RespondToAuthChallengeRequest {
-            challenge_name: challenge.name.clone(),
-            client_id: pool.client_id().to_owned(),
-            challenge_responses: responses,
-            session: session.or_else(|| challenge.session.clone()),
-            client_metadata,
-        })
-        .await?;
-    outcome(verifier, response, username).await
+    pool.respond_to_auth_challenge(RespondToAuthChallengeRequest {
+        challenge_name: challenge.name.clone(),
+        client_id: pool.client_id().to_owned(),
+        challenge_responses: responses,
+        session: session.or_else(|| challenge.session.clone()),
+        client_metadata,
+    })
+    .await
 }
 
 /// Tokens (verified) or the next challenge, whose canonical username is `previous` when the
@@ -314,19 +325,7 @@ pub async fn answer_with_password<P: UserPool>(
         .map_err(|e| CognitoError::Protocol(format!("no randomness for SRP from the OS: {e}")))?;
     responses.insert("SRP_A".into(), Secret::new(srp.public_hex()));
     let username = challenge.username.as_str();
-    responses.insert("USERNAME".into(), Secret::new(username));
-    if let Some(hash) = pool.secret_hash(username) {
-        responses.insert("SECRET_HASH".into(), hash);
-    }
-    let response = pool
-        .respond_to_auth_challenge(RespondToAuthChallengeRequest {
-            challenge_name: challenge.name.clone(),
-            client_id: pool.client_id().to_owned(),
-            challenge_responses: responses,
-            session: challenge.session.clone(),
-            client_metadata: client_metadata.clone(),
-        })
-        .await?;
+    let response = send_answer(pool, challenge, responses, None, client_metadata.clone()).await?;
     if response.challenge_name.as_deref() != Some("PASSWORD_VERIFIER") {
         return outcome(verifier, response, username).await;
     }

@@ -484,6 +484,10 @@ async fn dispatch(State(shared): State<SharedState>, headers: HeaderMap, body: B
             "GlobalSignOut" => pool.global_sign_out(&request, now),
             "RevokeToken" => pool.revoke_token(&request),
             "GetTokensFromRefreshToken" => pool.get_tokens_from_refresh_token(&request, now),
+            "ConfirmDevice" => pool.confirm_device(&request, now),
+            "UpdateDeviceStatus" => pool.update_device_status(&request, now),
+            "ForgetDevice" => pool.forget_device(&request, now),
+            "ListDevices" => pool.list_devices(&request, now),
             "GetId" => pool.get_id(&request, now),
             "GetCredentialsForIdentity" => pool.get_credentials_for_identity(&request, now),
             other => Err(pool_fault(

@@ -14,9 +14,11 @@ use super::srp::{self, ServerExchange};
 use super::totp;
 
 mod custom;
+mod devices;
 mod federation;
 mod oauth;
 mod user_auth;
+pub use devices::{Device, DeviceTracking};
 pub use oauth::{LoginAnswer, ManagedLogin, TEST_IDP, TokenError, pairs as oauth_pairs};
 
 /// How long a challenge `Session` stays valid, as in Cognito.
@@ -87,6 +89,8 @@ pub struct PoolOptions {
     pub user_auth: bool,
     /// With `mfa_required`: the factors users without one may set up (`MFAS_CAN_SETUP`).
     pub mfa_setup: Vec<Mfa>,
+    /// Device tracking (remembered devices).
+    pub device_tracking: DeviceTracking,
 }
 
 impl Default for PoolOptions {
@@ -113,6 +117,7 @@ impl Default for PoolOptions {
             custom_challenges: Vec::new(),
             user_auth: false,
             mfa_setup: vec![Mfa::Totp],
+            device_tracking: DeviceTracking::Off,
         }
     }
 }
@@ -204,6 +209,8 @@ struct ChallengeSession {
     choices: Vec<Mfa>,
     /// CUSTOM_CHALLENGE: which round this is.
     round: usize,
+    /// DEVICE_PASSWORD_VERIFIER: the device's SRP exchange.
+    device: Option<Box<devices::DeviceExchange>>,
 }
 
 #[derive(Debug, Clone)]
@@ -236,6 +243,8 @@ pub struct RefreshRecord {
     /// The scopes of the managed login's grant it came from (`None`: an API sign-in); tokens
     /// refreshed from it keep them.
     scope: Option<String>,
+    /// The device it was issued to: refreshes must name it.
+    device_key: Option<String>,
 }
 
 /// The whole pool.
@@ -257,6 +266,9 @@ pub struct PoolState {
     pub issued_credentials: Vec<(String, String)>,
     /// The managed login: codes, browser sessions, external provider round trips.
     pub login: ManagedLogin,
+    /// Devices by key, and the device each user's sign-in in progress named.
+    devices: HashMap<String, Device>,
+    signing_in_device: HashMap<String, Option<String>>,
 }
 
 impl PoolState {
@@ -286,6 +298,8 @@ impl PoolState {
             identities: HashMap::new(),
             issued_credentials: Vec::new(),
             login: ManagedLogin::default(),
+            devices: HashMap::new(),
+            signing_in_device: HashMap::new(),
         }
     }
 
@@ -438,6 +452,7 @@ impl PoolState {
                 let srp_a = param("SRP_A").ok_or_else(|| missing("SRP_A"))?;
                 self.check_secret_hash(param("SECRET_HASH"), typed)?;
                 let index = self.signing_in_user(typed)?;
+                self.note_device(index, param("DEVICE_KEY"))?;
                 Ok(self.start_srp(index, srp_a, SrpFlow::UserSrp))
             }
             "CUSTOM_AUTH" => self.initiate_custom_auth(body, now),
@@ -447,6 +462,7 @@ impl PoolState {
                 let password = param("PASSWORD").ok_or_else(|| missing("PASSWORD"))?;
                 self.check_secret_hash(param("SECRET_HASH"), typed)?;
                 let index = self.signing_in_user(typed)?;
+                self.note_device(index, param("DEVICE_KEY"))?;
                 if self.users[index].password != password {
                     return Err(not_authorized("Incorrect username or password."));
                 }
@@ -461,6 +477,7 @@ impl PoolState {
                 let token = param("REFRESH_TOKEN").ok_or_else(|| missing("REFRESH_TOKEN"))?;
                 let record = self.live_refresh_token(token, now)?;
                 self.check_secret_hash(param("SECRET_HASH"), &record.username)?;
+                check_device(&record, param("DEVICE_KEY"))?;
                 let index = self
                     .find_user(&record.username)
                     .ok_or_else(|| fault("UserNotFoundException", "User does not exist."))?;
@@ -519,6 +536,7 @@ impl PoolState {
             .ok_or_else(|| missing("RefreshToken"))?
             .to_owned();
         let record = self.live_refresh_token(&token, now)?;
+        check_device(&record, body["DeviceKey"].as_str())?;
         let index = self.user_or_fail(&record.username)?;
         if !self.options.refresh_token_rotation {
             let result = self.refreshed(index, now, &record);
@@ -527,7 +545,17 @@ impl PoolState {
         if let Some(old) = self.refresh_tokens.get_mut(&token) {
             old.rotated_at.get_or_insert(now);
         }
-        Ok(self.signed_in_as(index, now, record.scope))
+        let mut answer = self.signed_in_as(index, now, record.scope);
+        // The rotated token stays the device's.
+        if let Some(new) = answer["AuthenticationResult"]["RefreshToken"].as_str()
+            && let Some(rotated) = self.refresh_tokens.get_mut(new)
+        {
+            rotated.device_key = record.device_key;
+        }
+        if let Some(result) = answer["AuthenticationResult"].as_object_mut() {
+            result.remove("NewDeviceMetadata");
+        }
+        Ok(answer)
     }
 
     pub fn respond_to_auth_challenge(&mut self, body: &Value, now: i64) -> Answer {
@@ -616,6 +644,20 @@ impl PoolState {
         let index = self.user_or_fail(username)?;
 
         match challenge {
+            "DEVICE_SRP_AUTH" => {
+                self.sessions.remove(&session_id);
+                self.answer_device_srp(index, response("DEVICE_KEY"), response("SRP_A"), now)
+            }
+            "DEVICE_PASSWORD_VERIFIER" => {
+                self.sessions.remove(&session_id);
+                let pending = session.device.clone().ok_or_else(|| {
+                    fault(
+                        "InvalidParameterException",
+                        "no device exchange in the session",
+                    )
+                })?;
+                self.answer_device_verifier(index, &pending, responses, now)
+            }
             "CUSTOM_CHALLENGE" => {
                 self.sessions.remove(&session_id);
                 self.answer_custom(index, session.round, response("ANSWER"), now)
@@ -966,6 +1008,10 @@ impl PoolState {
     }
 
     fn mfa_or_tokens(&mut self, index: usize, now: i64) -> Value {
+        // A remembered device proves itself instead of a second factor.
+        if let Some(challenge) = self.device_challenge(index, now) {
+            return challenge;
+        }
         let user = &self.users[index];
         let mut factors = Vec::new();
         if user.totp_secret.is_some() {
@@ -1052,6 +1098,7 @@ impl PoolState {
             setup_verified: false,
             choices: Vec::new(),
             round: 0,
+            device: None,
         };
         customize(&mut session);
         let id = self.open_session(session);
@@ -1077,6 +1124,10 @@ impl PoolState {
         };
         let mut result = self.mint(index, now, Some(origin.clone()), &grant);
         let refresh = self.new_refresh_token(index, origin, scope);
+        let device = self.device_for_tokens(index, &mut result);
+        if let Some(record) = self.refresh_tokens.get_mut(&refresh) {
+            record.device_key = device;
+        }
         if !self.options.omit_refresh_token {
             result["RefreshToken"] = json!(refresh);
         }
@@ -1103,6 +1154,7 @@ impl PoolState {
                 rotated_at: None,
                 origin_jti: origin,
                 scope,
+                device_key: None,
             },
         );
         refresh
@@ -1282,6 +1334,14 @@ impl PoolState {
                 "Expiration": expiration,
             }
         }))
+    }
+}
+
+/// A refresh token issued to a device is refused without that device's key.
+fn check_device(record: &RefreshRecord, given: Option<&str>) -> Result<(), CognitoFault> {
+    match &record.device_key {
+        Some(key) if given != Some(key.as_str()) => Err(not_authorized("Invalid Refresh Token")),
+        _ => Ok(()),
     }
 }
 

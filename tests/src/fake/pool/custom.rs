@@ -23,6 +23,7 @@ impl PoolState {
             .ok_or_else(|| missing("USERNAME"))?;
         self.check_secret_hash(params["SECRET_HASH"].as_str(), typed)?;
         let index = self.signing_in_user(typed)?;
+        self.note_device(index, params["DEVICE_KEY"].as_str())?;
         match params["CHALLENGE_NAME"].as_str() {
             Some("SRP_A") => {
                 let srp_a = params["SRP_A"].as_str().ok_or_else(|| missing("SRP_A"))?;

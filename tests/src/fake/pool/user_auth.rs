@@ -22,6 +22,7 @@ impl PoolState {
         let typed = param("USERNAME").ok_or_else(|| missing("USERNAME"))?;
         self.check_secret_hash(param("SECRET_HASH"), typed)?;
         let index = self.signing_in_user(typed)?;
+        self.note_device(index, param("DEVICE_KEY"))?;
         match param("PREFERRED_CHALLENGE") {
             Some(factor) => {
                 self.first_factor(index, factor, param("PASSWORD"), param("SRP_A"), now)

@@ -152,6 +152,7 @@ impl UserPool for Scripted {
     async fn get_tokens_from_refresh_token(
         &self,
         _: &Secret,
+        _: Option<&str>,
     ) -> Result<AuthResponse, CognitoError> {
         self.next("GetTokensFromRefreshToken")
     }
@@ -235,6 +236,7 @@ pub fn upstream_answer(data: &[u8]) {
             flow,
             client_metadata: None,
             preferred: None,
+            device: None,
         };
         let _ = auth::sign_in(&pool, &verifier, args).await;
         if let Ok(identity_id) = pool.get_id(None).await

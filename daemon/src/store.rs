@@ -26,6 +26,23 @@ pub struct Persisted {
     /// A federated identity, if any (instead of a user).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub federation: Option<PersistedFederation>,
+    /// Remembered devices: this machine as each user's device (kept across sign-outs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<PersistedDevice>,
+}
+
+/// A remembered device as stored; its password is a secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PersistedDevice {
+    pub user_pool_id: String,
+    pub username: String,
+    pub login_id: String,
+    pub device_key: String,
+    pub device_group_key: String,
+    pub device_password: Secret,
+    pub remembered: bool,
+    pub name: String,
 }
 
 /// A federated identity as stored: the provider's token is kept only while it is valid.
@@ -255,6 +272,7 @@ mod tests {
             user: Some(user()),
             guest_identity_id: Some("us-east-1:guest".into()),
             federation: None,
+            devices: Vec::new(),
         };
         store.save(&state).unwrap();
         let mode = std::fs::metadata(store.path())

@@ -23,6 +23,8 @@ pub struct VerifiedTokens {
     pub refresh_token: Option<Secret>,
     pub id_claims: Claims,
     pub access_claims: Claims,
+    /// A pool with device tracking announced this machine as a new device.
+    pub new_device: Option<super::wire::NewDeviceMetadata>,
 }
 
 /// A challenge Cognito asks the user to answer.
@@ -68,6 +70,9 @@ pub struct SignInArgs<'a> {
     /// `USER_AUTH`: the first factor wanted (`PASSWORD`, `PASSWORD_SRP`, `EMAIL_OTP`,
     /// `SMS_OTP`).
     pub preferred: Option<&'a str>,
+    /// This machine as the user's remembered device: its key goes with the sign-in, and it
+    /// proves itself when Cognito asks (instead of MFA).
+    pub device: Option<&'a super::devices::DeviceCreds>,
 }
 
 /// Signs in as `args` say.
@@ -83,11 +88,15 @@ pub async fn sign_in<P: UserPool>(
         flow,
         client_metadata,
         preferred,
+        device,
     } = args;
     let mut parameters = SecretParameters::new();
     parameters.insert("USERNAME".into(), Secret::new(username));
     if let Some(hash) = pool.secret_hash(username) {
         parameters.insert("SECRET_HASH".into(), hash);
+    }
+    if let Some(device) = device {
+        parameters.insert("DEVICE_KEY".into(), Secret::new(device.key.as_str()));
     }
     let srp_client = || {
         SrpClient::new()
@@ -149,14 +158,80 @@ pub async fn sign_in<P: UserPool>(
     {
         let mut answer = password_verifier(pool, &srp, user_pool_id, username, password, response)?;
         answer.client_metadata = client_metadata.cloned();
+        if let Some(device) = device {
+            answer
+                .challenge_responses
+                .insert("DEVICE_KEY".into(), Secret::new(device.key.as_str()));
+        }
         let canonical = answer
             .challenge_responses
             .get("USERNAME")
             .map(|u| u.expose().to_owned());
         let response = pool.respond_to_auth_challenge(answer).await?;
-        return outcome(verifier, response, canonical.as_deref().unwrap_or(username)).await;
+        let username = canonical.as_deref().unwrap_or(username);
+        let outcome = outcome(verifier, response, username).await?;
+        return prove_device(pool, verifier, outcome, device).await;
     }
-    outcome(verifier, response, username).await
+    let outcome = outcome(verifier, response, username).await?;
+    prove_device(pool, verifier, outcome, device).await
+}
+
+/// Answers `DEVICE_SRP_AUTH` and `DEVICE_PASSWORD_VERIFIER` for a remembered device (the
+/// user is not asked); any other outcome as it is.
+async fn prove_device<P: UserPool>(
+    pool: &P,
+    verifier: &Verifier,
+    result: AuthOutcome,
+    device: Option<&super::devices::DeviceCreds>,
+) -> Result<AuthOutcome, CognitoError> {
+    let (AuthOutcome::Challenge(challenge), Some(device)) = (&result, device) else {
+        return Ok(result);
+    };
+    if challenge.name != "DEVICE_SRP_AUTH" {
+        return Ok(result);
+    }
+    let srp = SrpClient::new()
+        .map_err(|e| CognitoError::Protocol(format!("no randomness for SRP from the OS: {e}")))?;
+    let mut responses = SecretParameters::new();
+    responses.insert("DEVICE_KEY".into(), Secret::new(device.key.as_str()));
+    responses.insert("SRP_A".into(), Secret::new(srp.public_hex()));
+    let response = send_answer(pool, challenge, responses, None, None).await?;
+    if response.challenge_name.as_deref() != Some("DEVICE_PASSWORD_VERIFIER") {
+        return outcome(verifier, response, &challenge.username).await;
+    }
+    let params = &response.challenge_parameters;
+    let param = |name: &'static str| {
+        params.get(name).map(String::as_str).ok_or_else(|| {
+            CognitoError::Protocol(format!("DEVICE_PASSWORD_VERIFIER challenge without {name}"))
+        })
+    };
+    let secret_block = param("SECRET_BLOCK")?;
+    let device_challenge = super::devices::challenge(
+        &device.group_key,
+        &device.key,
+        param("SALT")?,
+        param("SRP_B")?,
+        secret_block,
+    );
+    let timestamp = srp::timestamp(OffsetDateTime::now_utc());
+    let signature =
+        srp.password_signature(&device_challenge, device.password.expose(), &timestamp)?;
+    let mut proof = SecretParameters::new();
+    proof.insert("DEVICE_KEY".into(), Secret::new(device.key.as_str()));
+    proof.insert(
+        "PASSWORD_CLAIM_SECRET_BLOCK".into(),
+        Secret::new(secret_block),
+    );
+    proof.insert("PASSWORD_CLAIM_SIGNATURE".into(), Secret::new(signature));
+    proof.insert("TIMESTAMP".into(), Secret::new(timestamp));
+    let next = Challenge {
+        name: "DEVICE_PASSWORD_VERIFIER".to_owned(),
+        session: response.session.clone(),
+        parameters: response.challenge_parameters.clone(),
+        username: challenge.username.clone(),
+        available_challenges: Vec::new(),
+    };
+    respond(pool, verifier, &next, proof, None, None).await
 }
 
 /// The answer to `PASSWORD_VERIFIER`: the SRP proof, for the challenge's `USERNAME` (for alias
@@ -297,6 +372,7 @@ pub async fn verify(
         refresh_token: result.refresh_token,
         id_claims,
         access_claims,
+        new_device: result.new_device_metadata,
     })
 }
 

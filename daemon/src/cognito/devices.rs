@@ -23,6 +23,24 @@ pub struct DeviceSecret {
     pub salt: String,
 }
 
+/// A remembered device as a sign-in uses it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceCreds {
+    pub key: String,
+    pub group_key: String,
+    pub password: Secret,
+}
+
+/// This machine's name for `ConfirmDevice` (`DeviceName`).
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|name| name.trim().chars().take(64).collect::<String>())
+        .ok()
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "cognitod".to_owned())
+}
+
 /// A new device secret for `device_key` in `device_group_key`.
 pub fn new_secret(
     device_group_key: &str,

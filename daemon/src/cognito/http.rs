@@ -314,13 +314,36 @@ impl UserPool for HttpUserPool {
     async fn get_tokens_from_refresh_token(
         &self,
         refresh_token: &Secret,
+        device_key: Option<&str>,
     ) -> Result<AuthResponse, CognitoError> {
         let request = GetTokensFromRefreshTokenRequest {
             refresh_token,
             client_id: &self.client_id,
             client_secret: self.client_secret.as_ref(),
+            device_key,
         };
         self.call("GetTokensFromRefreshToken", &request).await
+    }
+
+    async fn confirm_device(
+        &self,
+        access_token: &Secret,
+        device_key: &str,
+        device_name: &str,
+        secret: &super::devices::DeviceSecret,
+    ) -> Result<bool, CognitoError> {
+        let request = super::wire::ConfirmDeviceRequest {
+            access_token,
+            device_key,
+            device_secret_verifier_config: super::wire::DeviceSecretVerifierConfig {
+                password_verifier: &secret.password_verifier,
+                salt: &secret.salt,
+            },
+            device_name: Some(device_name),
+        };
+        let answer: super::wire::ConfirmDeviceResponse =
+            self.call("ConfirmDevice", &request).await?;
+        Ok(answer.user_confirmation_necessary.unwrap_or(false))
     }
 
     async fn revoke_token(&self, refresh_token: &Secret) -> Result<(), CognitoError> {

@@ -109,7 +109,25 @@ pub trait UserPool: Send + Sync + 'static {
     fn get_tokens_from_refresh_token(
         &self,
         refresh_token: &Secret,
+        device_key: Option<&str>,
     ) -> impl Future<Output = Result<AuthResponse, CognitoError>> + Send;
+
+    /// Registers this machine as the user's device (`ConfirmDevice`); whether the user must
+    /// still choose to remember it (`UserConfirmationNecessary`).
+    fn confirm_device(
+        &self,
+        access_token: &Secret,
+        device_key: &str,
+        device_name: &str,
+        secret: &devices::DeviceSecret,
+    ) -> impl Future<Output = Result<bool, CognitoError>> + Send {
+        let _ = (access_token, device_key, device_name, secret);
+        async {
+            Err(CognitoError::Protocol(
+                "devices are not supported here".to_owned(),
+            ))
+        }
+    }
 
     /// Revokes one refresh token (and the tokens issued from it).
     fn revoke_token(

@@ -89,6 +89,7 @@ impl HttpUserPool {
             refresh_token: tokens.refresh_token,
             expires_in: tokens.expires_in,
             token_type: tokens.token_type,
+            new_device_metadata: None,
         })
     }
 }

@@ -62,6 +62,40 @@ pub struct AuthenticationResult {
     pub expires_in: Option<i64>,
     #[serde(default)]
     pub token_type: Option<String>,
+    /// A pool with device tracking: this machine as a new device, to confirm.
+    #[serde(default)]
+    pub new_device_metadata: Option<NewDeviceMetadata>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct NewDeviceMetadata {
+    pub device_key: String,
+    pub device_group_key: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ConfirmDeviceRequest<'a> {
+    pub access_token: &'a Secret,
+    pub device_key: &'a str,
+    pub device_secret_verifier_config: DeviceSecretVerifierConfig<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device_name: Option<&'a str>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeviceSecretVerifierConfig<'a> {
+    pub password_verifier: &'a str,
+    pub salt: &'a str,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ConfirmDeviceResponse {
+    #[serde(default)]
+    pub user_confirmation_necessary: Option<bool>,
 }
 
 #[derive(Debug, Serialize)]
@@ -81,6 +115,9 @@ pub struct GetTokensFromRefreshTokenRequest<'a> {
     pub client_id: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_secret: Option<&'a Secret>,
+    /// The remembered device the refresh token was issued to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device_key: Option<&'a str>,
 }
 
 #[derive(Debug, Serialize)]

@@ -8,6 +8,7 @@
 
 mod challenge;
 mod credentials;
+mod devices;
 mod federation;
 mod owner;
 mod persist;

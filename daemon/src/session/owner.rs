@@ -45,6 +45,8 @@ pub(super) struct Owner<P> {
     pub(super) answering: bool,
     /// The browser sign-in waiting for its callback.
     pub(super) redirect: Option<crate::oauth::Attempt>,
+    /// This machine as each user's remembered device.
+    pub(super) devices: Vec<super::devices::StoredDevice>,
     /// A federated identity (no user-pool user), and what renews its token.
     pub(super) federation: Option<Federation>,
     pub(super) federation_done: mpsc::UnboundedSender<FederationEvent>,
@@ -114,6 +116,10 @@ impl<P: UserPool> Owner<P> {
             .as_ref()
             .and_then(|store| restore(store, &config, clock.now_ms()));
         let guest_identity_id = restored.as_ref().and_then(|r| r.guest_identity_id.clone());
+        let devices = restored
+            .as_ref()
+            .map(|r| r.devices.clone())
+            .unwrap_or_default();
         let federation = restored.as_ref().and_then(|r| r.federation.clone());
         if let Some(federation) = &federation {
             info!(provider = %federation.provider, "federated session restored from the state file");
@@ -163,6 +169,7 @@ impl<P: UserPool> Owner<P> {
             auth_generation: 0,
             answering: false,
             redirect: None,
+            devices,
             federation,
             federation_done,
             federation_events: Some(federation_events),
@@ -519,6 +526,9 @@ impl<P: UserPool> Owner<P> {
             // An expired access token is refused by GlobalSignOut: a refresh gets a new one.
             access_token: (!current.is_expired(now)).then(|| current.tokens.access_token.clone()),
             username: current.username.clone(),
+            device_key: self
+                .device_of(&current.username)
+                .map(|d| d.creds.key.clone()),
             global,
             rotation: self.config.refresh_token_rotation,
         };

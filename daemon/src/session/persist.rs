@@ -78,6 +78,11 @@ impl<P: UserPool> Owner<P> {
             user,
             guest_identity_id: self.guest_identity_id.clone(),
             federation,
+            devices: self
+                .devices
+                .iter()
+                .map(|d| d.to_persisted(&self.config.user_pool_id))
+                .collect(),
         };
         let result = store.save(&state);
         let error = result.as_ref().err().map(ToString::to_string);
@@ -110,6 +115,8 @@ pub(super) struct Restored {
     pub(super) guest_identity_id: Option<String>,
     /// A federated identity whose token was still valid when stored.
     pub(super) federation: Option<super::federation::Federation>,
+    /// This pool's remembered devices.
+    pub(super) devices: Vec<super::devices::StoredDevice>,
 }
 
 /// The session in the state file, if there is a usable one.
@@ -134,6 +141,12 @@ pub(super) fn restore(store: &Store, config: &SessionConfig, now_ms: i64) -> Opt
         user_identity_id: None,
         guest_identity_id: persisted.guest_identity_id,
         federation: None,
+        devices: persisted
+            .devices
+            .into_iter()
+            .filter(|d| d.user_pool_id == config.user_pool_id)
+            .map(super::devices::StoredDevice::from_persisted)
+            .collect(),
     };
     let Some(user) = persisted.user else {
         if let Some(stored) = persisted.federation {
@@ -190,6 +203,7 @@ pub(super) fn restore(store: &Store, config: &SessionConfig, now_ms: i64) -> Opt
                     refresh_token: Some(user.refresh_token),
                     id_claims,
                     access_claims,
+                    new_device: None,
                 },
                 user.clock_drift_ms,
             ));

@@ -136,7 +136,7 @@ impl<P: UserPool> Owner<P> {
             let result = match exchanged {
                 Ok(result) => match auth::verify(&verifier, result).await {
                     Ok(tokens) if nonce_matches(tokens.id_claims.nonce.as_deref(), &attempt) => {
-                        Ok(Prepared::SignedIn(Box::new(tokens)))
+                        Ok(Prepared::SignedIn(Box::new(tokens), None))
                     }
                     Ok(tokens) => {
                         // Issued, but not for this attempt: not left valid.
@@ -164,6 +164,7 @@ impl<P: UserPool> Owner<P> {
                 reply,
                 confirm: false,
                 step_used: true,
+                device_gone: false,
             });
         });
     }

@@ -116,6 +116,7 @@ impl<P: UserPool> Owner<P> {
         let pool = Arc::clone(&self.pool);
         let verifier = Arc::clone(&self.verifier);
         let username = current.username.clone();
+        let device_key = self.device_of(&username).map(|d| d.creds.key.clone());
         self.refresh_started_ms = self.clock.now_ms();
         // A token left by an aborted refresh (an earlier session's) is never this one's.
         *self
@@ -128,7 +129,7 @@ impl<P: UserPool> Owner<P> {
                 &*pool,
                 &verifier,
                 rotation,
-                &username,
+                (&username, device_key.as_deref()),
                 refresh_token,
                 &rotated,
             )
@@ -293,12 +294,14 @@ pub(super) async fn refresh_call<P: UserPool>(
     pool: &P,
     verifier: &Verifier,
     rotation: bool,
-    username: &str,
+    (username, device_key): (&str, Option<&str>),
     refresh_token: Secret,
     rotated: &std::sync::Mutex<Option<Secret>>,
 ) -> Result<VerifiedTokens, CognitoError> {
     let response = if rotation {
-        let response = pool.get_tokens_from_refresh_token(&refresh_token).await?;
+        let response = pool
+            .get_tokens_from_refresh_token(&refresh_token, device_key)
+            .await?;
         // The old token is on its way out from here: the new one is kept as soon as the
         // answer parses, whatever becomes of the answer's other tokens.
         if let Some(new) = response
@@ -316,6 +319,10 @@ pub(super) async fn refresh_call<P: UserPool>(
         parameters.insert("REFRESH_TOKEN".into(), refresh_token.clone());
         if let Some(hash) = pool.secret_hash(username) {
             parameters.insert("SECRET_HASH".into(), hash);
+        }
+        // A refresh token issued to a remembered device needs its key.
+        if let Some(key) = device_key {
+            parameters.insert("DEVICE_KEY".into(), Secret::new(key));
         }
         pool.initiate_auth(InitiateAuthRequest {
             auth_flow: "REFRESH_TOKEN_AUTH",

@@ -24,6 +24,8 @@ pub(super) struct Revocation {
     /// The access token, while it is still valid (`GlobalSignOut` needs one).
     pub access_token: Option<Secret>,
     pub username: String,
+    /// The remembered device the refresh token was issued to.
+    pub device_key: Option<String>,
     pub global: bool,
     pub rotation: bool,
 }
@@ -48,7 +50,7 @@ impl Revocation {
                     pool,
                     verifier,
                     self.rotation,
-                    &self.username,
+                    (&self.username, self.device_key.as_deref()),
                     self.refresh_token.clone(),
                     &slot,
                 )

@@ -10,6 +10,7 @@ use cognitod_proto::{
 };
 use tracing::{info, warn};
 
+use super::devices::StoredDevice;
 use super::owner::{Owner, upstream_after};
 use super::{Reply, SessionError, challenge};
 use crate::cognito::UserPool;
@@ -62,7 +63,9 @@ fn first_factor(answer: &str) -> Result<&'static str, SessionError> {
 /// Where Cognito's answers left a sign-in, ready to apply without another call.
 #[derive(Debug)]
 pub(super) enum Prepared {
-    SignedIn(Box<VerifiedTokens>),
+    /// Tokens, and this machine confirmed as the user's new device (if the pool tracks
+    /// devices).
+    SignedIn(Box<VerifiedTokens>, Option<Box<StoredDevice>>),
     Step(Box<Pending>),
     /// The sign-in ended short of tokens with something the user must do elsewhere first
     /// (reset the password, confirm the account).
@@ -107,6 +110,8 @@ pub(super) struct AuthDone {
     pub(super) confirm: bool,
     /// Cognito took the answer (its session is used up) even if what came after failed.
     pub(super) step_used: bool,
+    /// Cognito no longer knows the device this sign-in named: it is dropped here.
+    pub(super) device_gone: bool,
 }
 
 impl<P: UserPool> Owner<P> {
@@ -177,16 +182,31 @@ impl<P: UserPool> Owner<P> {
         let started_ms = self.clock.now_ms();
         let (pool, verifier, done) = self.auth_parts();
         let user_pool_id = self.config.user_pool_id.clone();
+        let device = self.device_of(&username).map(|d| d.creds.clone());
         tokio::spawn(async move {
-            let args = auth::SignInArgs {
+            let mut args = auth::SignInArgs {
                 user_pool_id: &user_pool_id,
                 username: &username,
                 password: &request.password,
                 flow,
                 client_metadata: request.client_metadata.as_ref(),
                 preferred,
+                device: device.as_ref(),
             };
-            let outcome = auth::sign_in(&*pool, &verifier, args).await;
+            let mut outcome = auth::sign_in(&*pool, &verifier, args).await;
+            // A device Cognito no longer knows (forgotten elsewhere) never locks the user out:
+            // the sign-in goes on without it, and it is dropped here.
+            let device_gone = args.device.is_some()
+                && outcome.as_ref().err().and_then(|e| e.service_kind())
+                    == Some("ResourceNotFoundException");
+            if device_gone {
+                info!(
+                    username,
+                    "Cognito no longer knows this machine's device; signing in without it"
+                );
+                args.device = None;
+                outcome = auth::sign_in(&*pool, &verifier, args).await;
+            }
             let upstream = Some(upstream_after(outcome.as_ref().err()));
             let result = match outcome {
                 Ok(outcome) => prepare(&*pool, outcome, &username, flow).await,
@@ -212,6 +232,7 @@ impl<P: UserPool> Owner<P> {
                 reply,
                 confirm: false,
                 step_used: false,
+                device_gone,
             });
         });
     }
@@ -269,6 +290,7 @@ impl<P: UserPool> Owner<P> {
                 reply,
                 confirm: true,
                 step_used,
+                device_gone: false,
             });
         });
     }
@@ -283,7 +305,7 @@ impl<P: UserPool> Owner<P> {
             self.answering = false;
         }
         if done.generation != self.auth_generation {
-            if let Ok(Prepared::SignedIn(tokens)) = &done.result {
+            if let Ok(Prepared::SignedIn(tokens, _)) = &done.result {
                 self.revoke_unused(tokens);
             }
             let _ = done.reply.send(Err(SessionError::BadAnswer(
@@ -291,10 +313,17 @@ impl<P: UserPool> Owner<P> {
             )));
             return;
         }
+        if done.device_gone {
+            self.drop_device(&done.login_id);
+            self.persist_current();
+        }
         let answer = match done.result {
-            Ok(Prepared::SignedIn(tokens)) => {
+            Ok(Prepared::SignedIn(tokens, device)) => {
                 self.set_pending(None);
                 self.next_auth_generation();
+                if let Some(device) = device {
+                    self.keep_device(*device);
+                }
                 if let Some(who) = self.signed_in_as() {
                     self.revoke_unused(&tokens);
                     Err(SessionError::AlreadySignedIn(who))
@@ -512,7 +541,30 @@ async fn prepare<P: UserPool>(
     flow: AuthFlowType,
 ) -> Result<Prepared, SessionError> {
     let challenge = match outcome {
-        AuthOutcome::SignedIn(tokens) => return Ok(Prepared::SignedIn(tokens)),
+        AuthOutcome::SignedIn(tokens) => {
+            // A pool with device tracking: this machine becomes the user's device.
+            let device = match &tokens.new_device {
+                Some(metadata) => {
+                    let username = tokens
+                        .id_claims
+                        .cognito_username
+                        .clone()
+                        .or_else(|| tokens.access_claims.username.clone())
+                        .unwrap_or_else(|| login_id.to_owned());
+                    super::devices::confirm_new(
+                        pool,
+                        &tokens.access_token,
+                        metadata,
+                        &username,
+                        login_id,
+                    )
+                    .await
+                    .map(Box::new)
+                }
+                None => None,
+            };
+            return Ok(Prepared::SignedIn(tokens, device));
+        }
         AuthOutcome::Challenge(challenge) => challenge,
     };
     let (next_step, session) = if challenge.name == "MFA_SETUP" {

@@ -101,6 +101,7 @@ impl UserPool for TestPool {
     async fn get_tokens_from_refresh_token(
         &self,
         _: &Secret,
+        _: Option<&str>,
     ) -> Result<AuthResponse, CognitoError> {
         self.refreshes.fetch_add(1, Ordering::SeqCst);
         let mut answer = self.tokens();

@@ -24,7 +24,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
-pub use pool::{CognitoFault, Mfa, PoolOptions, PoolState, UserSpec};
+pub use pool::{CognitoFault, Device, DeviceTracking, Mfa, PoolOptions, PoolState, UserSpec};
 
 /// A fault to inject into the next calls of an action.
 #[derive(Debug, Clone)]

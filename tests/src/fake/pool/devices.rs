@@ -56,6 +56,20 @@ impl PoolState {
         self.devices.get(key).cloned()
     }
 
+    /// A user's devices (canonical username), by key.
+    pub fn devices_of(&self, username: &str) -> Vec<(String, Device)> {
+        self.devices
+            .iter()
+            .filter(|(_, d)| d.username == username)
+            .map(|(k, d)| (k.clone(), d.clone()))
+            .collect()
+    }
+
+    /// Forgets a device as an administrator would (`AdminForgetDevice`).
+    pub fn admin_forget_device(&mut self, key: &str) {
+        self.devices.remove(key);
+    }
+
     /// A sign-in of user `index` names `device_key` (or none): it must be the user's.
     pub(super) fn note_device(
         &mut self,

@@ -1,0 +1,120 @@
+//! Remembered devices as the session keeps them: per user of this pool, in the state file
+//! (the device password is a secret), surviving sign-outs. A sign-in with the user's device
+//! proves it instead of MFA; its refreshes name it.
+
+use cognitod_proto::Secret;
+use tracing::{info, warn};
+
+use super::owner::Owner;
+use crate::cognito::UserPool;
+use crate::cognito::devices::{self, DeviceCreds};
+use crate::cognito::wire::NewDeviceMetadata;
+use crate::store::PersistedDevice;
+
+/// A device of a user of this pool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredDevice {
+    /// The canonical username, and what the user signed in as.
+    pub username: String,
+    pub login_id: String,
+    pub creds: DeviceCreds,
+    /// Cognito remembers it (a pool that lets users opt in may not yet).
+    pub remembered: bool,
+    pub name: String,
+}
+
+impl StoredDevice {
+    pub(super) fn to_persisted(&self, user_pool_id: &str) -> PersistedDevice {
+        PersistedDevice {
+            user_pool_id: user_pool_id.to_owned(),
+            username: self.username.clone(),
+            login_id: self.login_id.clone(),
+            device_key: self.creds.key.clone(),
+            device_group_key: self.creds.group_key.clone(),
+            device_password: self.creds.password.clone(),
+            remembered: self.remembered,
+            name: self.name.clone(),
+        }
+    }
+
+    pub(super) fn from_persisted(stored: PersistedDevice) -> Self {
+        Self {
+            username: stored.username,
+            login_id: stored.login_id,
+            creds: DeviceCreds {
+                key: stored.device_key,
+                group_key: stored.device_group_key,
+                password: stored.device_password,
+            },
+            remembered: stored.remembered,
+            name: stored.name,
+        }
+    }
+}
+
+/// Confirms the device a sign-in's tokens announced (`ConfirmDevice` with a fresh device
+/// password's verifier); `None`, logged, when Cognito does not take it: the sign-in stands.
+pub(super) async fn confirm_new<P: UserPool>(
+    pool: &P,
+    access_token: &Secret,
+    metadata: &NewDeviceMetadata,
+    username: &str,
+    login_id: &str,
+) -> Option<StoredDevice> {
+    let secret = match devices::new_secret(&metadata.device_group_key, &metadata.device_key) {
+        Ok(secret) => secret,
+        Err(error) => {
+            warn!(%error, "no randomness for a device password; this machine is not remembered");
+            return None;
+        }
+    };
+    let name = devices::host_name();
+    match pool
+        .confirm_device(access_token, &metadata.device_key, &name, &secret)
+        .await
+    {
+        Ok(confirmation_necessary) => {
+            info!(device_key = %metadata.device_key, remembered = !confirmation_necessary, "this machine is confirmed as the user's device");
+            Some(StoredDevice {
+                username: username.to_owned(),
+                login_id: login_id.to_owned(),
+                creds: DeviceCreds {
+                    key: metadata.device_key.clone(),
+                    group_key: metadata.device_group_key.clone(),
+                    password: secret.password,
+                },
+                remembered: !confirmation_necessary,
+                name,
+            })
+        }
+        Err(error) => {
+            warn!(%error, "the device was not confirmed; this machine is not remembered");
+            None
+        }
+    }
+}
+
+impl<P: UserPool> Owner<P> {
+    /// The device of the user named `name` (canonical or as typed).
+    pub(super) fn device_of(&self, name: &str) -> Option<&StoredDevice> {
+        self.devices
+            .iter()
+            .find(|d| d.username == name || d.login_id == name)
+    }
+
+    /// Keeps `device` as its user's (one per user).
+    pub(super) fn keep_device(&mut self, device: StoredDevice) {
+        self.devices.retain(|d| d.username != device.username);
+        self.devices.push(device);
+    }
+
+    /// Forgets the device of `name` here (Cognito no longer knows it, or the user asked).
+    pub(super) fn drop_device(&mut self, name: &str) {
+        let before = self.devices.len();
+        self.devices
+            .retain(|d| d.username != name && d.login_id != name);
+        if self.devices.len() != before {
+            info!(user = name, "the remembered device was dropped");
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! Remembered devices through the real binaries: a pool with device tracking makes this
+//! machine the user's device after a sign-in with MFA; the next sign-ins prove the device
+//! (device SRP) instead of asking for the second factor, across sign-outs and restarts; its
+//! refreshes carry the device key; a device Cognito forgot is dropped without locking the user
+//! out.
+
+use cognitod_tests::PASSWORD;
+use cognitod_tests::daemon::TestDaemon;
+use cognitod_tests::fake::{DeviceTracking, FakeCognito, PoolOptions, UserSpec, totp};
+
+const SECRET: &[u8] = b"totp-secret-for-dora";
+
+fn now() -> i64 {
+    cognitod_proto::Timestamp::now().unix()
+}
+
+/// Signs dora in with her password and, when asked, her TOTP code; whether the code was asked.
+fn sign_in(daemon: &TestDaemon) -> bool {
+    let login = daemon.ctl_stdin(
+        &["login", "dora", "--password-stdin"],
+        &format!("{PASSWORD}\n"),
+    );
+    match login.code {
+        0 => false,
+        3 => {
+            assert!(login.stdout.contains("authenticator"), "{login:?}");
+            let code = totp::code(SECRET, now());
+            let confirm = daemon.ctl_stdin(&["confirm"], &format!("{code}\n"));
+            assert_eq!(confirm.code, 0, "{confirm:?}");
+            true
+        }
+        _ => panic!("{login:?}"),
+    }
+}
+
+#[test]
+fn a_remembered_device_skips_mfa_across_sign_outs_and_restarts() {
+    let fake = FakeCognito::start(PoolOptions {
+        device_tracking: DeviceTracking::Always,
+        ..PoolOptions::default()
+    });
+    fake.add_user(UserSpec {
+        totp_secret: Some(SECRET.to_vec()),
+        ..UserSpec::new("dora", PASSWORD)
+    });
+    let mut daemon = TestDaemon::start(&fake.config_toml());
+
+    // The first sign-in asks for the code, and this machine becomes dora's device.
+    assert!(
+        sign_in(&daemon),
+        "the first sign-in asks for the second factor"
+    );
+    assert_eq!(fake.calls("ConfirmDevice"), 1);
+    let devices = fake.with_pool(|pool| pool.devices_of("dora"));
+    assert_eq!(devices.len(), 1, "{devices:?}");
+    let (key, device) = &devices[0];
+    assert!(device.confirmed && device.remembered, "{device:?}");
+    assert!(device.name.as_deref().is_some_and(|n| !n.is_empty()));
+
+    // Its refresh token is the device's: refreshed with the key (the fake refuses it without).
+    let refreshed = daemon.ctl(&["session", "--force-refresh"]);
+    assert_eq!(refreshed.code, 0, "{refreshed:?}");
+
+    // Signed out and in again: the device proves itself, no code is asked.
+    assert_eq!(daemon.ctl(&["logout"]).code, 0);
+    let before = fake.calls("RespondToAuthChallenge");
+    assert!(!sign_in(&daemon), "a remembered device skips MFA");
+    // PASSWORD_VERIFIER, DEVICE_SRP_AUTH, DEVICE_PASSWORD_VERIFIER.
+    assert_eq!(fake.calls("RespondToAuthChallenge"), before + 3);
+    assert_eq!(fake.calls("ConfirmDevice"), 1, "the same device");
+
+    // It is in the state file (its password a secret there) and survives a restart.
+    let state = std::fs::read_to_string(daemon.state_dir().join("session.json")).expect("state");
+    assert!(state.contains(key.as_str()), "the device is kept");
+    assert!(
+        !daemon.log().contains("devicePassword"),
+        "nothing of it is logged"
+    );
+    daemon.stop();
+    daemon.restart();
+    assert_eq!(daemon.ctl(&["logout"]).code, 0);
+    assert!(!sign_in(&daemon), "still remembered after a restart");
+
+    // Forgotten at Cognito: the sign-in goes on without it (the code is asked again) and
+    // this machine becomes a new device.
+    fake.with_pool(|pool| pool.admin_forget_device(key));
+    assert_eq!(daemon.ctl(&["logout"]).code, 0);
+    assert!(
+        sign_in(&daemon),
+        "a forgotten device means the second factor again"
+    );
+    assert!(
+        daemon
+            .log()
+            .contains("no longer knows this machine's device")
+    );
+    let devices = fake.with_pool(|pool| pool.devices_of("dora"));
+    assert_eq!(devices.len(), 1, "{devices:?}");
+    assert_ne!(&devices[0].0, key, "a new device");
+}

@@ -160,6 +160,29 @@ impl Client {
         self.post("/v1/sign-in/confirm", request).await
     }
 
+    /// `GET /v1/devices`: the user's remembered devices.
+    pub async fn devices(&self) -> Result<Vec<proto::DeviceInfo>, ClientError> {
+        self.get("/v1/devices").await
+    }
+
+    /// `POST /v1/devices/current/remember`.
+    pub async fn remember_device(&self) -> Result<(), ClientError> {
+        self.post::<_, serde_json::Value>("/v1/devices/current/remember", &serde_json::json!({}))
+            .await
+            .map(drop)
+    }
+
+    /// `DELETE /v1/devices/current`, or `/v1/devices/{key}`.
+    pub async fn forget_device(&self, key: Option<&str>) -> Result<(), ClientError> {
+        let path = match key {
+            Some(key) => format!("/v1/devices/{key}"),
+            None => "/v1/devices/current".to_owned(),
+        };
+        self.request::<(), serde_json::Value>(Method::DELETE, &path, None)
+            .await
+            .map(drop)
+    }
+
     /// `POST /v1/federate`: an identity pool identity from an external provider's token.
     pub async fn federate(
         &self,
@@ -239,7 +262,19 @@ impl Client {
         &self,
         global: bool,
     ) -> Result<proto::SignOutResponse, ClientError> {
-        self.post("/v1/sign-out", &SignOutRequest { global }).await
+        self.sign_out_request(&SignOutRequest {
+            global,
+            forget_device: false,
+        })
+        .await
+    }
+
+    /// `POST /v1/sign-out` as `request` says (`forgetDevice` too).
+    pub async fn sign_out_request(
+        &self,
+        request: &SignOutRequest,
+    ) -> Result<proto::SignOutResponse, ClientError> {
+        self.post("/v1/sign-out", request).await
     }
 
     /// A new HTTP/1.1 connection to the daemon, driven on its own task.

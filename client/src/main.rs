@@ -112,6 +112,16 @@ enum Command {
         /// opening it.
         #[arg(long)]
         no_browser: bool,
+        /// Forget this machine as the user's remembered device too (MFA is asked again).
+        #[arg(long)]
+        forget_device: bool,
+    },
+    /// The user's remembered devices (this machine marked).
+    Devices,
+    /// Remember this machine (it then skips MFA), or forget it or another device.
+    Device {
+        #[command(subcommand)]
+        action: DeviceAction,
     },
     /// The signed-in username.
     Whoami,
@@ -175,6 +185,14 @@ enum Preferred {
     Password,
     /// The password, proven by SRP.
     Srp,
+}
+
+#[derive(Debug, Subcommand)]
+enum DeviceAction {
+    /// Remember this machine (a pool that lets users opt in).
+    Remember,
+    /// Forget this machine, or the device KEY (from `cognitoctl devices`).
+    Forget { key: Option<String> },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -289,7 +307,54 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             attributes,
             client_metadata,
         } => signin::confirm(&client, attributes, client_metadata, json).await,
-        Command::Logout { global, no_browser } => logout(&client, global, no_browser, json).await,
+        Command::Logout {
+            global,
+            no_browser,
+            forget_device,
+        } => logout(&client, global, forget_device, no_browser, json).await,
+        Command::Devices => {
+            let devices = client.devices().await?;
+            if json {
+                output::json(out, &devices)?;
+            } else if devices.is_empty() {
+                writeln!(out, "no remembered devices")?;
+            }
+            for device in devices.iter().filter(|_| !json) {
+                writeln!(
+                    out,
+                    "{}  {}  {}{}",
+                    device.id,
+                    device.name.as_deref().unwrap_or("(no name)"),
+                    if device.remembered {
+                        "remembered"
+                    } else {
+                        "not remembered"
+                    },
+                    if device.current {
+                        "  (this machine)"
+                    } else {
+                        ""
+                    }
+                )?;
+            }
+            Ok(exit::OK)
+        }
+        Command::Device { action } => {
+            let said = match action {
+                DeviceAction::Remember => {
+                    client.remember_device().await?;
+                    "this machine is remembered: it skips MFA at the next sign-ins"
+                }
+                DeviceAction::Forget { key } => {
+                    client.forget_device(key.as_deref()).await?;
+                    "forgotten"
+                }
+            };
+            if !json {
+                writeln!(out, "{said}")?;
+            }
+            Ok(exit::OK)
+        }
         Command::Whoami => {
             let user = client.user().await?;
             if json {
@@ -440,8 +505,18 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
 
 /// `cognitoctl logout`: signed out here in any case; says so, with a status of its own, when
 /// Cognito did not revoke the tokens.
-async fn logout(client: &Client, global: bool, no_browser: bool, json: bool) -> anyhow::Result<u8> {
-    let outcome = client.sign_out_outcome(global).await?;
+async fn logout(
+    client: &Client,
+    global: bool,
+    forget_device: bool,
+    no_browser: bool,
+    json: bool,
+) -> anyhow::Result<u8> {
+    let request = cognitod_proto::SignOutRequest {
+        global,
+        forget_device,
+    };
+    let outcome = client.sign_out_request(&request).await?;
     let out = &mut std::io::stdout();
     if json {
         output::json(out, &outcome)?;

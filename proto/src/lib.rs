@@ -442,6 +442,14 @@ pub enum SignInStep {
 pub struct SignOutRequest {
     #[serde(default)]
     pub global: bool,
+    /// Forget this machine as the user's remembered device too (it survives a sign-out
+    /// otherwise).
+    #[serde(
+        default,
+        rename = "forgetDevice",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
+    pub forget_device: bool,
 }
 
 /// The answer to `POST /v1/sign-out`: the session is gone here whatever Cognito said;
@@ -466,6 +474,26 @@ pub struct SignOutResponse {
     /// Cognito cookie goes too (else the next browser sign-in silently reuses it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logout_url: Option<String>,
+}
+
+/// One of the user's remembered devices (`GET /v1/devices`), as Amplify's `fetchDevices`.
+///
+/// ```json
+/// {"id": "us-east-1_0a1b...", "name": "laptop", "remembered": true, "current": true}
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceInfo {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Cognito remembers it (it skips MFA).
+    pub remembered: bool,
+    /// This machine.
+    pub current: bool,
+    /// Cognito's other attributes of the device.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub attributes: BTreeMap<String, String>,
 }
 
 /// `POST /v1/sign-in/redirect`: starts a browser sign-in. An empty body means `{}`.

@@ -98,3 +98,67 @@ fn a_remembered_device_skips_mfa_across_sign_outs_and_restarts() {
     assert_eq!(devices.len(), 1, "{devices:?}");
     assert_ne!(&devices[0].0, key, "a new device");
 }
+
+#[test]
+fn devices_are_listed_remembered_on_request_and_forgotten() {
+    let fake = FakeCognito::start(PoolOptions {
+        device_tracking: DeviceTracking::UserOptIn,
+        ..PoolOptions::default()
+    });
+    fake.add_user(UserSpec {
+        totp_secret: Some(SECRET.to_vec()),
+        ..UserSpec::new("dora", PASSWORD)
+    });
+    let daemon = TestDaemon::start(&fake.config_toml());
+    assert!(sign_in(&daemon));
+    // Confirmed, but this pool lets the user choose: not remembered yet.
+    let listed = daemon.ctl(&["--json", "devices"]);
+    assert_eq!(listed.code, 0, "{listed:?}");
+    let devices: serde_json::Value = serde_json::from_str(&listed.stdout).expect("JSON");
+    assert_eq!(devices.as_array().map(Vec::len), Some(1), "{devices}");
+    assert_eq!(devices[0]["current"], true);
+    assert_eq!(devices[0]["remembered"], false);
+    assert!(
+        devices[0]["name"].as_str().is_some_and(|n| !n.is_empty()),
+        "{devices}"
+    );
+    assert_eq!(daemon.ctl(&["logout"]).code, 0);
+    assert!(sign_in(&daemon), "not remembered: MFA still");
+    assert_eq!(
+        fake.calls("ConfirmDevice"),
+        1,
+        "the same device, not a new one"
+    );
+
+    let remember = daemon.ctl(&["device", "remember"]);
+    assert_eq!(remember.code, 0, "{remember:?}");
+    let human = daemon.ctl(&["devices"]);
+    assert!(
+        human.stdout.contains("remembered  (this machine)"),
+        "{human:?}"
+    );
+    assert_eq!(daemon.ctl(&["logout"]).code, 0);
+    assert!(!sign_in(&daemon), "remembered: no MFA");
+
+    // Signed out forgetting it: gone here and at Cognito, and MFA comes back.
+    let logout = daemon.ctl(&["logout", "--forget-device"]);
+    assert_eq!(logout.code, 0, "{logout:?}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !fake.with_pool(|pool| pool.devices_of("dora")).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Cognito still has the device"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(sign_in(&daemon), "a forgotten device means MFA again");
+    let not_a_device = daemon.ctl(&["--json", "device", "remember"]);
+    assert_eq!(
+        not_a_device.code, 0,
+        "a new device to remember: {not_a_device:?}"
+    );
+    let forget = daemon.ctl(&["device", "forget"]);
+    assert_eq!(forget.code, 0, "{forget:?}");
+    let nothing = daemon.ctl(&["--json", "device", "forget"]);
+    assert_eq!(nothing.error_code(), "NotFound", "{nothing:?}");
+}

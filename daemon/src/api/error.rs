@@ -175,6 +175,8 @@ impl From<SessionError> for HttpError {
             } else {
                 "Start again with `cognitoctl login --browser`."
             }),
+            SessionError::NoDevice(_) => Self::new(StatusCode::NOT_FOUND, codes::NOT_FOUND, message)
+                .suggest("A pool with device tracking makes this machine a device at sign-in; `cognitoctl devices` lists the user's devices."),
             SessionError::FederatedNoUser => Self::new(
                 StatusCode::UNAUTHORIZED,
                 codes::USER_UNAUTHENTICATED,

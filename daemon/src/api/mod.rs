@@ -75,6 +75,13 @@ pub fn router(session: SessionHandle, shutdown: watch::Receiver<bool>, ecs: Ecs)
         .route("/v1/sign-in/redirect/complete", post(complete_redirect))
         .route("/v1/sign-out", post(sign_out))
         .route("/v1/federate", post(federate))
+        .route("/v1/devices", get(list_devices))
+        .route("/v1/devices/current/remember", post(remember_device))
+        .route(
+            "/v1/devices/current",
+            axum::routing::delete(forget_current_device),
+        )
+        .route("/v1/devices/{key}", axum::routing::delete(forget_device))
         .route("/v1/events", get(events))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -376,7 +383,9 @@ async fn sign_out(
         global = request.global,
         "sign-out requested"
     );
-    let outcome = session.sign_out(request.global).await?;
+    let outcome = session
+        .sign_out_forgetting(request.global, request.forget_device)
+        .await?;
     Ok(Json(proto::SignOutResponse {
         is_signed_in: false,
         revoked: outcome.revoked,
@@ -384,6 +393,60 @@ async fn sign_out(
         retrying: outcome.retrying,
         logout_url: outcome.logout_url,
     }))
+}
+
+/// `GET /v1/devices`: Amplify's `fetchDevices`.
+async fn list_devices(
+    State(session): State<SessionHandle>,
+) -> Result<Json<Vec<proto::DeviceInfo>>, HttpError> {
+    fresh_snapshot(&session, false).await?;
+    Ok(Json(
+        session
+            .devices(crate::session::devices::DeviceOp::List)
+            .await?,
+    ))
+}
+
+/// `POST /v1/devices/current/remember`: Amplify's `rememberDevice`.
+async fn remember_device(
+    State(session): State<SessionHandle>,
+) -> Result<Json<serde_json::Value>, HttpError> {
+    fresh_snapshot(&session, false).await?;
+    session
+        .devices(crate::session::devices::DeviceOp::RememberCurrent)
+        .await?;
+    Ok(Json(serde_json::json!({})))
+}
+
+/// `DELETE /v1/devices/current`: Amplify's `forgetDevice()`.
+async fn forget_current_device(
+    State(session): State<SessionHandle>,
+) -> Result<Json<serde_json::Value>, HttpError> {
+    fresh_snapshot(&session, false).await?;
+    session
+        .devices(crate::session::devices::DeviceOp::ForgetCurrent)
+        .await?;
+    Ok(Json(serde_json::json!({})))
+}
+
+/// `DELETE /v1/devices/{key}`: Amplify's `forgetDevice({device})`.
+async fn forget_device(
+    State(session): State<SessionHandle>,
+    axum::extract::Path(key): axum::extract::Path<String>,
+) -> Result<Json<serde_json::Value>, HttpError> {
+    if key.is_empty()
+        || key.len() > 55
+        || !key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
+    {
+        return Err(HttpError::invalid("not a device key"));
+    }
+    fresh_snapshot(&session, false).await?;
+    session
+        .devices(crate::session::devices::DeviceOp::Forget(key))
+        .await?;
+    Ok(Json(serde_json::json!({})))
 }
 
 async fn federate(

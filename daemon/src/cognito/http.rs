@@ -366,6 +366,48 @@ impl UserPool for HttpUserPool {
         self.token_endpoint_code(code, verifier, redirect_uri).await
     }
 
+    async fn list_devices(
+        &self,
+        access_token: &Secret,
+    ) -> Result<Vec<super::wire::DeviceType>, CognitoError> {
+        let answer: super::wire::ListDevicesResponse = self
+            .call(
+                "ListDevices",
+                &serde_json::json!({ "AccessToken": access_token }),
+            )
+            .await?;
+        Ok(answer.devices)
+    }
+
+    async fn update_device_status(
+        &self,
+        access_token: &Secret,
+        device_key: &str,
+        remembered: bool,
+    ) -> Result<(), CognitoError> {
+        let status = if remembered {
+            "remembered"
+        } else {
+            "not_remembered"
+        };
+        let body = serde_json::json!({"AccessToken": access_token, "DeviceKey": device_key,
+                                      "DeviceRememberedStatus": status});
+        self.call::<_, serde_json::Value>("UpdateDeviceStatus", &body)
+            .await
+            .map(drop)
+    }
+
+    async fn forget_device(
+        &self,
+        access_token: &Secret,
+        device_key: &str,
+    ) -> Result<(), CognitoError> {
+        let body = serde_json::json!({"AccessToken": access_token, "DeviceKey": device_key});
+        self.call::<_, serde_json::Value>("ForgetDevice", &body)
+            .await
+            .map(drop)
+    }
+
     async fn global_sign_out(&self, access_token: &Secret) -> Result<(), CognitoError> {
         self.call::<_, serde_json::Value>("GlobalSignOut", &GlobalSignOutRequest { access_token })
             .await

@@ -151,6 +151,48 @@ pub trait UserPool: Send + Sync + 'static {
         }
     }
 
+    /// The user's devices (`ListDevices`).
+    fn list_devices(
+        &self,
+        access_token: &Secret,
+    ) -> impl Future<Output = Result<Vec<wire::DeviceType>, CognitoError>> + Send {
+        let _ = access_token;
+        async {
+            Err(CognitoError::Protocol(
+                "devices are not supported here".to_owned(),
+            ))
+        }
+    }
+
+    /// Remembers a device, or stops (`UpdateDeviceStatus`).
+    fn update_device_status(
+        &self,
+        access_token: &Secret,
+        device_key: &str,
+        remembered: bool,
+    ) -> impl Future<Output = Result<(), CognitoError>> + Send {
+        let _ = (access_token, device_key, remembered);
+        async {
+            Err(CognitoError::Protocol(
+                "devices are not supported here".to_owned(),
+            ))
+        }
+    }
+
+    /// Forgets a device (`ForgetDevice`).
+    fn forget_device(
+        &self,
+        access_token: &Secret,
+        device_key: &str,
+    ) -> impl Future<Output = Result<(), CognitoError>> + Send {
+        let _ = (access_token, device_key);
+        async {
+            Err(CognitoError::Protocol(
+                "devices are not supported here".to_owned(),
+            ))
+        }
+    }
+
     /// Invalidates every refresh token of the user the access token belongs to.
     fn global_sign_out(
         &self,

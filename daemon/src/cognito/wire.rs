@@ -91,6 +91,30 @@ pub struct DeviceSecretVerifierConfig<'a> {
     pub salt: &'a str,
 }
 
+/// `ListDevices`' answer (what cognitod reads of it).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListDevicesResponse {
+    #[serde(default)]
+    pub devices: Vec<DeviceType>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeviceType {
+    pub device_key: String,
+    #[serde(default)]
+    pub device_attributes: Vec<AttributeType>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AttributeType {
+    pub name: String,
+    #[serde(default)]
+    pub value: Option<String>,
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ConfirmDeviceResponse {

@@ -2,10 +2,14 @@
 //! (the device password is a secret), surviving sign-outs. A sign-in with the user's device
 //! proves it instead of MFA; its refreshes name it.
 
-use cognitod_proto::Secret;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use cognitod_proto::{DeviceInfo, Secret};
 use tracing::{info, warn};
 
 use super::owner::Owner;
+use super::{Reply, SessionError};
 use crate::cognito::UserPool;
 use crate::cognito::devices::{self, DeviceCreds};
 use crate::cognito::wire::NewDeviceMetadata;
@@ -116,5 +120,123 @@ impl<P: UserPool> Owner<P> {
         if self.devices.len() != before {
             info!(user = name, "the remembered device was dropped");
         }
+    }
+}
+
+/// What a client asks of the user's devices.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeviceOp {
+    /// `ListDevices`.
+    List,
+    /// Remember this machine (`UpdateDeviceStatus remembered`).
+    RememberCurrent,
+    /// Forget this machine, here and at Cognito.
+    ForgetCurrent,
+    /// Forget the device with this key (this machine's too).
+    Forget(String),
+}
+
+impl<P: UserPool> Owner<P> {
+    /// Runs `op` for the signed-in user; the devices for `List`, else none.
+    pub(super) fn devices_command(&mut self, op: DeviceOp, reply: Reply<Vec<DeviceInfo>>) {
+        let Some(current) = self.current() else {
+            let _ = reply.send(Err(SessionError::NotSignedIn));
+            return;
+        };
+        let mine = self.device_of(&current.username).cloned();
+        let op = match op {
+            DeviceOp::Forget(key) if mine.as_ref().is_some_and(|d| d.creds.key == key) => {
+                DeviceOp::ForgetCurrent
+            }
+            other => other,
+        };
+        let key = match &op {
+            DeviceOp::List => None,
+            DeviceOp::Forget(key) => Some(key.clone()),
+            DeviceOp::RememberCurrent | DeviceOp::ForgetCurrent => match &mine {
+                Some(device) => Some(device.creds.key.clone()),
+                None => {
+                    let _ = reply.send(Err(SessionError::NoDevice(current.username.clone())));
+                    return;
+                }
+            },
+        };
+        match op {
+            DeviceOp::ForgetCurrent => {
+                // Gone here at once, whatever Cognito says.
+                self.drop_device(&current.username);
+                self.persist_current();
+            }
+            DeviceOp::RememberCurrent => {
+                if let Some(mut device) = mine.clone() {
+                    device.remembered = true;
+                    self.keep_device(device);
+                    self.persist_current();
+                }
+            }
+            _ => {}
+        }
+        let pool = Arc::clone(&self.pool);
+        let access = current.tokens.access_token.clone();
+        let current_key = mine.map(|d| d.creds.key);
+        tokio::spawn(async move {
+            let answer = match (op, key) {
+                (DeviceOp::List, _) => pool.list_devices(&access).await.map(|devices| {
+                    devices
+                        .into_iter()
+                        .map(|device| device_info(device, current_key.as_deref()))
+                        .collect()
+                }),
+                (DeviceOp::RememberCurrent, Some(key)) => pool
+                    .update_device_status(&access, &key, true)
+                    .await
+                    .map(|()| Vec::new()),
+                (_, Some(key)) => pool.forget_device(&access, &key).await.map(|()| Vec::new()),
+                (_, None) => Ok(Vec::new()),
+            };
+            let _ = reply.send(answer.map_err(SessionError::from));
+        });
+    }
+}
+
+impl<P: UserPool> Owner<P> {
+    /// At sign-out with `forgetDevice`: this machine is no longer the user's device, here at
+    /// once and at Cognito (with the access token, before the sign-out revokes it).
+    pub(super) fn forget_current_device(&mut self) {
+        let Some(current) = self.current() else {
+            return;
+        };
+        let Some(device) = self.device_of(&current.username).cloned() else {
+            return;
+        };
+        self.drop_device(&current.username);
+        self.persist_current();
+        let pool = Arc::clone(&self.pool);
+        let access = current.tokens.access_token.clone();
+        tokio::spawn(async move {
+            if let Err(error) = pool.forget_device(&access, &device.creds.key).await {
+                warn!(%error, "Cognito did not forget the device; it is forgotten here");
+            }
+        });
+    }
+}
+
+/// A device of `ListDevices` as the API shows it.
+fn device_info(device: crate::cognito::wire::DeviceType, current: Option<&str>) -> DeviceInfo {
+    let mut attributes: BTreeMap<String, String> = device
+        .device_attributes
+        .into_iter()
+        .filter_map(|a| a.value.map(|v| (a.name, v)))
+        .collect();
+    let name = attributes.remove("device_name");
+    let remembered = attributes
+        .remove("dev:device_remembered_status")
+        .is_some_and(|status| status == "remembered");
+    DeviceInfo {
+        current: current == Some(device.device_key.as_str()),
+        id: device.device_key,
+        name,
+        remembered,
+        attributes,
     }
 }

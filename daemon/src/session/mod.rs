@@ -8,7 +8,7 @@
 
 mod challenge;
 mod credentials;
-mod devices;
+pub mod devices;
 mod federation;
 mod owner;
 mod persist;
@@ -246,6 +246,9 @@ pub enum SessionError {
     /// attempt still waits for its own callback.
     #[error("{message}")]
     RedirectRefused { message: String, attempt_open: bool },
+    /// This machine is not a remembered device of the user.
+    #[error("this machine is not a remembered device of {0}")]
+    NoDevice(String),
     /// A federated identity has no user-pool user (nor its tokens).
     #[error("a federated identity has no user-pool user")]
     FederatedNoUser,
@@ -343,6 +346,8 @@ pub enum Command {
     },
     SignOut {
         global: bool,
+        /// Forget this machine as the user's device too.
+        forget_device: bool,
         reply: Reply<SignedOut>,
     },
     /// Starts a browser sign-in.
@@ -354,6 +359,11 @@ pub enum Command {
     CompleteRedirect {
         request: CompleteRedirectRequest,
         reply: Reply<SignInResponse>,
+    },
+    /// The signed-in user's devices.
+    Devices {
+        op: devices::DeviceOp,
+        reply: Reply<Vec<cognitod_proto::DeviceInfo>>,
     },
     /// An identity pool identity from an external provider's token.
     Federate {
@@ -430,6 +440,14 @@ impl SessionHandle {
             .await
     }
 
+    /// Lists, remembers or forgets the signed-in user's devices.
+    pub async fn devices(
+        &self,
+        op: devices::DeviceOp,
+    ) -> Result<Vec<cognitod_proto::DeviceInfo>, SessionError> {
+        self.ask(|reply| Command::Devices { op, reply }).await
+    }
+
     /// An identity pool identity from an external provider's token (or the token command's).
     pub async fn federate(
         &self,
@@ -440,7 +458,22 @@ impl SessionHandle {
 
     /// Signs out here, then tells Cognito; what Cognito said is in the answer.
     pub async fn sign_out(&self, global: bool) -> Result<SignedOut, SessionError> {
-        self.ask(|reply| Command::SignOut { global, reply }).await
+        self.sign_out_forgetting(global, false).await
+    }
+
+    /// [`SessionHandle::sign_out`], forgetting this machine as the user's device when
+    /// `forget_device`.
+    pub async fn sign_out_forgetting(
+        &self,
+        global: bool,
+        forget_device: bool,
+    ) -> Result<SignedOut, SessionError> {
+        self.ask(|reply| Command::SignOut {
+            global,
+            forget_device,
+            reply,
+        })
+        .await
     }
 
     /// Waits for fresh tokens (see [`Command::Refresh`]).

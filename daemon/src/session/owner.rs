@@ -285,12 +285,22 @@ impl<P: UserPool> Owner<P> {
         match command {
             Command::SignIn { request, reply } => self.sign_in(request, reply),
             Command::Confirm { request, reply } => self.confirm(request, reply),
-            Command::SignOut { global, reply } => self.sign_out(global, reply),
+            Command::SignOut {
+                global,
+                forget_device,
+                reply,
+            } => {
+                if forget_device {
+                    self.forget_current_device();
+                }
+                self.sign_out(global, reply);
+            }
             Command::StartRedirect { request, reply } => self.start_redirect(request, reply),
             Command::CompleteRedirect { request, reply } => {
                 self.complete_redirect(request, reply);
             }
             Command::Federate { request, reply } => self.federate(request, reply),
+            Command::Devices { op, reply } => self.devices_command(op, reply),
             Command::Refresh { force, reply } => self.refresh_requested(force, reply),
             Command::Credentials { force, reply } => self.credentials_requested(force, reply),
         }

@@ -44,6 +44,8 @@ pub struct Config {
     pub oauth: Option<OAuthConfig>,
     /// Identity pool federation with an external provider, when configured.
     pub federation: Option<FederationConfig>,
+    /// `[devices] name`: this machine's name as a remembered device (default: the host name).
+    pub device_name: Option<String>,
 }
 
 /// The `[daemon]` section.
@@ -111,6 +113,15 @@ struct ConfigFile {
     ecs: EcsSection,
     oauth: Option<oauth::OAuthSection>,
     federation: Option<federation::FederationSection>,
+    #[serde(default)]
+    devices: DevicesSection,
+}
+
+/// The `[devices]` section.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DevicesSection {
+    name: Option<String>,
 }
 
 /// The keys shared with `amplify_outputs.json`'s `auth` section.
@@ -243,6 +254,17 @@ impl Config {
         };
         let oauth = oauth::resolve(file.oauth, amplify_oauth)?;
         let federation = federation::resolve(file.federation, auth.identity_pool_id.is_some())?;
+        let device_name = file.devices.name.map(|n| n.trim().to_owned());
+        if let Some(name) = &device_name
+            && (name.is_empty()
+                || name.chars().count() > 1024
+                || name.chars().any(char::is_control))
+        {
+            return Err(invalid(
+                "devices.name",
+                "must be 1 to 1024 characters without control characters",
+            ));
+        }
 
         let user_pool_id = auth
             .user_pool_id
@@ -396,6 +418,7 @@ impl Config {
             },
             oauth,
             federation,
+            device_name,
         })
     }
 }
@@ -482,6 +505,11 @@ impl fmt::Display for Config {
         }
         if let Some(federation) = &self.federation {
             put(&mut top, "federation", Value::Table(federation.to_toml()));
+        }
+        if let Some(name) = &self.device_name {
+            let mut devices = toml::Table::new();
+            put(&mut devices, "name", name.clone().into());
+            put(&mut top, "devices", Value::Table(devices));
         }
         // Comments: what is derived or secret stays out of the keys, so the output is itself a
         // valid config file.

@@ -257,7 +257,7 @@ async fn reloader(
 
 /// The settings a reload cannot apply that differ between `old` and `new`, by their keys.
 fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
-    let checks: [(&'static str, bool); 14] = [
+    let checks: [(&'static str, bool); 15] = [
         ("user_pool_id", old.user_pool_id != new.user_pool_id),
         (
             "user_pool_client_id",
@@ -290,6 +290,7 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
         ("[ecs]", old.ecs != new.ecs),
         ("[oauth]", old.oauth != new.oauth),
         ("[federation]", old.federation != new.federation),
+        ("[devices] name", old.device_name != new.device_name),
     ];
     checks
         .into_iter()
@@ -332,6 +333,7 @@ pub fn upstream(config: &Config, store: Option<store::Store>) -> anyhow::Result<
                 }),
             oauth: config.oauth.clone(),
             federation: config.federation.clone(),
+            device_name: config.device_name.clone(),
         },
         Arc::new(session::SystemClock),
     );

@@ -109,7 +109,10 @@ fn devices_are_listed_remembered_on_request_and_forgotten() {
         totp_secret: Some(SECRET.to_vec()),
         ..UserSpec::new("dora", PASSWORD)
     });
-    let daemon = TestDaemon::start(&fake.config_toml());
+    let daemon = TestDaemon::start(&format!(
+        "{}[devices]\nname = \"dora's laptop\"\n",
+        fake.config_toml()
+    ));
     assert!(sign_in(&daemon));
     // Confirmed, but this pool lets the user choose: not remembered yet.
     let listed = daemon.ctl(&["--json", "devices"]);

@@ -62,8 +62,8 @@ pub(super) async fn confirm_new<P: UserPool>(
     pool: &P,
     access_token: &Secret,
     metadata: &NewDeviceMetadata,
-    username: &str,
-    login_id: &str,
+    (username, login_id): (&str, &str),
+    name: Option<String>,
 ) -> Option<StoredDevice> {
     let secret = match devices::new_secret(&metadata.device_group_key, &metadata.device_key) {
         Ok(secret) => secret,
@@ -72,7 +72,7 @@ pub(super) async fn confirm_new<P: UserPool>(
             return None;
         }
     };
-    let name = devices::host_name();
+    let name = name.unwrap_or_else(devices::host_name);
     match pool
         .confirm_device(access_token, &metadata.device_key, &name, &secret)
         .await

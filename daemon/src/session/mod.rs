@@ -526,6 +526,8 @@ pub struct SessionConfig {
     pub oauth: Option<crate::config::OAuthConfig>,
     /// Identity pool federation, when configured.
     pub federation: Option<crate::config::FederationConfig>,
+    /// This machine's name as a remembered device (`None`: the host name).
+    pub device_name: Option<String>,
 }
 
 /// Starts the owner task with the session `config.store` holds (if any); the task ends when

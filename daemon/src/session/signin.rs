@@ -183,6 +183,7 @@ impl<P: UserPool> Owner<P> {
         let (pool, verifier, done) = self.auth_parts();
         let user_pool_id = self.config.user_pool_id.clone();
         let device = self.device_of(&username).map(|d| d.creds.clone());
+        let device_name = self.config.device_name.clone();
         tokio::spawn(async move {
             let mut args = auth::SignInArgs {
                 user_pool_id: &user_pool_id,
@@ -209,7 +210,7 @@ impl<P: UserPool> Owner<P> {
             }
             let upstream = Some(upstream_after(outcome.as_ref().err()));
             let result = match outcome {
-                Ok(outcome) => prepare(&*pool, outcome, &username, flow).await,
+                Ok(outcome) => prepare(&*pool, outcome, (&username, flow), device_name).await,
                 Err(error) => match stopped_step(&error) {
                     // Not a refusal: what the user does next (Amplify's steps).
                     Some(step) => {
@@ -255,6 +256,7 @@ impl<P: UserPool> Owner<P> {
         let started_ms = self.clock.now_ms();
         let (pool, verifier, done) = self.auth_parts();
         let user_pool_id = self.config.user_pool_id.clone();
+        let device_name = self.config.device_name.clone();
         tokio::spawn(async move {
             let answered = answer(&*pool, &verifier, &user_pool_id, &pending, &request).await;
             let upstream = match &answered {
@@ -271,7 +273,8 @@ impl<P: UserPool> Owner<P> {
             let step_used = matches!(answered, Ok(Answered::Outcome(_))) || srp_spent;
             let result = match answered {
                 Ok(Answered::Outcome(outcome)) => {
-                    prepare(&*pool, outcome, &pending.login_id, pending.flow).await
+                    let login = (pending.login_id.as_str(), pending.flow);
+                    prepare(&*pool, outcome, login, device_name).await
                 }
                 Ok(Answered::Local(next)) => Ok(Prepared::Step(next)),
                 Err(error) => match stopped_step_of(&error) {
@@ -537,8 +540,8 @@ async fn answer<P: UserPool>(
 async fn prepare<P: UserPool>(
     pool: &P,
     outcome: AuthOutcome,
-    login_id: &str,
-    flow: AuthFlowType,
+    (login_id, flow): (&str, AuthFlowType),
+    device_name: Option<String>,
 ) -> Result<Prepared, SessionError> {
     let challenge = match outcome {
         AuthOutcome::SignedIn(tokens) => {
@@ -555,8 +558,8 @@ async fn prepare<P: UserPool>(
                         pool,
                         &tokens.access_token,
                         metadata,
-                        &username,
-                        login_id,
+                        (&username, login_id),
+                        device_name,
                     )
                     .await
                     .map(Box::new)

@@ -162,6 +162,7 @@ fn session_with(
         identity: None,
         oauth,
         federation: None,
+        device_name: None,
     };
     let session = spawn(Arc::clone(&pool), Arc::new(verifier), config, clock);
     (session, pool)

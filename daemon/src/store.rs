@@ -78,6 +78,9 @@ pub struct PersistedUser {
     /// The user's identity in the identity pool.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity_id: Option<String>,
+    /// The remembered device the tokens were issued to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_key: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -260,6 +263,7 @@ mod tests {
             clock_drift_ms: 1000,
             refresh_in_flight: true,
             identity_id: Some("us-east-1:id".into()),
+            device_key: None,
         }
     }
 

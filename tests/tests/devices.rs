@@ -72,9 +72,15 @@ fn a_remembered_device_skips_mfa_across_sign_outs_and_restarts() {
     // It is in the state file (its password a secret there) and survives a restart.
     let state = std::fs::read_to_string(daemon.state_dir().join("session.json")).expect("state");
     assert!(state.contains(key.as_str()), "the device is kept");
+    let stored: serde_json::Value = serde_json::from_str(&state).expect("JSON");
+    let password = stored["devices"][0]["devicePassword"]
+        .as_str()
+        .expect("the device password is kept")
+        .to_owned();
+    assert_eq!(password.len(), 56, "base64 of 40 random bytes");
     assert!(
-        !daemon.log().contains("devicePassword"),
-        "nothing of it is logged"
+        !daemon.log().contains(&password),
+        "the device password is never logged"
     );
     daemon.stop();
     daemon.restart();
@@ -164,4 +170,54 @@ fn devices_are_listed_remembered_on_request_and_forgotten() {
     assert_eq!(forget.code, 0, "{forget:?}");
     let nothing = daemon.ctl(&["--json", "device", "forget"]);
     assert_eq!(nothing.error_code(), "NotFound", "{nothing:?}");
+}
+
+#[test]
+fn a_remembered_device_proves_itself_after_a_password_chosen_at_confirm() {
+    use cognitod_tests::raw_request;
+    use serde_json::{Value, json};
+    let fake = FakeCognito::start(PoolOptions {
+        device_tracking: DeviceTracking::Always,
+        user_auth: true,
+        ..PoolOptions::default()
+    });
+    fake.add_user(UserSpec {
+        totp_secret: Some(SECRET.to_vec()),
+        ..UserSpec::new("dora", PASSWORD)
+    });
+    let daemon = TestDaemon::start(&fake.config_toml());
+    let post = |path: &str, body: Value| {
+        raw_request(&daemon.socket, "POST", path, body.to_string().as_bytes())
+    };
+    // USER_AUTH, the password chosen at the first step: a step answered with `confirm`.
+    let user_auth = || {
+        post(
+            "/v1/sign-in",
+            json!({"username": "dora", "authFlowType": "USER_AUTH"}),
+        );
+        post(
+            "/v1/sign-in/confirm",
+            json!({"challengeResponse": "PASSWORD_SRP"}),
+        );
+        post(
+            "/v1/sign-in/confirm",
+            json!({"challengeResponse": PASSWORD}),
+        )
+        .json()
+    };
+    let first = user_auth();
+    assert_eq!(
+        first["nextStep"]["signInStep"], "CONFIRM_SIGN_IN_WITH_TOTP_CODE",
+        "{first}"
+    );
+    let done = post(
+        "/v1/sign-in/confirm",
+        json!({"challengeResponse": totp::code(SECRET, now())}),
+    );
+    assert_eq!(done.json()["isSignedIn"], true, "{done:?}");
+    assert_eq!(fake.calls("ConfirmDevice"), 1);
+    assert_eq!(daemon.ctl(&["logout"]).code, 0);
+    // Now the device proves itself there too: no second factor.
+    let again = user_auth();
+    assert_eq!(again["isSignedIn"], true, "{again}");
 }

@@ -178,7 +178,7 @@ pub async fn sign_in<P: UserPool>(
 
 /// Answers `DEVICE_SRP_AUTH` and `DEVICE_PASSWORD_VERIFIER` for a remembered device (the
 /// user is not asked); any other outcome as it is.
-async fn prove_device<P: UserPool>(
+pub async fn prove_device<P: UserPool>(
     pool: &P,
     verifier: &Verifier,
     result: AuthOutcome,
@@ -384,11 +384,14 @@ pub async fn answer_with_password<P: UserPool>(
     verifier: &Verifier,
     user_pool_id: &str,
     challenge: &Challenge,
-    factor: &str,
-    password: &Secret,
+    (factor, password): (&str, &Secret),
     client_metadata: Option<BTreeMap<String, String>>,
+    device: Option<&super::devices::DeviceCreds>,
 ) -> Result<AuthOutcome, CognitoError> {
     let mut responses = SecretParameters::new();
+    if let Some(device) = device {
+        responses.insert("DEVICE_KEY".into(), Secret::new(device.key.as_str()));
+    }
     // The choice goes with SELECT_CHALLENGE; a PASSWORD(_SRP) challenge is its own answer.
     if challenge.name == "SELECT_CHALLENGE" {
         responses.insert("ANSWER".into(), Secret::new(factor));
@@ -407,6 +410,11 @@ pub async fn answer_with_password<P: UserPool>(
     }
     let mut answer = password_verifier(pool, &srp, user_pool_id, username, password, response)?;
     answer.client_metadata = client_metadata;
+    if let Some(device) = device {
+        answer
+            .challenge_responses
+            .insert("DEVICE_KEY".into(), Secret::new(device.key.as_str()));
+    }
     let canonical = answer
         .challenge_responses
         .get("USERNAME")

@@ -200,24 +200,13 @@ impl<P: UserPool> Owner<P> {
 }
 
 impl<P: UserPool> Owner<P> {
-    /// At sign-out with `forgetDevice`: this machine is no longer the user's device, here at
-    /// once and at Cognito (with the access token, before the sign-out revokes it).
-    pub(super) fn forget_current_device(&mut self) {
-        let Some(current) = self.current() else {
-            return;
-        };
-        let Some(device) = self.device_of(&current.username).cloned() else {
-            return;
-        };
-        self.drop_device(&current.username);
+    /// At sign-out with `forgetDevice`: this machine is no longer the user's device here at
+    /// once; its key, for Cognito to forget before the sign-out revokes the access token.
+    pub(super) fn take_device(&mut self, username: &str) -> Option<String> {
+        let key = self.device_of(username).map(|d| d.creds.key.clone())?;
+        self.drop_device(username);
         self.persist_current();
-        let pool = Arc::clone(&self.pool);
-        let access = current.tokens.access_token.clone();
-        tokio::spawn(async move {
-            if let Err(error) = pool.forget_device(&access, &device.creds.key).await {
-                warn!(%error, "Cognito did not forget the device; it is forgotten here");
-            }
-        });
+        Some(key)
     }
 }
 

@@ -68,6 +68,8 @@ pub struct SignedIn {
     pub drift_ms: i64,
     /// When (local ms) to refresh these tokens, jitter included.
     pub refresh_due_ms: i64,
+    /// The remembered device the tokens were issued to: their refreshes name it.
+    pub device_key: Option<String>,
 }
 
 impl SignedIn {
@@ -85,6 +87,7 @@ impl SignedIn {
             tokens,
             drift_ms,
             refresh_due_ms: 0,
+            device_key: None,
         };
         signed_in.refresh_due_ms = schedule::refresh_at_ms(
             signed_in.issued_at(),

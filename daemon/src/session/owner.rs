@@ -45,8 +45,10 @@ pub(super) struct Owner<P> {
     pub(super) answering: bool,
     /// The browser sign-in waiting for its callback.
     pub(super) redirect: Option<crate::oauth::Attempt>,
-    /// This machine as each user's remembered device.
+    /// This machine as each user's remembered device, and other pools' devices (kept as
+    /// they are in the state file).
     pub(super) devices: Vec<super::devices::StoredDevice>,
+    pub(super) other_devices: Vec<crate::store::PersistedDevice>,
     /// A federated identity (no user-pool user), and what renews its token.
     pub(super) federation: Option<Federation>,
     pub(super) federation_done: mpsc::UnboundedSender<FederationEvent>,
@@ -120,6 +122,10 @@ impl<P: UserPool> Owner<P> {
             .as_ref()
             .map(|r| r.devices.clone())
             .unwrap_or_default();
+        let other_devices = restored
+            .as_ref()
+            .map(|r| r.other_devices.clone())
+            .unwrap_or_default();
         let federation = restored.as_ref().and_then(|r| r.federation.clone());
         if let Some(federation) = &federation {
             info!(provider = %federation.provider, "federated session restored from the state file");
@@ -170,6 +176,7 @@ impl<P: UserPool> Owner<P> {
             answering: false,
             redirect: None,
             devices,
+            other_devices,
             federation,
             federation_done,
             federation_events: Some(federation_events),
@@ -289,12 +296,7 @@ impl<P: UserPool> Owner<P> {
                 global,
                 forget_device,
                 reply,
-            } => {
-                if forget_device {
-                    self.forget_current_device();
-                }
-                self.sign_out(global, reply);
-            }
+            } => self.sign_out(global, forget_device, reply),
             Command::StartRedirect { request, reply } => self.start_redirect(request, reply),
             Command::CompleteRedirect { request, reply } => {
                 self.complete_redirect(request, reply);
@@ -393,7 +395,7 @@ impl<P: UserPool> Owner<P> {
             sent_ms,
             self.clock.now_ms(),
         );
-        let signed_in = SignedIn::new(
+        let mut signed_in = SignedIn::new(
             username,
             tokens.id_claims.sub.clone(),
             SignInDetails {
@@ -404,6 +406,12 @@ impl<P: UserPool> Owner<P> {
             tokens,
             drift,
         );
+        // The device this sign-in named or confirmed (a browser sign-in has none).
+        if flow != AuthFlowType::Redirect {
+            signed_in.device_key = self
+                .device_of(&signed_in.username)
+                .map(|d| d.creds.key.clone());
+        }
         info!(
             username = %signed_in.username,
             user_id = %signed_in.user_id,
@@ -488,7 +496,7 @@ impl<P: UserPool> Owner<P> {
 
     /// Signs out here at once; Cognito is told on a task of its own (which answers `reply`),
     /// so the owner goes on with its timers and commands meanwhile.
-    fn sign_out(&mut self, global: bool, reply: Reply<SignedOut>) {
+    fn sign_out(&mut self, global: bool, forget_device: bool, reply: Reply<SignedOut>) {
         self.set_pending(None);
         self.redirect = None;
         self.federation_lapsed = None;
@@ -536,11 +544,12 @@ impl<P: UserPool> Owner<P> {
             // An expired access token is refused by GlobalSignOut: a refresh gets a new one.
             access_token: (!current.is_expired(now)).then(|| current.tokens.access_token.clone()),
             username: current.username.clone(),
-            device_key: self
-                .device_of(&current.username)
-                .map(|d| d.creds.key.clone()),
+            device_key: current.device_key.clone(),
             global,
             rotation: self.config.refresh_token_rotation,
+            forget_device: forget_device
+                .then(|| self.take_device(&current.username))
+                .flatten(),
         };
         info!(username = %current.username, global, "signed out");
         let (pool, verifier, publish) = (

@@ -8,7 +8,7 @@ use super::{SessionConfig, SignedIn};
 use crate::cognito::UserPool;
 use crate::cognito::auth::VerifiedTokens;
 use crate::cognito::jwt::stored_claims;
-use crate::store::{Loaded, Persisted, PersistedFederation, PersistedUser, Store};
+use crate::store::{Loaded, Persisted, PersistedDevice, PersistedFederation, PersistedUser, Store};
 
 /// How soon a failed write of the state file is tried again (a rotated refresh token held only
 /// in memory is lost with the process).
@@ -59,6 +59,7 @@ impl<P: UserPool> Owner<P> {
                 clock_drift_ms: s.drift_ms,
                 refresh_in_flight,
                 identity_id: self.user_identity_id.clone(),
+                device_key: s.device_key.clone(),
             })
         });
         let now = self.clock.now_ms();
@@ -82,6 +83,7 @@ impl<P: UserPool> Owner<P> {
                 .devices
                 .iter()
                 .map(|d| d.to_persisted(&self.config.user_pool_id))
+                .chain(self.other_devices.iter().cloned())
                 .collect(),
         };
         let result = store.save(&state);
@@ -115,8 +117,9 @@ pub(super) struct Restored {
     pub(super) guest_identity_id: Option<String>,
     /// A federated identity whose token was still valid when stored.
     pub(super) federation: Option<super::federation::Federation>,
-    /// This pool's remembered devices.
+    /// This pool's remembered devices, and other pools' (kept as they are).
     pub(super) devices: Vec<super::devices::StoredDevice>,
+    pub(super) other_devices: Vec<PersistedDevice>,
 }
 
 /// The session in the state file, if there is a usable one.
@@ -141,13 +144,18 @@ pub(super) fn restore(store: &Store, config: &SessionConfig, now_ms: i64) -> Opt
         user_identity_id: None,
         guest_identity_id: persisted.guest_identity_id,
         federation: None,
-        devices: persisted
-            .devices
-            .into_iter()
-            .filter(|d| d.user_pool_id == config.user_pool_id)
-            .map(super::devices::StoredDevice::from_persisted)
-            .collect(),
+        devices: Vec::new(),
+        other_devices: Vec::new(),
     };
+    for device in persisted.devices {
+        if device.user_pool_id == config.user_pool_id {
+            restored
+                .devices
+                .push(super::devices::StoredDevice::from_persisted(device));
+        } else {
+            restored.other_devices.push(device);
+        }
+    }
     let Some(user) = persisted.user else {
         if let Some(stored) = persisted.federation {
             let federation = super::federation::Federation::new(stored.provider, stored.token);
@@ -193,7 +201,7 @@ pub(super) fn restore(store: &Store, config: &SessionConfig, now_ms: i64) -> Opt
         Ok((id_claims, access_claims)) => {
             restored.refresh_in_flight = user.refresh_in_flight;
             restored.user_identity_id = user.identity_id;
-            restored.signed_in = Some(SignedIn::new(
+            let mut signed_in = SignedIn::new(
                 user.username,
                 user.user_id,
                 user.sign_in_details,
@@ -206,7 +214,9 @@ pub(super) fn restore(store: &Store, config: &SessionConfig, now_ms: i64) -> Opt
                     new_device: None,
                 },
                 user.clock_drift_ms,
-            ));
+            );
+            signed_in.device_key = user.device_key;
+            restored.signed_in = Some(signed_in);
         }
         Err(error) => warn!(%error, "the stored session is unusable; starting signed out"),
     }

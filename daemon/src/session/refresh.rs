@@ -116,7 +116,7 @@ impl<P: UserPool> Owner<P> {
         let pool = Arc::clone(&self.pool);
         let verifier = Arc::clone(&self.verifier);
         let username = current.username.clone();
-        let device_key = self.device_of(&username).map(|d| d.creds.key.clone());
+        let device_key = current.device_key.clone();
         self.refresh_started_ms = self.clock.now_ms();
         // A token left by an aborted refresh (an earlier session's) is never this one's.
         *self
@@ -155,13 +155,14 @@ impl<P: UserPool> Owner<P> {
             warn!(%error, "the refreshed tokens were refused; keeping the rotated refresh token for the retry");
             let mut tokens = current.tokens.clone();
             tokens.refresh_token = Some(rotated);
-            let kept = SignedIn::new(
+            let mut kept = SignedIn::new(
                 current.username.clone(),
                 current.user_id.clone(),
                 current.sign_in_details.clone(),
                 tokens,
                 current.drift_ms,
             );
+            kept.device_key.clone_from(&current.device_key);
             self.persist(Some(&kept), false);
             let kept = Arc::new(kept);
             self.publish
@@ -191,13 +192,14 @@ impl<P: UserPool> Owner<P> {
                     self.refresh_started_ms,
                     now,
                 );
-                let refreshed = SignedIn::new(
+                let mut refreshed = SignedIn::new(
                     current.username.clone(),
                     current.user_id.clone(),
                     current.sign_in_details.clone(),
                     *tokens,
                     drift,
                 );
+                refreshed.device_key.clone_from(&current.device_key);
                 // Stored before it is served: with rotation the old refresh token is on its
                 // way out.
                 self.persist(Some(&refreshed), false);

@@ -28,6 +28,9 @@ pub(super) struct Revocation {
     pub device_key: Option<String>,
     pub global: bool,
     pub rotation: bool,
+    /// Forget this device at Cognito first (`logout --forget-device`), with the access token
+    /// before the revocation ends it.
+    pub forget_device: Option<String>,
 }
 
 impl Revocation {
@@ -37,6 +40,9 @@ impl Revocation {
         pool: &P,
         verifier: &Verifier,
     ) -> Result<(), CognitoError> {
+        if let Some(key) = &self.forget_device {
+            self.forget(pool, verifier, key).await;
+        }
         if !self.global {
             return pool.revoke_token(&self.refresh_token).await;
         }
@@ -75,6 +81,43 @@ impl Revocation {
                 })
             }
             other => other,
+        }
+    }
+
+    /// `ForgetDevice` for `key` (with a fresh access token if the session's has expired); a
+    /// failure is logged: the device is forgotten here either way.
+    async fn forget<P: UserPool>(&self, pool: &P, verifier: &Verifier, key: &str) {
+        let fresh;
+        let access_token = match &self.access_token {
+            Some(token) => token,
+            None => {
+                let slot = std::sync::Mutex::new(None);
+                let refreshed = refresh_call(
+                    pool,
+                    verifier,
+                    self.rotation,
+                    (&self.username, self.device_key.as_deref()),
+                    self.refresh_token.clone(),
+                    &slot,
+                )
+                .await;
+                match refreshed {
+                    Ok(tokens) => {
+                        fresh = tokens;
+                        &fresh.access_token
+                    }
+                    Err(error) => {
+                        warn!(%error, "the device could not be forgotten at Cognito (no access token); it is forgotten here");
+                        return;
+                    }
+                }
+            }
+        };
+        match pool.forget_device(access_token, key).await {
+            Ok(()) => info!(device_key = key, "the device is forgotten at Cognito"),
+            Err(error) => {
+                warn!(%error, "Cognito did not forget the device; it is forgotten here");
+            }
         }
     }
 

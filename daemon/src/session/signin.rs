@@ -31,6 +31,9 @@ pub(super) struct Pending {
     /// `SELECT_CHALLENGE` answered with `PASSWORD` or `PASSWORD_SRP`: the password is asked
     /// next, and sent with that choice.
     pub(super) first_factor: Option<String>,
+    /// This machine as the user's device: its key goes with every answer, and it proves
+    /// itself when Cognito asks.
+    pub(super) device: Option<crate::cognito::devices::DeviceCreds>,
 }
 
 /// `USER_AUTH`'s first factors cognitod can take (passkeys need a browser).
@@ -198,8 +201,11 @@ impl<P: UserPool> Owner<P> {
             // A device Cognito no longer knows (forgotten elsewhere) never locks the user out:
             // the sign-in goes on without it, and it is dropped here.
             let device_gone = args.device.is_some()
-                && outcome.as_ref().err().and_then(|e| e.service_kind())
-                    == Some("ResourceNotFoundException");
+                && outcome.as_ref().err().is_some_and(|error| {
+                    matches!(error,
+                    crate::cognito::CognitoError::Service { kind, message, .. }
+                        if kind == "ResourceNotFoundException" && message.contains("Device"))
+                });
             if device_gone {
                 info!(
                     username,
@@ -209,8 +215,11 @@ impl<P: UserPool> Owner<P> {
                 outcome = auth::sign_in(&*pool, &verifier, args).await;
             }
             let upstream = Some(upstream_after(outcome.as_ref().err()));
+            let used_device = args.device.cloned();
             let result = match outcome {
-                Ok(outcome) => prepare(&*pool, outcome, (&username, flow), device_name).await,
+                Ok(outcome) => prepare(&*pool, outcome, (&username, flow), device_name)
+                    .await
+                    .map(|prepared| with_device(prepared, used_device)),
                 Err(error) => match stopped_step(&error) {
                     // Not a refusal: what the user does next (Amplify's steps).
                     Some(step) => {
@@ -274,7 +283,9 @@ impl<P: UserPool> Owner<P> {
             let result = match answered {
                 Ok(Answered::Outcome(outcome)) => {
                     let login = (pending.login_id.as_str(), pending.flow);
-                    prepare(&*pool, outcome, login, device_name).await
+                    prepare(&*pool, outcome, login, device_name)
+                        .await
+                        .map(|prepared| with_device(prepared, pending.device.clone()))
                 }
                 Ok(Answered::Local(next)) => Ok(Prepared::Step(next)),
                 Err(error) => match stopped_step_of(&error) {
@@ -307,6 +318,17 @@ impl<P: UserPool> Owner<P> {
         if done.confirm && done.generation == self.auth_generation {
             self.answering = false;
         }
+        if done.device_gone {
+            self.drop_device(&done.login_id);
+            self.persist_current();
+        }
+        // A device Cognito confirmed is this user's on this machine, whatever became of the
+        // sign-in (replaced, refused here): kept, or Cognito would hold a device nobody can
+        // prove.
+        if let Ok(Prepared::SignedIn(_, Some(device))) = &done.result {
+            self.keep_device((**device).clone());
+            self.persist_current();
+        }
         if done.generation != self.auth_generation {
             if let Ok(Prepared::SignedIn(tokens, _)) = &done.result {
                 self.revoke_unused(tokens);
@@ -316,17 +338,10 @@ impl<P: UserPool> Owner<P> {
             )));
             return;
         }
-        if done.device_gone {
-            self.drop_device(&done.login_id);
-            self.persist_current();
-        }
         let answer = match done.result {
-            Ok(Prepared::SignedIn(tokens, device)) => {
+            Ok(Prepared::SignedIn(tokens, _)) => {
                 self.set_pending(None);
                 self.next_auth_generation();
-                if let Some(device) = device {
-                    self.keep_device(*device);
-                }
                 if let Some(who) = self.signed_in_as() {
                     self.revoke_unused(&tokens);
                     Err(SessionError::AlreadySignedIn(who))
@@ -415,6 +430,20 @@ impl<P: UserPool> Owner<P> {
 
 /// The answer to the pending step, sent to Cognito (with the authenticator's verification
 /// first during `MFA_SETUP`).
+/// A pending step keeps the device its sign-in uses.
+fn with_device(
+    prepared: Prepared,
+    device: Option<crate::cognito::devices::DeviceCreds>,
+) -> Prepared {
+    match prepared {
+        Prepared::Step(mut pending) => {
+            pending.device = device;
+            Prepared::Step(pending)
+        }
+        other => other,
+    }
+}
+
 /// What an answer to the pending step came to.
 enum Answered {
     /// Cognito's answer.
@@ -444,11 +473,13 @@ async fn answer<P: UserPool>(
                 verifier,
                 user_pool_id,
                 challenge,
-                factor,
-                answer,
+                (factor, answer),
                 metadata,
+                pending.device.as_ref(),
             )
             .await?;
+            let outcome =
+                auth::prove_device(pool, verifier, outcome, pending.device.as_ref()).await?;
             return Ok(Answered::Outcome(outcome));
         }
         let factor = first_factor(answer.expose())?;
@@ -513,7 +544,10 @@ async fn answer<P: UserPool>(
         let outcome = auth::respond(pool, verifier, challenge, responses, None, metadata).await?;
         return Ok(Answered::Outcome(outcome));
     }
-    let responses = challenge::responses(challenge, answer, request.user_attributes.as_ref())?;
+    let mut responses = challenge::responses(challenge, answer, request.user_attributes.as_ref())?;
+    if let Some(device) = &pending.device {
+        responses.insert("DEVICE_KEY".into(), Secret::new(device.key.as_str()));
+    }
     let mut session = pending.session.clone();
     if challenge.name == "MFA_SETUP" {
         let current = session
@@ -530,8 +564,9 @@ async fn answer<P: UserPool>(
         }
         session = verified.session.or(session);
     }
+    let outcome = auth::respond(pool, verifier, challenge, responses, session, metadata).await?;
     Ok(Answered::Outcome(
-        auth::respond(pool, verifier, challenge, responses, session, metadata).await?,
+        auth::prove_device(pool, verifier, outcome, pending.device.as_ref()).await?,
     ))
 }
 
@@ -583,6 +618,7 @@ async fn prepare<P: UserPool>(
                     ..NextStep::new(SignInStep::ContinueSignInWithMfaSetupSelection)
                 },
                 first_factor: None,
+                device: None,
             })));
         }
         if !challenge::can_set_up_totp(&challenge) {
@@ -595,6 +631,7 @@ async fn prepare<P: UserPool>(
                     session: None,
                     next_step: NextStep::new(SignInStep::ContinueSignInWithEmailSetup),
                     first_factor: None,
+                    device: None,
                 })));
             }
             return Err(SessionError::UnsupportedChallenge(
@@ -626,6 +663,7 @@ async fn prepare<P: UserPool>(
             session: None,
             next_step: NextStep::new(SignInStep::ConfirmSignInWithPassword),
             first_factor: Some(factor.to_owned()),
+            device: None,
         })));
     } else {
         match challenge::next_step(&challenge) {
@@ -643,5 +681,6 @@ async fn prepare<P: UserPool>(
         session,
         next_step,
         first_factor: None,
+        device: None,
     })))
 }

@@ -371,14 +371,19 @@ pub fn harden_process() -> std::io::Result<()> {
     Ok(())
 }
 
-/// Completes on SIGTERM or SIGINT.
-pub async fn termination_signal() {
+/// Completes on SIGTERM or SIGINT. The handlers are installed when this is called (inside
+/// the runtime), not when the future is first polled: a SIGTERM that arrives while the socket
+/// is already answering, before the accept loop looked at the signal, is a clean stop, never
+/// the default action's kill.
+pub fn termination_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler installs");
     let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler installs");
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+    async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
     }
 }
 

@@ -27,6 +27,18 @@ pub struct VerifiedTokens {
     pub new_device: Option<super::wire::NewDeviceMetadata>,
 }
 
+impl VerifiedTokens {
+    /// The canonical username the tokens carry (`cognito:username`, else the access token's
+    /// `username`), else `fallback`.
+    pub fn username_or(&self, fallback: &str) -> String {
+        self.id_claims
+            .cognito_username
+            .clone()
+            .or_else(|| self.access_claims.username.clone())
+            .unwrap_or_else(|| fallback.to_owned())
+    }
+}
+
 /// A challenge Cognito asks the user to answer.
 #[derive(Debug, Clone)]
 pub struct Challenge {
@@ -156,20 +168,9 @@ pub async fn sign_in<P: UserPool>(
     if let Some(srp) = srp
         && response.challenge_name.as_deref() == Some("PASSWORD_VERIFIER")
     {
-        let mut answer = password_verifier(pool, &srp, user_pool_id, username, password, response)?;
-        answer.client_metadata = client_metadata.cloned();
-        if let Some(device) = device {
-            answer
-                .challenge_responses
-                .insert("DEVICE_KEY".into(), Secret::new(device.key.as_str()));
-        }
-        let canonical = answer
-            .challenge_responses
-            .get("USERNAME")
-            .map(|u| u.expose().to_owned());
-        let response = pool.respond_to_auth_challenge(answer).await?;
-        let username = canonical.as_deref().unwrap_or(username);
-        let outcome = outcome(verifier, response, username).await?;
+        let who = (user_pool_id, username, password);
+        let extras = (client_metadata.cloned(), device);
+        let outcome = send_password_proof(pool, verifier, &srp, who, response, extras).await?;
         return prove_device(pool, verifier, outcome, device).await;
     }
     let outcome = outcome(verifier, response, username).await?;
@@ -408,7 +409,32 @@ pub async fn answer_with_password<P: UserPool>(
     if response.challenge_name.as_deref() != Some("PASSWORD_VERIFIER") {
         return outcome(verifier, response, username).await;
     }
-    let mut answer = password_verifier(pool, &srp, user_pool_id, username, password, response)?;
+    let who = (user_pool_id, username, password);
+    send_password_proof(
+        pool,
+        verifier,
+        &srp,
+        who,
+        response,
+        (client_metadata, device),
+    )
+    .await
+}
+
+/// Answers `PASSWORD_VERIFIER` with the SRP proof of `(user_pool_id, username, password)`,
+/// with the client metadata and the device key when there are; the outcome.
+async fn send_password_proof<P: UserPool>(
+    pool: &P,
+    verifier: &Verifier,
+    srp: &SrpClient,
+    (user_pool_id, username, password): (&str, &str, &Secret),
+    response: AuthResponse,
+    (client_metadata, device): (
+        Option<BTreeMap<String, String>>,
+        Option<&super::devices::DeviceCreds>,
+    ),
+) -> Result<AuthOutcome, CognitoError> {
+    let mut answer = password_verifier(pool, srp, user_pool_id, username, password, response)?;
     answer.client_metadata = client_metadata;
     if let Some(device) = device {
         answer

@@ -366,12 +366,7 @@ impl<P: UserPool> Owner<P> {
         flow: AuthFlowType,
         sent_ms: i64,
     ) {
-        let username = tokens
-            .id_claims
-            .cognito_username
-            .clone()
-            .or_else(|| tokens.access_claims.username.clone())
-            .unwrap_or_else(|| login_id.to_owned());
+        let username = tokens.username_or(login_id);
         // A browser sign-in's login id is what the user signed in as: the email, else the
         // username; a federated user's provider comes from `identities`.
         let (login_id, provider) = if flow == AuthFlowType::Redirect {

@@ -51,16 +51,7 @@ impl Revocation {
         let access_token = match &self.access_token {
             Some(token) => token,
             None => {
-                let slot = std::sync::Mutex::new(None);
-                fresh = refresh_call(
-                    pool,
-                    verifier,
-                    self.rotation,
-                    (&self.username, self.device_key.as_deref()),
-                    self.refresh_token.clone(),
-                    &slot,
-                )
-                .await?;
+                fresh = self.fresh_tokens(pool, verifier).await?;
                 // With rotation the refresh gave a new refresh token: that one is live now.
                 if let Some(rotated) = &fresh.refresh_token {
                     refresh_token = rotated;
@@ -84,34 +75,40 @@ impl Revocation {
         }
     }
 
+    /// New tokens from the refresh token (an expired access token is refused).
+    async fn fresh_tokens<P: UserPool>(
+        &self,
+        pool: &P,
+        verifier: &Verifier,
+    ) -> Result<crate::cognito::auth::VerifiedTokens, CognitoError> {
+        let slot = std::sync::Mutex::new(None);
+        refresh_call(
+            pool,
+            verifier,
+            self.rotation,
+            (&self.username, self.device_key.as_deref()),
+            self.refresh_token.clone(),
+            &slot,
+        )
+        .await
+    }
+
     /// `ForgetDevice` for `key` (with a fresh access token if the session's has expired); a
     /// failure is logged: the device is forgotten here either way.
     async fn forget<P: UserPool>(&self, pool: &P, verifier: &Verifier, key: &str) {
         let fresh;
         let access_token = match &self.access_token {
             Some(token) => token,
-            None => {
-                let slot = std::sync::Mutex::new(None);
-                let refreshed = refresh_call(
-                    pool,
-                    verifier,
-                    self.rotation,
-                    (&self.username, self.device_key.as_deref()),
-                    self.refresh_token.clone(),
-                    &slot,
-                )
-                .await;
-                match refreshed {
-                    Ok(tokens) => {
-                        fresh = tokens;
-                        &fresh.access_token
-                    }
-                    Err(error) => {
-                        warn!(%error, "the device could not be forgotten at Cognito (no access token); it is forgotten here");
-                        return;
-                    }
+            None => match self.fresh_tokens(pool, verifier).await {
+                Ok(tokens) => {
+                    fresh = tokens;
+                    &fresh.access_token
                 }
-            }
+                Err(error) => {
+                    warn!(%error, "the device could not be forgotten at Cognito (no access token); it is forgotten here");
+                    return;
+                }
+            },
         };
         match pool.forget_device(access_token, key).await {
             Ok(()) => info!(device_key = key, "the device is forgotten at Cognito"),

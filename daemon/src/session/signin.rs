@@ -583,12 +583,7 @@ async fn prepare<P: UserPool>(
             // A pool with device tracking: this machine becomes the user's device.
             let device = match &tokens.new_device {
                 Some(metadata) => {
-                    let username = tokens
-                        .id_claims
-                        .cognito_username
-                        .clone()
-                        .or_else(|| tokens.access_claims.username.clone())
-                        .unwrap_or_else(|| login_id.to_owned());
+                    let username = tokens.username_or(login_id);
                     super::devices::confirm_new(
                         pool,
                         &tokens.access_token,

@@ -221,3 +221,24 @@ fn a_remembered_device_proves_itself_after_a_password_chosen_at_confirm() {
     let again = user_auth();
     assert_eq!(again["isSignedIn"], true, "{again}");
 }
+
+#[test]
+fn a_device_forgotten_elsewhere_ends_the_session_at_its_next_refresh() {
+    let fake = FakeCognito::start(PoolOptions {
+        device_tracking: DeviceTracking::Always,
+        ..PoolOptions::default()
+    });
+    fake.add_user(UserSpec {
+        totp_secret: Some(SECRET.to_vec()),
+        ..UserSpec::new("dora", PASSWORD)
+    });
+    let daemon = TestDaemon::start(&fake.config_toml());
+    assert!(sign_in(&daemon));
+    let (key, _) = fake.with_pool(|pool| pool.devices_of("dora")).remove(0);
+    // Forgotten from another machine: its refresh token dies with it, as in Cognito.
+    fake.with_pool(|pool| pool.admin_forget_device(&key));
+    let refresh = daemon.ctl(&["session", "--force-refresh"]);
+    assert_ne!(refresh.code, 0, "{refresh:?}");
+    let status = daemon.ctl(&["--json", "status"]);
+    assert!(status.stdout.contains("\"signedOut\""), "{status:?}");
+}

@@ -67,7 +67,17 @@ impl PoolState {
 
     /// Forgets a device as an administrator would (`AdminForgetDevice`).
     pub fn admin_forget_device(&mut self, key: &str) {
+        self.forget(key);
+    }
+
+    /// A forgotten device's refresh tokens die with it, as in Cognito.
+    fn forget(&mut self, key: &str) {
         self.devices.remove(key);
+        for record in self.refresh_tokens.values_mut() {
+            if record.device_key.as_deref() == Some(key) {
+                record.revoked = true;
+            }
+        }
     }
 
     /// A sign-in of user `index` names `device_key` (or none): it must be the user's.
@@ -160,6 +170,14 @@ impl PoolState {
             return Err(not_authorized("Incorrect secret block."));
         }
         let timestamp = response("TIMESTAMP").ok_or_else(|| missing("TIMESTAMP"))?;
+        // As for the user's proof: the format, and a clock window.
+        let at = super::srp::parse_timestamp(timestamp)
+            .ok_or_else(|| fault("InvalidParameterException", "TIMESTAMP format is wrong"))?;
+        if (at - now).abs() > self.options.timestamp_window_seconds {
+            return Err(not_authorized(
+                "TIMESTAMP is outside the allowed clock window",
+            ));
+        }
         let signature = response("PASSWORD_CLAIM_SIGNATURE")
             .and_then(|s| base64::engine::general_purpose::STANDARD.decode(s).ok())
             .ok_or_else(|| missing("PASSWORD_CLAIM_SIGNATURE"))?;
@@ -287,7 +305,7 @@ impl PoolState {
     /// `ForgetDevice`.
     pub fn forget_device(&mut self, body: &Value, now: i64) -> Answer {
         let (key, _) = self.own_device(body, now)?;
-        self.devices.remove(&key);
+        self.forget(&key);
         Ok(json!({}))
     }
 
@@ -375,7 +393,9 @@ mod tests {
 
     #[test]
     fn a_remembered_device_proves_itself_instead_of_mfa() {
-        let now = 1_800_000_000;
+        // The proofs' TIMESTAMP is checked against the pool's clock.
+        let now =
+            super::super::srp::parse_timestamp("Tue Feb 6 09:05:01 UTC 2024").expect("a timestamp");
         let mut pool = pool(DeviceTracking::Always);
         let first = password_sign_in(&mut pool, None, now).expect("right password");
         let result = with_totp(&mut pool, &first, now);

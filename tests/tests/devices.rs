@@ -14,6 +14,20 @@ fn now() -> i64 {
     cognitod_proto::Timestamp::now().unix()
 }
 
+/// A pool with `tracking` (and choice-based sign-in when `user_auth`), and dora with TOTP MFA.
+fn pool_with_dora(tracking: DeviceTracking, user_auth: bool) -> FakeCognito {
+    let fake = FakeCognito::start(PoolOptions {
+        device_tracking: tracking,
+        user_auth,
+        ..PoolOptions::default()
+    });
+    fake.add_user(UserSpec {
+        totp_secret: Some(SECRET.to_vec()),
+        ..UserSpec::new("dora", PASSWORD)
+    });
+    fake
+}
+
 /// Signs dora in with her password and, when asked, her TOTP code; whether the code was asked.
 fn sign_in(daemon: &TestDaemon) -> bool {
     let login = daemon.ctl_stdin(
@@ -35,14 +49,7 @@ fn sign_in(daemon: &TestDaemon) -> bool {
 
 #[test]
 fn a_remembered_device_skips_mfa_across_sign_outs_and_restarts() {
-    let fake = FakeCognito::start(PoolOptions {
-        device_tracking: DeviceTracking::Always,
-        ..PoolOptions::default()
-    });
-    fake.add_user(UserSpec {
-        totp_secret: Some(SECRET.to_vec()),
-        ..UserSpec::new("dora", PASSWORD)
-    });
+    let fake = pool_with_dora(DeviceTracking::Always, false);
     let mut daemon = TestDaemon::start(&fake.config_toml());
 
     // The first sign-in asks for the code, and this machine becomes dora's device.
@@ -107,14 +114,7 @@ fn a_remembered_device_skips_mfa_across_sign_outs_and_restarts() {
 
 #[test]
 fn devices_are_listed_remembered_on_request_and_forgotten() {
-    let fake = FakeCognito::start(PoolOptions {
-        device_tracking: DeviceTracking::UserOptIn,
-        ..PoolOptions::default()
-    });
-    fake.add_user(UserSpec {
-        totp_secret: Some(SECRET.to_vec()),
-        ..UserSpec::new("dora", PASSWORD)
-    });
+    let fake = pool_with_dora(DeviceTracking::UserOptIn, false);
     let daemon = TestDaemon::start(&format!(
         "{}[devices]\nname = \"dora's laptop\"\n",
         fake.config_toml()
@@ -176,15 +176,7 @@ fn devices_are_listed_remembered_on_request_and_forgotten() {
 fn a_remembered_device_proves_itself_after_a_password_chosen_at_confirm() {
     use cognitod_tests::raw_request;
     use serde_json::{Value, json};
-    let fake = FakeCognito::start(PoolOptions {
-        device_tracking: DeviceTracking::Always,
-        user_auth: true,
-        ..PoolOptions::default()
-    });
-    fake.add_user(UserSpec {
-        totp_secret: Some(SECRET.to_vec()),
-        ..UserSpec::new("dora", PASSWORD)
-    });
+    let fake = pool_with_dora(DeviceTracking::Always, true);
     let daemon = TestDaemon::start(&fake.config_toml());
     let post = |path: &str, body: Value| {
         raw_request(&daemon.socket, "POST", path, body.to_string().as_bytes())
@@ -224,14 +216,7 @@ fn a_remembered_device_proves_itself_after_a_password_chosen_at_confirm() {
 
 #[test]
 fn a_device_forgotten_elsewhere_ends_the_session_at_its_next_refresh() {
-    let fake = FakeCognito::start(PoolOptions {
-        device_tracking: DeviceTracking::Always,
-        ..PoolOptions::default()
-    });
-    fake.add_user(UserSpec {
-        totp_secret: Some(SECRET.to_vec()),
-        ..UserSpec::new("dora", PASSWORD)
-    });
+    let fake = pool_with_dora(DeviceTracking::Always, false);
     let daemon = TestDaemon::start(&fake.config_toml());
     assert!(sign_in(&daemon));
     let (key, _) = fake.with_pool(|pool| pool.devices_of("dora")).remove(0);

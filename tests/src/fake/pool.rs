@@ -582,14 +582,7 @@ impl PoolState {
                 return Err(not_authorized("Invalid session for the user."));
             }
             self.check_secret_hash(response("SECRET_HASH"), username)?;
-            let timestamp = response("TIMESTAMP").ok_or_else(|| missing("TIMESTAMP"))?;
-            let at = srp::parse_timestamp(timestamp)
-                .ok_or_else(|| fault("InvalidParameterException", "TIMESTAMP format is wrong"))?;
-            if (at - now).abs() > self.options.timestamp_window_seconds {
-                return Err(not_authorized(
-                    "TIMESTAMP is outside the allowed clock window",
-                ));
-            }
+            let timestamp = self.checked_timestamp(response("TIMESTAMP"), now)?;
             let signature = response("PASSWORD_CLAIM_SIGNATURE")
                 .and_then(|s| base64::engine::general_purpose::STANDARD.decode(s).ok())
                 .ok_or_else(|| missing("PASSWORD_CLAIM_SIGNATURE"))?;
@@ -924,6 +917,23 @@ impl PoolState {
             return Err(not_authorized("Access Token has been revoked"));
         }
         Ok(claims)
+    }
+
+    /// An SRP proof's `TIMESTAMP`: Cognito's format, within the clock window.
+    fn checked_timestamp<'a>(
+        &self,
+        given: Option<&'a str>,
+        now: i64,
+    ) -> Result<&'a str, CognitoFault> {
+        let timestamp = given.ok_or_else(|| missing("TIMESTAMP"))?;
+        let at = srp::parse_timestamp(timestamp)
+            .ok_or_else(|| fault("InvalidParameterException", "TIMESTAMP format is wrong"))?;
+        if (at - now).abs() > self.options.timestamp_window_seconds {
+            return Err(not_authorized(
+                "TIMESTAMP is outside the allowed clock window",
+            ));
+        }
+        Ok(timestamp)
     }
 
     /// The user a sign-in names, unless the account must have its password reset first.

@@ -169,15 +169,8 @@ impl PoolState {
         if response("PASSWORD_CLAIM_SECRET_BLOCK") != Some(pending.block.as_str()) {
             return Err(not_authorized("Incorrect secret block."));
         }
-        let timestamp = response("TIMESTAMP").ok_or_else(|| missing("TIMESTAMP"))?;
         // As for the user's proof: the format, and a clock window.
-        let at = super::srp::parse_timestamp(timestamp)
-            .ok_or_else(|| fault("InvalidParameterException", "TIMESTAMP format is wrong"))?;
-        if (at - now).abs() > self.options.timestamp_window_seconds {
-            return Err(not_authorized(
-                "TIMESTAMP is outside the allowed clock window",
-            ));
-        }
+        let timestamp = self.checked_timestamp(response("TIMESTAMP"), now)?;
         let signature = response("PASSWORD_CLAIM_SIGNATURE")
             .and_then(|s| base64::engine::general_purpose::STANDARD.decode(s).ok())
             .ok_or_else(|| missing("PASSWORD_CLAIM_SIGNATURE"))?;

@@ -19,7 +19,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use cognitod_proto::{EcsInfo, Secret};
 use serde_json::json;
-use subtle::ConstantTimeEq;
 use tracing::{info, warn};
 
 use crate::api::fresh_credentials;
@@ -204,7 +203,7 @@ fn check(guard: &Guard, headers: &HeaderMap) -> Result<(), Refused> {
             "the Authorization token is missing",
         ));
     };
-    if !token_matches(given.as_bytes(), guard.token.expose().as_bytes()) {
+    if !crate::same_secret(given.as_bytes(), guard.token.expose().as_bytes()) {
         return Err((
             StatusCode::FORBIDDEN,
             "Forbidden",
@@ -212,12 +211,6 @@ fn check(guard: &Guard, headers: &HeaderMap) -> Result<(), Refused> {
         ));
     }
     Ok(())
-}
-
-/// Whether `given` is the token, in time that depends on their lengths only (never on where
-/// they differ).
-fn token_matches(given: &[u8], token: &[u8]) -> bool {
-    given.ct_eq(token).into()
 }
 
 fn refusal(status: StatusCode, code: &str, message: &str) -> Response {
@@ -258,7 +251,7 @@ fn data_encoding_hex(bytes: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::token_matches;
+    use crate::same_secret as token_matches;
     use std::time::{Duration, Instant};
 
     #[test]

@@ -371,6 +371,13 @@ pub fn harden_process() -> std::io::Result<()> {
     Ok(())
 }
 
+/// Whether two secrets are equal, in time that depends on their lengths only (never on where
+/// they differ).
+pub(crate) fn same_secret(given: &[u8], expected: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    given.ct_eq(expected).into()
+}
+
 /// Completes on SIGTERM or SIGINT. The handlers are installed when this is called (inside
 /// the runtime), not when the future is first polled: a SIGTERM that arrives while the socket
 /// is already answering, before the accept loop looked at the signal, is a clean stop, never

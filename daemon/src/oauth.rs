@@ -7,7 +7,6 @@ use base64::Engine as _;
 use cognitod_proto::Secret;
 use reqwest::Url;
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
 use crate::config::{OAuthConfig, cognito_provider_name};
 
@@ -66,8 +65,12 @@ impl Attempt {
 
     /// Whether `state` is this attempt's, compared in constant time.
     pub fn state_matches(&self, state: &str) -> bool {
-        let expected = self.state.expose().as_bytes();
-        expected.len() == state.len() && bool::from(expected.ct_eq(state.as_bytes()))
+        crate::same_secret(state.as_bytes(), self.state.expose().as_bytes())
+    }
+
+    /// Whether an id token's `nonce` is this attempt's, compared in constant time.
+    pub fn nonce_matches(&self, nonce: Option<&str>) -> bool {
+        nonce.is_some_and(|n| crate::same_secret(n.as_bytes(), self.nonce.expose().as_bytes()))
     }
 }
 

@@ -395,37 +395,44 @@ async fn sign_out(
     }))
 }
 
+use crate::session::devices::DeviceOp;
+
 /// `GET /v1/devices`: Amplify's `fetchDevices`.
 async fn list_devices(
     State(session): State<SessionHandle>,
 ) -> Result<Json<Vec<proto::DeviceInfo>>, HttpError> {
-    fresh_snapshot(&session, false).await?;
-    Ok(Json(
-        session
-            .devices(crate::session::devices::DeviceOp::List)
-            .await?,
-    ))
+    Ok(Json(device_op(&session, DeviceOp::List).await?))
 }
 
 /// `POST /v1/devices/current/remember`: Amplify's `rememberDevice`.
 async fn remember_device(
     State(session): State<SessionHandle>,
 ) -> Result<Json<serde_json::Value>, HttpError> {
-    fresh_snapshot(&session, false).await?;
-    session
-        .devices(crate::session::devices::DeviceOp::RememberCurrent)
-        .await?;
-    Ok(Json(serde_json::json!({})))
+    device_change(&session, DeviceOp::RememberCurrent).await
 }
 
 /// `DELETE /v1/devices/current`: Amplify's `forgetDevice()`.
 async fn forget_current_device(
     State(session): State<SessionHandle>,
 ) -> Result<Json<serde_json::Value>, HttpError> {
-    fresh_snapshot(&session, false).await?;
-    session
-        .devices(crate::session::devices::DeviceOp::ForgetCurrent)
-        .await?;
+    device_change(&session, DeviceOp::ForgetCurrent).await
+}
+
+/// `op` on the user's devices, with tokens that are fresh enough for Cognito.
+async fn device_op(
+    session: &SessionHandle,
+    op: DeviceOp,
+) -> Result<Vec<proto::DeviceInfo>, HttpError> {
+    fresh_snapshot(session, false).await?;
+    Ok(session.devices(op).await?)
+}
+
+/// A change to the user's devices; answers `{}`.
+async fn device_change(
+    session: &SessionHandle,
+    op: DeviceOp,
+) -> Result<Json<serde_json::Value>, HttpError> {
+    device_op(session, op).await?;
     Ok(Json(serde_json::json!({})))
 }
 
@@ -442,11 +449,7 @@ async fn forget_device(
     {
         return Err(HttpError::invalid("not a device key"));
     }
-    fresh_snapshot(&session, false).await?;
-    session
-        .devices(crate::session::devices::DeviceOp::Forget(key))
-        .await?;
-    Ok(Json(serde_json::json!({})))
+    device_change(&session, DeviceOp::Forget(key)).await
 }
 
 async fn federate(

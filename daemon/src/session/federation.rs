@@ -453,12 +453,12 @@ impl<P: UserPool> Owner<P> {
     pub(super) fn federation_backing_off(&self, now: i64) -> Option<SessionError> {
         let federation = self.federation.as_ref()?;
         let retry_at = self.fed_retry_at_ms.filter(|&at| at > now)?;
+        let seconds = u64::try_from((retry_at - now + 999) / 1000).unwrap_or(1);
         (federation.lapsed(now) && self.fed_renewal.is_none()).then(|| SessionError::BackingOff {
-            retry_after_secs: u64::try_from((retry_at - now + 999) / 1000).unwrap_or(1),
+            retry_after_secs: seconds,
             message: format!(
-                "the {} token expired and token_command failed; it runs again in {} s",
+                "the {} token expired and token_command failed; it runs again in {seconds} s",
                 federation.provider,
-                (retry_at - now + 999) / 1000
             ),
         })
     }

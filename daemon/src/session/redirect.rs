@@ -7,7 +7,6 @@ use cognitod_proto::{
     AuthFlowType, CompleteRedirectRequest, RedirectSignInRequest, RedirectSignInResponse,
     SignInResponse, Timestamp,
 };
-use subtle::ConstantTimeEq;
 use tracing::info;
 
 use super::owner::{Owner, upstream_after};
@@ -135,7 +134,7 @@ impl<P: UserPool> Owner<P> {
             let upstream = Some(upstream_after(exchanged.as_ref().err()));
             let result = match exchanged {
                 Ok(result) => match auth::verify(&verifier, result).await {
-                    Ok(tokens) if nonce_matches(tokens.id_claims.nonce.as_deref(), &attempt) => {
+                    Ok(tokens) if attempt.nonce_matches(tokens.id_claims.nonce.as_deref()) => {
                         Ok(Prepared::SignedIn(Box::new(tokens), None))
                     }
                     Ok(tokens) => {
@@ -168,11 +167,4 @@ impl<P: UserPool> Owner<P> {
             });
         });
     }
-}
-
-fn nonce_matches(nonce: Option<&str>, attempt: &Attempt) -> bool {
-    nonce.is_some_and(|n| {
-        let expected = attempt.nonce.expose().as_bytes();
-        n.len() == expected.len() && bool::from(n.as_bytes().ct_eq(expected))
-    })
 }

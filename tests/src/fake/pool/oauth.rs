@@ -118,6 +118,24 @@ fn with_query(base: &str, params: &[(&str, &str)]) -> String {
     url.into()
 }
 
+/// Back to the app's `redirect_uri` with an OAuth `error` (and the request's `state`).
+fn error_redirect(
+    redirect_uri: &str,
+    state: Option<&str>,
+    error: &str,
+    description: &str,
+) -> LoginAnswer {
+    let mut params = vec![("error", error), ("error_description", description)];
+    if let Some(state) = state {
+        params.push(("state", state));
+    }
+    LoginAnswer::Redirect {
+        location: with_query(redirect_uri, &params),
+        cookie: None,
+        clear_cookie: false,
+    }
+}
+
 impl PoolState {
     /// Checks an authorize request as Cognito does; an unusable one gets an error page (a bad
     /// client or redirect URI) or goes back to the app with an error.
@@ -135,15 +153,7 @@ impl PoolState {
         }
         let state = get("state");
         let back = |error: &str, description: &str| {
-            let mut params = vec![("error", error), ("error_description", description)];
-            if let Some(state) = &state {
-                params.push(("state", state));
-            }
-            LoginAnswer::Redirect {
-                location: with_query(&redirect_uri, &params),
-                cookie: None,
-                clear_cookie: false,
-            }
+            error_redirect(&redirect_uri, state.as_deref(), error, description)
         };
         if get("response_type").as_deref() != Some("code") {
             return Err(back(
@@ -337,15 +347,12 @@ impl PoolState {
         error: &str,
         description: &str,
     ) -> LoginAnswer {
-        let mut params = vec![("error", error), ("error_description", description)];
-        if let Some(state) = &authorize.state {
-            params.push(("state", state));
-        }
-        LoginAnswer::Redirect {
-            location: with_query(&authorize.redirect_uri, &params),
-            cookie: None,
-            clear_cookie: false,
-        }
+        error_redirect(
+            &authorize.redirect_uri,
+            authorize.state.as_deref(),
+            error,
+            description,
+        )
     }
 
     fn issue_code(

@@ -497,7 +497,13 @@ async fn complete_redirect(
 /// owner never waits for it.
 async fn events(
     State(state): State<AppState>,
+    Extension(peer): Extension<Peer>,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+    debug!(
+        uid = peer.uid,
+        pid = peer.pid_or_zero(),
+        "event stream opened"
+    );
     let receiver = state.session.subscribe();
     let stream = futures_util::stream::unfold(
         (receiver, state.shutdown),

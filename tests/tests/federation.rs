@@ -125,6 +125,9 @@ fn a_provider_token_becomes_an_identity_with_credentials_and_no_user() {
     );
     daemon.stop();
     daemon.restart();
+    // `session` shows the cached credentials; after a restart they come from a fetch.
+    let process = daemon.ctl(&["credential-process"]);
+    assert_eq!(process.code, 0, "{process:?}");
     let session = json_of(&daemon.ctl(&["--json", "session"]));
     assert_eq!(session["federatedProvider"], PROVIDER);
     assert_eq!(session["identityId"], identity);

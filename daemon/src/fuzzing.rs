@@ -237,6 +237,7 @@ pub fn upstream_answer(data: &[u8]) {
             client_metadata: None,
             preferred: None,
             device: None,
+            session: None,
         };
         let _ = auth::sign_in(&pool, &verifier, args).await;
         if let Ok(identity_id) = pool.get_id(None).await

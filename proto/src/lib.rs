@@ -4,6 +4,7 @@
 //! Amplify Auth. Unknown request fields are ignored and clients must ignore unknown response
 //! fields: the API grows by adding fields. This crate does no I/O.
 
+mod account;
 mod secret;
 mod timestamp;
 
@@ -11,6 +12,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use account::*;
 pub use secret::Secret;
 pub use timestamp::Timestamp;
 
@@ -399,6 +401,9 @@ pub struct CodeDeliveryDetails {
     pub delivery_medium: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub destination: Option<String>,
+    /// The attribute the code verifies (`email`, `phone_number`), for account codes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attribute_name: Option<String>,
 }
 
 /// Amplify's sign-in steps.

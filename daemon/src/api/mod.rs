@@ -24,6 +24,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::{broadcast, watch};
 use tracing::{debug, info};
 
+mod account;
 mod error;
 
 pub use error::HttpError;
@@ -64,9 +65,8 @@ impl FromRef<AppState> for SessionHandle {
 
 /// The router, ready to serve; `shutdown` turning true ends the event streams.
 pub fn router(session: SessionHandle, shutdown: watch::Receiver<bool>, ecs: Ecs) -> Router {
-    Router::new()
+    let router = Router::new()
         .route("/v1/status", get(status))
-        .route("/v1/user", get(user))
         .route("/v1/session", get(session_handler))
         .route("/v1/credentials", get(credentials_handler))
         .route("/v1/sign-in", post(sign_in))
@@ -82,7 +82,8 @@ pub fn router(session: SessionHandle, shutdown: watch::Receiver<bool>, ecs: Ecs)
             axum::routing::delete(forget_current_device),
         )
         .route("/v1/devices/{key}", axum::routing::delete(forget_device))
-        .route("/v1/events", get(events))
+        .route("/v1/events", get(events));
+    account::routes(router, get(user))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(proto::MAX_BODY_BYTES))

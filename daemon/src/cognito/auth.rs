@@ -85,6 +85,8 @@ pub struct SignInArgs<'a> {
     /// This machine as the user's remembered device: its key goes with the sign-in, and it
     /// proves itself when Cognito asks (instead of MFA).
     pub device: Option<&'a super::devices::DeviceCreds>,
+    /// A confirmed sign-up's session: `USER_AUTH` signs in with it alone.
+    pub session: Option<&'a Secret>,
 }
 
 /// Signs in as `args` say.
@@ -101,6 +103,7 @@ pub async fn sign_in<P: UserPool>(
         client_metadata,
         preferred,
         device,
+        session,
     } = args;
     let mut parameters = SecretParameters::new();
     parameters.insert("USERNAME".into(), Secret::new(username));
@@ -163,6 +166,7 @@ pub async fn sign_in<P: UserPool>(
             client_id: pool.client_id().to_owned(),
             auth_parameters: parameters,
             client_metadata: client_metadata.cloned(),
+            session: session.cloned(),
         })
         .await?;
     if let Some(srp) = srp

@@ -408,6 +408,10 @@ impl UserPool for HttpUserPool {
             .map(drop)
     }
 
+    async fn account<C: super::account::Call>(&self, call: &C) -> Result<C::Answer, CognitoError> {
+        self.call(C::ACTION, call).await
+    }
+
     async fn global_sign_out(&self, access_token: &Secret) -> Result<(), CognitoError> {
         self.call::<_, serde_json::Value>("GlobalSignOut", &GlobalSignOutRequest { access_token })
             .await

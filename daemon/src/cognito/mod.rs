@@ -4,6 +4,7 @@
 //! [`UserPool`] is the seam: the daemon talks to Cognito through it, and tests may put another
 //! implementation in its place. [`HttpUserPool`] is the real one.
 
+pub mod account;
 pub mod auth;
 pub mod devices;
 mod http;
@@ -189,6 +190,20 @@ pub trait UserPool: Send + Sync + 'static {
         async {
             Err(CognitoError::Protocol(
                 "devices are not supported here".to_owned(),
+            ))
+        }
+    }
+
+    /// An account action ([`account::Call`]): sign-up, password reset, attributes, MFA
+    /// settings, deleting the user.
+    fn account<C: account::Call>(
+        &self,
+        call: &C,
+    ) -> impl Future<Output = Result<C::Answer, CognitoError>> + Send {
+        let _ = call;
+        async {
+            Err(CognitoError::Protocol(
+                "account calls are not supported here".to_owned(),
             ))
         }
     }

@@ -18,6 +18,9 @@ pub struct InitiateAuthRequest {
     /// For the pool's Lambda triggers.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_metadata: Option<BTreeMap<String, String>>,
+    /// `USER_AUTH` right after a confirmed sign-up: `ConfirmSignUp`'s session.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session: Option<Secret>,
 }
 
 #[derive(Debug, Serialize)]
@@ -107,13 +110,7 @@ pub struct DeviceType {
     pub device_attributes: Vec<AttributeType>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct AttributeType {
-    pub name: String,
-    #[serde(default)]
-    pub value: Option<String>,
-}
+pub use super::account::Attribute as AttributeType;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]

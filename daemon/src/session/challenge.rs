@@ -51,6 +51,7 @@ pub fn next_step(challenge: &Challenge) -> Result<NextStep, ChallengeError> {
                 code_delivery_details: Some(CodeDeliveryDetails {
                     delivery_medium: params.get("CODE_DELIVERY_DELIVERY_MEDIUM").cloned(),
                     destination: params.get("CODE_DELIVERY_DESTINATION").cloned(),
+                    attribute_name: None,
                 }),
                 ..NextStep::new(step)
             }
@@ -117,16 +118,21 @@ pub fn can_set_up_email(challenge: &Challenge) -> bool {
 
 /// `CONTINUE_SIGN_IN_WITH_TOTP_SETUP` with the `otpauth://` URI for the secret.
 pub fn totp_setup_step(secret_code: &Secret, username: &str) -> NextStep {
+    NextStep {
+        totp_setup_uri: Some(totp_uri(secret_code, username)),
+        ..NextStep::new(SignInStep::ContinueSignInWithTotpSetup)
+    }
+}
+
+/// The `otpauth://` URI an authenticator app reads the secret `secret_code` of `username`
+/// from.
+pub fn totp_uri(secret_code: &Secret, username: &str) -> Secret {
     let label = percent_encode(&format!("{TOTP_ISSUER}:{username}"));
-    let uri = Secret::new(format!(
+    Secret::new(format!(
         "otpauth://totp/{label}?secret={}&issuer={}",
         secret_code.expose(),
         percent_encode(TOTP_ISSUER)
-    ));
-    NextStep {
-        totp_setup_uri: Some(uri),
-        ..NextStep::new(SignInStep::ContinueSignInWithTotpSetup)
-    }
+    ))
 }
 
 /// `ChallengeResponses` (without `USERNAME` and `SECRET_HASH`) answering `challenge` with the

@@ -6,6 +6,7 @@
 //! own timer; a refresh runs beside the command loop and every caller who asks while it runs
 //! shares its result, so N clients cause one upstream call.
 
+pub mod account;
 mod challenge;
 mod credentials;
 pub mod devices;
@@ -368,6 +369,16 @@ pub enum Command {
         op: devices::DeviceOp,
         reply: Reply<Vec<cognitod_proto::DeviceInfo>>,
     },
+    /// An account call.
+    Account {
+        op: account::AccountOp,
+        reply: Reply<account::AccountAnswer>,
+    },
+    /// Signs in the user whose sign-up was just confirmed (no password).
+    AutoSignIn {
+        request: cognitod_proto::UsernameRequest,
+        reply: Reply<SignInResponse>,
+    },
     /// An identity pool identity from an external provider's token.
     Federate {
         request: FederateRequest,
@@ -449,6 +460,23 @@ impl SessionHandle {
         op: devices::DeviceOp,
     ) -> Result<Vec<cognitod_proto::DeviceInfo>, SessionError> {
         self.ask(|reply| Command::Devices { op, reply }).await
+    }
+
+    /// Runs an account call (sign-up, password, attributes, MFA, deleting the user).
+    pub async fn account(
+        &self,
+        op: account::AccountOp,
+    ) -> Result<account::AccountAnswer, SessionError> {
+        self.ask(|reply| Command::Account { op, reply }).await
+    }
+
+    /// Signs in the user whose sign-up was just confirmed, without the password.
+    pub async fn auto_sign_in(
+        &self,
+        request: cognitod_proto::UsernameRequest,
+    ) -> Result<SignInResponse, SessionError> {
+        self.ask(|reply| Command::AutoSignIn { request, reply })
+            .await
     }
 
     /// An identity pool identity from an external provider's token (or the token command's).

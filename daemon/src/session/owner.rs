@@ -43,6 +43,10 @@ pub(super) struct Owner<P> {
     pub(super) auth_generation: u64,
     /// An answer to the pending step is with Cognito.
     pub(super) answering: bool,
+    /// Account calls that came back, and a sign-up's session for its next step.
+    pub(super) account_done: mpsc::UnboundedSender<super::account::AccountDone>,
+    account_results: Option<mpsc::UnboundedReceiver<super::account::AccountDone>>,
+    pub(super) sign_up: Option<super::account::SignUpSession>,
     /// The browser sign-in waiting for its callback.
     pub(super) redirect: Option<crate::oauth::Attempt>,
     /// This machine as each user's remembered device, and other pools' devices (kept as
@@ -97,6 +101,7 @@ pub(super) struct Owner<P> {
 enum Wakeup {
     Command(Option<Command>),
     Auth(Box<AuthDone>),
+    Account(Box<super::account::AccountDone>),
     Federation(FederationEvent),
     Refreshed(Result<Result<Box<VerifiedTokens>, CognitoError>, tokio::task::JoinError>),
     Credentials(Result<Result<Box<Fetched>, CognitoError>, tokio::task::JoinError>),
@@ -159,6 +164,7 @@ impl<P: UserPool> Owner<P> {
         let (publish, snapshot) = watch::channel(initial);
         let (auth_done, auth_results) = mpsc::unbounded_channel();
         let (federation_done, federation_events) = mpsc::unbounded_channel();
+        let (account_done, account_results) = mpsc::unbounded_channel();
         let first_event_id = u64::try_from(clock.now_ms())
             .unwrap_or(0)
             .saturating_mul(1000);
@@ -174,6 +180,9 @@ impl<P: UserPool> Owner<P> {
             auth_results: Some(auth_results),
             auth_generation: 0,
             answering: false,
+            account_done,
+            account_results: Some(account_results),
+            sign_up: None,
             redirect: None,
             devices,
             other_devices,
@@ -213,6 +222,7 @@ impl<P: UserPool> Owner<P> {
         }
         let mut auth_results = self.auth_results.take().expect("run once");
         let mut federation_events = self.federation_events.take().expect("run once");
+        let mut account_results = self.account_results.take().expect("run once");
         loop {
             let sleep = self.next_timer().map(tokio::time::sleep);
             let in_flight = &mut self.in_flight;
@@ -221,6 +231,7 @@ impl<P: UserPool> Owner<P> {
                 command = commands.recv() => Wakeup::Command(command),
                 Some(done) = auth_results.recv() => Wakeup::Auth(Box::new(done)),
                 Some(event) = federation_events.recv() => Wakeup::Federation(event),
+                Some(done) = account_results.recv() => Wakeup::Account(Box::new(done)),
                 result = async { in_flight.as_mut().expect("guarded").await }, if in_flight.is_some() => {
                     Wakeup::Refreshed(result)
                 }
@@ -234,6 +245,7 @@ impl<P: UserPool> Owner<P> {
                 Wakeup::Command(None) => break,
                 Wakeup::Command(Some(command)) => self.handle(command),
                 Wakeup::Auth(done) => self.finish_auth(*done),
+                Wakeup::Account(done) => self.finish_account(*done),
                 Wakeup::Federation(event) => self.finish_federation_event(event),
                 Wakeup::Refreshed(joined) => {
                     self.in_flight = None;
@@ -303,6 +315,8 @@ impl<P: UserPool> Owner<P> {
             }
             Command::Federate { request, reply } => self.federate(request, reply),
             Command::Devices { op, reply } => self.devices_command(op, reply),
+            Command::Account { op, reply } => self.account_command(op, reply),
+            Command::AutoSignIn { request, reply } => self.auto_sign_in(request, reply),
             Command::Refresh { force, reply } => self.refresh_requested(force, reply),
             Command::Credentials { force, reply } => self.credentials_requested(force, reply),
         }

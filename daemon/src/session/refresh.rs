@@ -331,6 +331,7 @@ pub(super) async fn refresh_call<P: UserPool>(
             client_id: pool.client_id().to_owned(),
             auth_parameters: parameters,
             client_metadata: None,
+            session: None,
         })
         .await?
     };

@@ -120,6 +120,17 @@ pub(super) struct AuthDone {
 impl<P: UserPool> Owner<P> {
     /// Starts a sign-in; one already pending is replaced.
     pub(super) fn sign_in(&mut self, request: SignInRequest, reply: Reply<SignInResponse>) {
+        self.start_sign_in(request, None, reply);
+    }
+
+    /// [`Owner::sign_in`]; with `session` (a confirmed sign-up's), `USER_AUTH` without a
+    /// factor.
+    pub(super) fn start_sign_in(
+        &mut self,
+        request: SignInRequest,
+        session: Option<Secret>,
+        reply: Reply<SignInResponse>,
+    ) {
         if let Some(who) = self.signed_in_as() {
             let _ = reply.send(Err(SessionError::AlreadySignedIn(who)));
             return;
@@ -159,6 +170,7 @@ impl<P: UserPool> Owner<P> {
             }
         };
         let needs_password = match flow {
+            _ if session.is_some() => false,
             AuthFlowType::CustomWithoutSrp => false,
             AuthFlowType::UserAuth => matches!(preferred, Some("PASSWORD" | "PASSWORD_SRP")),
             _ => true,
@@ -196,6 +208,7 @@ impl<P: UserPool> Owner<P> {
                 client_metadata: request.client_metadata.as_ref(),
                 preferred,
                 device: device.as_ref(),
+                session: session.as_ref(),
             };
             let mut outcome = auth::sign_in(&*pool, &verifier, args).await;
             // A device Cognito no longer knows (forgotten elsewhere) never locks the user out:

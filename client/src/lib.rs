@@ -11,6 +11,7 @@
 //! # Ok(()) }
 //! ```
 
+mod account;
 pub mod blocking;
 pub mod trust;
 

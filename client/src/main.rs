@@ -1,5 +1,6 @@
 //! `cognitoctl`: the command-line client of cognitod.
 
+mod account_cli;
 mod browser;
 mod failure;
 mod output;
@@ -150,6 +151,50 @@ enum Command {
     CredentialProcess,
     /// Follow the session's events (sign-in, refreshes, failures, sign-out) as they happen.
     Events,
+    /// Create an account: the password is asked twice without echo (or read from stdin), then
+    /// the code sent to confirm it; signs in when the pool allows it.
+    SignUp {
+        username: String,
+        /// A user attribute, as NAME=VALUE (repeatable; e.g. email=alice@example.com).
+        #[arg(long = "attribute", value_name = "NAME=VALUE", value_parser = signin::parse_attribute)]
+        attributes: Vec<(String, String)>,
+        /// Do not sign in once the sign-up is confirmed.
+        #[arg(long)]
+        no_sign_in: bool,
+    },
+    /// Confirm a sign-up with the code sent (asked on the terminal, else stdin); signs in when
+    /// the pool allows it.
+    ConfirmSignUp { username: String },
+    /// Send the sign-up confirmation code again.
+    ResendCode { username: String },
+    /// Reset a forgotten password: a code is sent, then the code and the new password are
+    /// asked (or read from stdin, a line each).
+    ResetPassword { username: String },
+    /// Change the signed-in user's password (the current and the new one are asked without
+    /// echo, or read from stdin, a line each).
+    ChangePassword,
+    /// The signed-in user's attributes: show (default), set, verify, delete.
+    Attributes {
+        #[command(subcommand)]
+        action: Option<account_cli::AttributesAction>,
+    },
+    /// The signed-in user's MFA: show (default), or set each factor.
+    Mfa {
+        #[command(subcommand)]
+        action: Option<account_cli::MfaAction>,
+    },
+    /// An authenticator app (TOTP) for the signed-in user.
+    Totp {
+        #[command(subcommand)]
+        action: account_cli::TotpAction,
+    },
+    /// Delete the signed-in user's account at Cognito, and sign out (the username is asked to
+    /// confirm).
+    DeleteAccount {
+        /// The username, to confirm without a terminal.
+        #[arg(long, value_name = "USERNAME")]
+        confirm: Option<String>,
+    },
     /// Print a raw JWT (id or access), for pipes.
     Token {
         #[arg(value_enum)]
@@ -465,6 +510,27 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::CredentialProcess => unreachable!("handled before the runtime starts"),
         Command::Events => events(&client, json).await,
+        Command::SignUp {
+            username,
+            attributes,
+            no_sign_in,
+        } => account_cli::sign_up(&client, username, attributes, !no_sign_in, json).await,
+        Command::ConfirmSignUp { username } => {
+            account_cli::confirm_sign_up(&client, username, json).await
+        }
+        Command::ResendCode { username } => account_cli::resend_code(&client, username, json).await,
+        Command::ResetPassword { username } => {
+            account_cli::reset_password(&client, username, json).await
+        }
+        Command::ChangePassword => account_cli::change_password(&client, json).await,
+        Command::Attributes { action } => account_cli::attributes(&client, action, json).await,
+        Command::Mfa { action } => account_cli::mfa(&client, action, json).await,
+        Command::Totp {
+            action: account_cli::TotpAction::Setup { device_name },
+        } => account_cli::totp_setup(&client, device_name, json).await,
+        Command::DeleteAccount { confirm } => {
+            account_cli::delete_account(&client, confirm, json).await
+        }
         Command::Token {
             kind,
             force_refresh,

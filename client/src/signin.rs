@@ -145,7 +145,7 @@ pub async fn confirm(
 /// Reports the sign-in's outcome. On a terminal, asks for each pending step until signed in
 /// (a wrong answer is asked again); otherwise prints the pending step and exits 3.
 /// `client_metadata` goes with every answer (the pool's challenge triggers see it there).
-async fn finish(
+pub async fn finish(
     client: &Client,
     mut response: SignInResponse,
     json: bool,
@@ -298,18 +298,18 @@ fn stopped(step: SignInStep) -> Option<(&'static str, &'static str)> {
     match step {
         SignInStep::ResetPassword => Some((
             "PasswordResetRequiredException",
-            "The password must be reset first: reset it through the pool's usual way (`cognitoctl reset-password` is planned), then sign in again.",
+            "The password must be reset first: `cognitoctl reset-password USERNAME` sends a code and sets a new one; then sign in again.",
         )),
         SignInStep::ConfirmSignUp => Some((
             "UserNotConfirmedException",
-            "The account must be confirmed first with the code sent at sign-up, then sign in again.",
+            "The account must be confirmed first: `cognitoctl confirm-sign-up USERNAME` with the code sent at sign-up (`cognitoctl resend-code USERNAME` sends a new one).",
         )),
         _ => None,
     }
 }
 
 /// A new password, typed twice until both agree.
-fn new_password() -> anyhow::Result<Secret> {
+pub fn new_password() -> anyhow::Result<Secret> {
     loop {
         let first = read_secret("New password: ", "the new password", "")?;
         let second = read_secret("New password again: ", "the new password", "")?;
@@ -325,7 +325,7 @@ fn code(prompt: &str) -> anyhow::Result<Secret> {
 }
 
 /// One line from the terminal; `no_terminal` is the error when stdin is not one.
-fn prompt_line(prompt: &str, no_terminal: &str) -> anyhow::Result<String> {
+pub fn prompt_line(prompt: &str, no_terminal: &str) -> anyhow::Result<String> {
     if !std::io::stdin().is_terminal() {
         return Err(Usage(no_terminal.to_owned()).into());
     }
@@ -348,7 +348,7 @@ fn prompt_line(prompt: &str, no_terminal: &str) -> anyhow::Result<String> {
 
 /// `what` from the terminal without echo; `fix` says how else to give it when there is no
 /// terminal. Empty answers and Ctrl-D end the command: nothing is sent.
-fn read_secret(prompt: &str, what: &str, fix: &str) -> anyhow::Result<Secret> {
+pub fn read_secret(prompt: &str, what: &str, fix: &str) -> anyhow::Result<Secret> {
     let secret = crate::tty::read_secret(prompt).map_err(|error| {
         let fix = if fix.is_empty() {
             String::new()
@@ -368,7 +368,7 @@ fn read_secret(prompt: &str, what: &str, fix: &str) -> anyhow::Result<Secret> {
 }
 
 /// `what` from the first line of stdin; an empty one is refused before anything is sent.
-fn read_stdin_line(what: &str) -> anyhow::Result<Secret> {
+pub fn read_stdin_line(what: &str) -> anyhow::Result<Secret> {
     let mut line = String::new();
     std::io::stdin()
         .lock()

@@ -34,30 +34,44 @@ pub(super) struct Revocation {
 }
 
 impl Revocation {
-    /// Revokes once.
+    /// Revokes once. Fresh tokens are obtained at most once, when an expired access token
+    /// is all there is and `ForgetDevice` or `GlobalSignOut` needs one; with rotation, the
+    /// refresh token they came with is the live one, and the one revoked.
     pub(super) async fn run<P: UserPool>(
         &self,
         pool: &P,
         verifier: &Verifier,
     ) -> Result<(), CognitoError> {
-        if let Some(key) = &self.forget_device {
-            self.forget(pool, verifier, key).await;
+        let needs_access = self.global || self.forget_device.is_some();
+        let fresh = match (&self.access_token, needs_access) {
+            (None, true) => match self.fresh_tokens(pool, verifier).await {
+                Ok(tokens) => Some(tokens),
+                Err(error) if self.global => return Err(error),
+                Err(error) => {
+                    warn!(%error, "the device could not be forgotten at Cognito (no access token); it is forgotten here");
+                    None
+                }
+            },
+            _ => None,
+        };
+        let access_token = self
+            .access_token
+            .as_ref()
+            .or(fresh.as_ref().map(|tokens| &tokens.access_token));
+        let refresh_token = fresh
+            .as_ref()
+            .and_then(|tokens| tokens.refresh_token.as_ref())
+            .unwrap_or(&self.refresh_token);
+        if let (Some(key), Some(access_token)) = (&self.forget_device, access_token) {
+            forget(pool, access_token, key).await;
         }
         if !self.global {
-            return pool.revoke_token(&self.refresh_token).await;
+            return pool.revoke_token(refresh_token).await;
         }
-        let fresh;
-        let mut refresh_token = &self.refresh_token;
-        let access_token = match &self.access_token {
-            Some(token) => token,
-            None => {
-                fresh = self.fresh_tokens(pool, verifier).await?;
-                // With rotation the refresh gave a new refresh token: that one is live now.
-                if let Some(rotated) = &fresh.refresh_token {
-                    refresh_token = rotated;
-                }
-                &fresh.access_token
-            }
+        let Some(access_token) = access_token else {
+            return Err(CognitoError::Protocol(
+                "no access token for the global sign-out".to_owned(),
+            ));
         };
         match pool.global_sign_out(access_token).await {
             // A browser sign-in without the admin scope: this device's token at least.
@@ -93,31 +107,6 @@ impl Revocation {
         .await
     }
 
-    /// `ForgetDevice` for `key` (with a fresh access token if the session's has expired); a
-    /// failure is logged: the device is forgotten here either way.
-    async fn forget<P: UserPool>(&self, pool: &P, verifier: &Verifier, key: &str) {
-        let fresh;
-        let access_token = match &self.access_token {
-            Some(token) => token,
-            None => match self.fresh_tokens(pool, verifier).await {
-                Ok(tokens) => {
-                    fresh = tokens;
-                    &fresh.access_token
-                }
-                Err(error) => {
-                    warn!(%error, "the device could not be forgotten at Cognito (no access token); it is forgotten here");
-                    return;
-                }
-            },
-        };
-        match pool.forget_device(access_token, key).await {
-            Ok(()) => info!(device_key = key, "the device is forgotten at Cognito"),
-            Err(error) => {
-                warn!(%error, "Cognito did not forget the device; it is forgotten here");
-            }
-        }
-    }
-
     /// Tries again in the background, with backoff, while Cognito cannot be reached. A global
     /// sign-out stops when the same user signs in here again (it would end that session too).
     pub(super) fn retry_in_background<P: UserPool>(
@@ -127,7 +116,8 @@ impl Revocation {
         sessions: tokio::sync::watch::Receiver<super::Snapshot>,
     ) {
         tokio::spawn(async move {
-            // A refresh for GlobalSignOut needs a fresh access token each time.
+            // A refresh for GlobalSignOut (and ForgetDevice) needs a fresh access token each
+            // time.
             let revocation = Revocation {
                 access_token: None,
                 ..self
@@ -160,5 +150,15 @@ impl Revocation {
             }
             warn!(username = %revocation.username, "the sign-out never reached Cognito; the refresh token stays valid until it expires");
         });
+    }
+}
+
+/// `ForgetDevice` for `key`; a failure is logged: the device is forgotten here either way.
+async fn forget<P: UserPool>(pool: &P, access_token: &Secret, key: &str) {
+    match pool.forget_device(access_token, key).await {
+        Ok(()) => info!(device_key = key, "the device is forgotten at Cognito"),
+        Err(error) => {
+            warn!(%error, "Cognito did not forget the device; it is forgotten here");
+        }
     }
 }

@@ -2,8 +2,10 @@
 //!
 //! Strict where Cognito is: real SRP verification with single-use `SECRET_BLOCK`s and a clock
 //! window, `SECRET_HASH` checks, RS256 tokens from two keys with lifetimes in seconds,
-//! NEW_PASSWORD_REQUIRED with a password policy, real TOTP, MFA selection and setup, and
-//! revocation that sticks. It counts calls per action and injects faults on demand.
+//! NEW_PASSWORD_REQUIRED with a password policy, real TOTP, MFA selection and setup,
+//! revocation that sticks, and the account calls (sign-up with codes that expire and lock,
+//! passwords, attributes, MFA preferences, DeleteUser). It counts calls per action and
+//! injects faults on demand.
 
 mod login;
 pub mod pool;
@@ -11,7 +13,7 @@ pub mod srp;
 pub mod tls;
 pub mod totp;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -24,7 +26,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
-pub use pool::{CognitoFault, Device, DeviceTracking, Mfa, PoolOptions, PoolState, UserSpec};
+pub use pool::{
+    CodePurpose, CognitoFault, Device, DeviceTracking, Mfa, MfaSettings, PoolOptions, PoolState,
+    UserSpec,
+};
 
 /// A fault to inject into the next calls of an action.
 #[derive(Debug, Clone)]
@@ -60,9 +65,12 @@ struct Shared {
 }
 
 /// The values under these keys, in requests and answers, are secrets.
-const SECRET_KEYS: [&str; 11] = [
+const SECRET_KEYS: [&str; 14] = [
     "PASSWORD",
     "NEW_PASSWORD",
+    "Password",
+    "PreviousPassword",
+    "ProposedPassword",
     "AccessToken",
     "IdToken",
     "RefreshToken",
@@ -277,6 +285,27 @@ impl FakeCognito {
         self.with_pool(|pool| pool.sent_codes.get(username).cloned())
     }
 
+    /// The last code the account calls (SignUp, ForgotPassword, attribute verification) sent
+    /// a user (canonical name or sign-in alias) for `purpose`.
+    pub fn account_code(&self, username: &str, purpose: CodePurpose) -> Option<String> {
+        self.with_pool(|pool| pool.account_code(username, purpose))
+    }
+
+    /// Whether a user (canonical name or sign-in alias) exists.
+    pub fn user_exists(&self, username: &str) -> bool {
+        self.with_pool(|pool| pool.user_exists(username))
+    }
+
+    /// A user's attributes as GetUser lists them (empty for an unknown user).
+    pub fn user_attributes(&self, username: &str) -> BTreeMap<String, String> {
+        self.with_pool(|pool| pool.user_attributes(username))
+    }
+
+    /// A user's MFA settings (`None` for an unknown user).
+    pub fn mfa_settings(&self, username: &str) -> Option<MfaSettings> {
+        self.with_pool(|pool| pool.mfa_settings(username))
+    }
+
     /// The daemon's config for this pool: the Cognito keys, and `client_secret_file` when the
     /// client has a secret.
     pub fn config_toml(&self) -> String {
@@ -488,6 +517,21 @@ async fn dispatch(State(shared): State<SharedState>, headers: HeaderMap, body: B
             "UpdateDeviceStatus" => pool.update_device_status(&request, now),
             "ForgetDevice" => pool.forget_device(&request, now),
             "ListDevices" => pool.list_devices(&request, now),
+            "SignUp" => pool.sign_up(&request, now),
+            "ConfirmSignUp" => pool.confirm_sign_up(&request, now),
+            "ResendConfirmationCode" => pool.resend_confirmation_code(&request, now),
+            "ForgotPassword" => pool.forgot_password(&request, now),
+            "ConfirmForgotPassword" => pool.confirm_forgot_password(&request, now),
+            "ChangePassword" => pool.change_password(&request, now),
+            "GetUser" => pool.get_user(&request, now),
+            "UpdateUserAttributes" => pool.update_user_attributes(&request, now),
+            "VerifyUserAttribute" => pool.verify_user_attribute(&request, now),
+            "GetUserAttributeVerificationCode" => {
+                pool.get_user_attribute_verification_code(&request, now)
+            }
+            "DeleteUserAttributes" => pool.delete_user_attributes(&request, now),
+            "SetUserMFAPreference" => pool.set_user_mfa_preference(&request, now),
+            "DeleteUser" => pool.delete_user(&request, now),
             "GetId" => pool.get_id(&request, now),
             "GetCredentialsForIdentity" => pool.get_credentials_for_identity(&request, now),
             other => Err(pool_fault(
@@ -505,6 +549,13 @@ async fn dispatch(State(shared): State<SharedState>, headers: HeaderMap, body: B
         lock(&shared).secrets.extend(secrets);
     }
     match answer {
+        // An action without an output shape (DeleteUser): an empty body.
+        Ok(Value::Null) => (
+            StatusCode::OK,
+            [("content-type", "application/x-amz-json-1.1")],
+            String::new(),
+        )
+            .into_response(),
         Ok(value) => (
             StatusCode::OK,
             [("content-type", "application/x-amz-json-1.1")],
@@ -546,4 +597,71 @@ fn dropped_connection() -> Response {
         .header("content-length", "1000")
         .body(Body::from_stream(stream))
         .expect("a valid response")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One call over HTTP: the status and the raw body.
+    fn call(fake: &FakeCognito, action: &str, body: &Value) -> (u16, String) {
+        let response = reqwest::blocking::Client::new()
+            .post(format!("{}/", fake.endpoint))
+            .header("content-type", "application/x-amz-json-1.1")
+            .header(
+                "x-amz-target",
+                format!("AWSCognitoIdentityProviderService.{action}"),
+            )
+            .body(body.to_string())
+            .send()
+            .expect("the fake answers");
+        let status = response.status().as_u16();
+        (status, response.text().expect("a body"))
+    }
+
+    #[test]
+    fn the_account_calls_over_http() {
+        let fake = FakeCognito::start(PoolOptions::default());
+        let client = fake.options().client_id;
+        let password = "Correct-Horse-9";
+        let (status, _) = call(
+            &fake,
+            "SignUp",
+            &json!({"ClientId": client, "Username": "cora", "Password": password,
+                    "UserAttributes": [{"Name": "email", "Value": "cora@example.com"}]}),
+        );
+        assert_eq!(status, 200);
+        assert!(fake.user_exists("cora"));
+        assert_eq!(fake.user_attributes("cora")["email_verified"], "false");
+        let code = fake
+            .account_code("cora", CodePurpose::SignUp)
+            .expect("a code");
+        let confirm = json!({"ClientId": client, "Username": "cora", "ConfirmationCode": code});
+        let (status, body) = call(&fake, "ConfirmSignUp", &confirm);
+        assert_eq!((status, body.as_str()), (200, "{}"));
+        let (status, body) = call(&fake, "ConfirmSignUp", &confirm);
+        assert_eq!(status, 400);
+        assert!(body.contains("NotAuthorizedException"), "{body}");
+
+        let sign_in = json!({"AuthFlow": "USER_PASSWORD_AUTH", "ClientId": client,
+                             "AuthParameters": {"USERNAME": "cora", "PASSWORD": password}});
+        let (_, body) = call(&fake, "InitiateAuth", &sign_in);
+        let tokens: Value = serde_json::from_str(&body).expect("JSON");
+        let access = tokens["AuthenticationResult"]["AccessToken"].clone();
+        assert_eq!(
+            fake.mfa_settings("cora").map(|s| s.enabled),
+            Some(Vec::new())
+        );
+        // DeleteUser has no output shape: an empty body.
+        let (status, body) = call(&fake, "DeleteUser", &json!({"AccessToken": access}));
+        assert_eq!((status, body.as_str()), (200, ""));
+        assert!(!fake.user_exists("cora"));
+        let (status, body) = call(&fake, "GetUser", &json!({"AccessToken": access}));
+        assert_eq!(status, 400);
+        assert!(body.contains("UserNotFoundException"), "{body}");
+        assert!(
+            lock(&fake.shared).secrets.iter().any(|s| s == password),
+            "the password is a secret to sweep for"
+        );
+    }
 }

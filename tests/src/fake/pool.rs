@@ -1,7 +1,7 @@
 //! The fake user pool's state and its actions, strict where Cognito is strict. No I/O here:
 //! each action takes the request body and the time and returns the answer or a Cognito error.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
@@ -13,12 +13,17 @@ use sha2::Sha256;
 use super::srp::{self, ServerExchange};
 use super::totp;
 
+mod account;
+mod attributes;
 mod custom;
 mod devices;
 mod federation;
+mod mfa;
 mod oauth;
 mod user_auth;
+pub use account::CodePurpose;
 pub use devices::{Device, DeviceTracking};
+pub use mfa::MfaSettings;
 pub use oauth::{LoginAnswer, ManagedLogin, TEST_IDP, TokenError, pairs as oauth_pairs};
 
 /// How long a challenge `Session` stays valid, as in Cognito.
@@ -91,6 +96,15 @@ pub struct PoolOptions {
     pub mfa_setup: Vec<Mfa>,
     /// Device tracking (remembered devices).
     pub device_tracking: DeviceTracking,
+    /// The attributes the schema requires (SignUp must give them; they cannot be deleted).
+    pub required_attributes: Vec<String>,
+    /// The custom attributes the schema declares, with their prefix (`custom:department`).
+    pub custom_attributes: Vec<String>,
+    /// How long a code sent by the account calls (sign-up, forgotten password, attribute
+    /// verification) stays valid.
+    pub code_seconds: i64,
+    /// Wrong codes taken before further tries are refused for a while.
+    pub code_attempts: u32,
 }
 
 impl Default for PoolOptions {
@@ -118,6 +132,10 @@ impl Default for PoolOptions {
             user_auth: false,
             mfa_setup: vec![Mfa::Totp],
             device_tracking: DeviceTracking::Off,
+            required_attributes: vec!["email".into()],
+            custom_attributes: Vec::new(),
+            code_seconds: 3600,
+            code_attempts: 5,
         }
     }
 }
@@ -181,10 +199,18 @@ struct User {
     force_change_password: bool,
     required_attributes: Vec<String>,
     attributes: BTreeMap<String, String>,
+    /// The verified authenticator secret; sign-ins ask for it only once `totp_enabled`.
     totp_secret: Option<Vec<u8>>,
+    totp_enabled: bool,
+    /// A secret from AssociateSoftwareToken (access token) waiting for VerifySoftwareToken.
+    pending_totp: Option<Vec<u8>>,
     sms_mfa: bool,
     email_mfa: bool,
     preferred_mfa: Option<Mfa>,
+    /// The verified attributes (`email`, `phone_number`).
+    verified: BTreeSet<String>,
+    /// DeleteUser: gone, but kept in place (the managed login holds users by index).
+    deleted: bool,
     /// Access tokens issued at or before this are revoked (GlobalSignOut).
     signed_out_at: Option<i64>,
     /// A federated user: the `identities` claim of their id tokens.
@@ -240,6 +266,8 @@ pub struct RefreshRecord {
     /// When rotation replaced this token (it works for the grace period after).
     pub rotated_at: Option<i64>,
     origin_jti: String,
+    /// The user's `sub`: a token outlives no DeleteUser, even when the name is taken again.
+    sub: String,
     /// The scopes of the managed login's grant it came from (`None`: an API sign-in); tokens
     /// refreshed from it keep them.
     scope: Option<String>,
@@ -269,6 +297,10 @@ pub struct PoolState {
     /// Devices by key, and the device each user's sign-in in progress named.
     devices: HashMap<String, Device>,
     signing_in_device: HashMap<String, Option<String>>,
+    /// Codes the account calls sent, by canonical username and purpose.
+    account_codes: HashMap<(String, CodePurpose), account::PendingCode>,
+    /// SignUp and ConfirmSignUp sessions (sign-in right after sign-up).
+    account_sessions: HashMap<String, account::AccountSession>,
 }
 
 impl PoolState {
@@ -300,6 +332,8 @@ impl PoolState {
             login: ManagedLogin::default(),
             devices: HashMap::new(),
             signing_in_device: HashMap::new(),
+            account_codes: HashMap::new(),
+            account_sessions: HashMap::new(),
         }
     }
 
@@ -334,8 +368,12 @@ impl PoolState {
         let verifier = srp::verifier(self.pool_name(), &username, &spec.password, &salt_hex);
         let mut attributes = BTreeMap::new();
         attributes.insert("sub".to_owned(), sub.clone());
+        let mut verified = BTreeSet::new();
         if let Some(email) = &email {
             attributes.insert("email".to_owned(), email.clone());
+            if !spec.unconfirmed {
+                verified.insert("email".to_owned());
+            }
         }
         self.users.push(User {
             username: username.clone(),
@@ -347,10 +385,14 @@ impl PoolState {
             force_change_password: spec.force_change_password,
             required_attributes: spec.required_attributes,
             attributes,
+            totp_enabled: spec.totp_secret.is_some(),
             totp_secret: spec.totp_secret,
+            pending_totp: None,
             sms_mfa: spec.sms_mfa,
             email_mfa: spec.email_mfa,
             preferred_mfa: spec.preferred_mfa,
+            verified,
+            deleted: false,
             signed_out_at: None,
             identities: None,
             reset_required: spec.reset_required,
@@ -402,7 +444,9 @@ impl PoolState {
 
     fn find_user(&self, name: &str) -> Option<usize> {
         self.users.iter().position(|u| {
-            u.username == name || (self.options.email_sign_in && u.email.as_deref() == Some(name))
+            !u.deleted
+                && (u.username == name
+                    || (self.options.email_sign_in && u.email.as_deref() == Some(name)))
         })
     }
 
@@ -506,6 +550,13 @@ impl PoolState {
                     .is_some_and(|at| now >= at + self.options.rotation_grace_seconds) =>
             {
                 Err(not_authorized("Refresh Token has been rotated"))
+            }
+            Some(record)
+                if self
+                    .find_user(&record.username)
+                    .is_none_or(|i| self.users[i].sub != record.sub) =>
+            {
+                Err(fault("UserNotFoundException", "User does not exist."))
             }
             Some(record) => Ok(record.clone()),
         }
@@ -764,6 +815,7 @@ impl PoolState {
                     }
                 };
                 self.users[index].totp_secret = Some(secret);
+                self.users[index].totp_enabled = true;
                 self.users[index].preferred_mfa = Some(Mfa::Totp);
                 self.sessions.remove(&session_id);
                 Ok(self.signed_in(index, now))
@@ -786,7 +838,8 @@ impl PoolState {
         fault("CodeMismatchException", "Invalid code received for user")
     }
 
-    pub fn associate_software_token(&mut self, body: &Value, now: i64) -> Answer {
+    /// `AssociateSoftwareToken` with the `MFA_SETUP` challenge's `Session`.
+    fn associate_software_token_in_session(&mut self, body: &Value, now: i64) -> Answer {
         let session_id = body["Session"]
             .as_str()
             .ok_or_else(|| missing("Session"))?
@@ -803,7 +856,8 @@ impl PoolState {
         Ok(json!({ "SecretCode": totp::base32(&secret), "Session": new_id }))
     }
 
-    pub fn verify_software_token(&mut self, body: &Value, now: i64) -> Answer {
+    /// `VerifySoftwareToken` with the `MFA_SETUP` challenge's `Session`.
+    fn verify_software_token_in_session(&mut self, body: &Value, now: i64) -> Answer {
         let session_id = body["Session"]
             .as_str()
             .ok_or_else(|| missing("Session"))?
@@ -833,18 +887,8 @@ impl PoolState {
     }
 
     pub fn global_sign_out(&mut self, body: &Value, now: i64) -> Answer {
-        let token = body["AccessToken"]
-            .as_str()
-            .ok_or_else(|| missing("AccessToken"))?;
-        let claims = self.verify_access_token(token, now)?;
-        let admin = claims["scope"]
-            .as_str()
-            .is_some_and(|s| s.split(' ').any(|s| s == "aws.cognito.signin.user.admin"));
-        if !admin {
-            return Err(not_authorized("Access Token does not have required scopes"));
-        }
-        let username = claims["username"].as_str().unwrap_or_default().to_owned();
-        let index = self.user_or_fail(&username)?;
+        let index = self.account_user(body, now)?;
+        let username = self.users[index].username.clone();
         self.users[index].signed_out_at = Some(now);
         for record in self.refresh_tokens.values_mut() {
             if record.username == username {
@@ -909,6 +953,13 @@ impl PoolState {
             .as_str()
             .or(claims["cognito:username"].as_str())
             .unwrap_or_default();
+        // A deleted user's access tokens (even once the name is taken again).
+        let user_gone = self
+            .find_user(username)
+            .is_none_or(|i| claims["sub"] != self.users[i].sub.as_str());
+        if token_use == "access" && user_gone {
+            return Err(fault("UserNotFoundException", "User does not exist."));
+        }
         let revoked_globally = self
             .find_user(username)
             .and_then(|i| self.users[i].signed_out_at)
@@ -1023,16 +1074,7 @@ impl PoolState {
             return challenge;
         }
         let user = &self.users[index];
-        let mut factors = Vec::new();
-        if user.totp_secret.is_some() {
-            factors.push(Mfa::Totp);
-        }
-        if user.sms_mfa {
-            factors.push(Mfa::Sms);
-        }
-        if user.email_mfa {
-            factors.push(Mfa::Email);
-        }
+        let factors = user.mfa_enabled();
         if let Some(preferred) = user.preferred_mfa.filter(|p| factors.contains(p)) {
             return self.mfa_challenge(index, preferred, now);
         }
@@ -1163,6 +1205,7 @@ impl PoolState {
                 revoked: false,
                 rotated_at: None,
                 origin_jti: origin,
+                sub: self.users[index].sub.clone(),
                 scope,
                 device_key: None,
             },
@@ -1184,7 +1227,7 @@ impl PoolState {
         });
         if let Some(email) = user.email.as_ref().filter(|_| grant.allows("email")) {
             id_claims["email"] = json!(email);
-            id_claims["email_verified"] = json!(true);
+            id_claims["email_verified"] = json!(user.verified.contains("email"));
         }
         if let Some(identities) = &user.identities {
             id_claims["identities"] = identities.clone();
@@ -1196,6 +1239,9 @@ impl PoolState {
             if !matches!(name.as_str(), "sub" | "email") {
                 id_claims[name] = json!(value);
             }
+        }
+        if user.attributes.contains_key("phone_number") {
+            id_claims["phone_number_verified"] = json!(user.verified.contains("phone_number"));
         }
         let access_claims = json!({
             "sub": user.sub, "iss": issuer, "client_id": self.options.client_id,

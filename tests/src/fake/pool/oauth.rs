@@ -137,6 +137,12 @@ fn error_redirect(
 }
 
 impl PoolState {
+    /// A deleted user's browser sessions and unredeemed codes end with them.
+    pub(super) fn end_managed_logins(&mut self, index: usize) {
+        self.login.browsers.retain(|_, user| *user != index);
+        self.login.codes.retain(|_, code| code.user != index);
+    }
+
     /// Checks an authorize request as Cognito does; an unusable one gets an error page (a bad
     /// client or redirect URI) or goes back to the app with an error.
     fn check_authorize(&self, query: &str) -> Result<Authorize, LoginAnswer> {
@@ -241,7 +247,7 @@ impl PoolState {
             };
         };
         let u = &self.users[user];
-        if u.force_change_password || u.totp_secret.is_some() || u.sms_mfa || u.email_mfa {
+        if u.force_change_password || !u.mfa_enabled().is_empty() {
             return LoginAnswer::ErrorPage(
                 "this fake managed login has no new-password or MFA pages".into(),
             );
@@ -324,7 +330,11 @@ impl PoolState {
     /// The user `TestIdP_<external>`, created on first sign-in.
     fn federated_user(&mut self, external: &str, now: i64) -> usize {
         let username = format!("{TEST_IDP}_{external}");
-        if let Some(index) = self.users.iter().position(|u| u.username == username) {
+        if let Some(index) = self
+            .users
+            .iter()
+            .position(|u| u.username == username && !u.deleted)
+        {
             return index;
         }
         let password = data_encoding::HEXLOWER.encode(&random_bytes(24));

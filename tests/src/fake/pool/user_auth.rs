@@ -2,7 +2,9 @@
 //! (`PREFERRED_CHALLENGE`), or chosen in `SELECT_CHALLENGE` among those the user can use
 //! (`AvailableChallenges`: a password, SRP, a code by email when the user has an email, by
 //! SMS when a phone). One-time codes are "sent" where tests can read them
-//! ([`PoolState::sent_codes`]); passwordless sign-ins get no MFA, as in Cognito.
+//! ([`PoolState::sent_codes`]); passwordless sign-ins get no MFA, as in Cognito. Right after
+//! ConfirmSignUp, its `Session` signs the user in at once (the confirmation code was the
+//! first factor).
 
 use serde_json::{Value, json};
 
@@ -23,6 +25,9 @@ impl PoolState {
         self.check_secret_hash(param("SECRET_HASH"), typed)?;
         let index = self.signing_in_user(typed)?;
         self.note_device(index, param("DEVICE_KEY"))?;
+        if let Some(session) = body["Session"].as_str() {
+            return self.sign_in_after_sign_up(index, session, now);
+        }
         match param("PREFERRED_CHALLENGE") {
             Some(factor) => {
                 self.first_factor(index, factor, param("PASSWORD"), param("SRP_A"), now)

@@ -7,12 +7,12 @@ use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 
 use clap::Subcommand;
-use cognitod_client::Client;
+use cognitod_client::{Client, ClientError};
 use cognitod_proto::{
     CodeDeliveryDetails, MfaSetting, Secret, SignUpStep, UpdateAttributeStep, UpdateMfaRequest,
 };
 
-use crate::failure::{Usage, exit};
+use crate::failure::{self, Usage, exit};
 use crate::{output, signin};
 
 #[derive(Debug, Subcommand)]
@@ -184,8 +184,24 @@ pub async fn confirm_sign_up(client: &Client, username: String, json: bool) -> a
     if !json {
         output::say("confirmed; signing in");
     }
-    let response = client.auto_sign_in(&username).await?;
-    signin::finish(client, response, json, interactive(), None).await
+    match client.auto_sign_in(&username).await {
+        Ok(response) => signin::finish(client, response, json, interactive(), None).await,
+        // The app client may not allow it (no USER_AUTH): the account is confirmed all the
+        // same, and the password signs in.
+        Err(ClientError::Api { status, error }) if !failure::is_transient(status, &error) => {
+            if json {
+                output::json(out, &answer)?;
+            } else {
+                writeln!(
+                    out,
+                    "confirmed; sign in with `cognitoctl login {username}` (signing in without the password was refused: {})",
+                    error.message
+                )?;
+            }
+            Ok(exit::OK)
+        }
+        Err(error) => Err(error.into()),
+    }
 }
 
 /// `cognitoctl resend-code USERNAME`.

@@ -287,6 +287,42 @@ fn another_user_is_refused_by_the_peer_check_unless_allowed() {
     );
 }
 
+/// In system-wide mode another allowed user reads the session but may not change the account:
+/// 403 for every account call (the daemon's uid and root only), logged with their uid, and
+/// the account is untouched.
+#[test]
+fn another_allowed_user_may_not_change_the_account() {
+    if !cognitod_tests::can_run(cognitod_tests::is_root(), "root (switching to another uid)") {
+        return;
+    }
+    let (fake, daemon) = signed_in_daemon(&format!("allowed_uids = [{NOBODY}]\n"));
+    open_up(&daemon.socket);
+    let whoami = ctl_as_nobody(&daemon.socket, &["whoami"]);
+    assert_eq!(whoami.status.code(), Some(0), "{whoami:?}");
+    for args in [
+        &["attributes", "--json"][..],
+        &["delete-account", "--confirm", "alice", "--json"],
+        &["mfa", "set", "totp=enabled", "--json"],
+        &["resend-code", "alice", "--json"],
+    ] {
+        let refused = ctl_as_nobody(&daemon.socket, args);
+        let answer = json(&String::from_utf8_lossy(&refused.stdout));
+        assert_eq!(answer["error"]["code"], "Forbidden", "{args:?}: {answer}");
+        assert_eq!(refused.status.code(), Some(1), "{args:?}: {answer}");
+    }
+    assert!(fake.user_exists("alice"));
+    assert_eq!(fake.calls("GetUser") + fake.calls("DeleteUser"), 0);
+    let log = daemon.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("account call refused") && l.contains("uid=65534")),
+        "{log}"
+    );
+    // The daemon's own uid (root here) may.
+    let own = daemon.ctl(&["attributes"]);
+    assert_eq!(own.code, 0, "{own:?}");
+}
+
 /// Twenty-five users at once, four requests each, against one daemon configured as a
 /// system-wide one (socket open to all, `allowed_uids`): the four allowed users get their
 /// answers, the other 21 get 403 and not a byte of the session.

@@ -317,6 +317,12 @@ fn cognitos_refusals_keep_their_names() {
     let mismatch = confirm(wrong);
     assert_eq!(mismatch.status, 400, "{mismatch:?}");
     assert_eq!(mismatch.error_code(), "CodeMismatchException");
+    assert!(
+        mismatch.json()["error"]["recoverySuggestion"]
+            .as_str()
+            .is_some_and(|s| s.contains("cognitoctl resend-code")),
+        "{mismatch:?}"
+    );
     // The code lapses.
     std::thread::sleep(std::time::Duration::from_millis(2500));
     let expired = confirm(&right);

@@ -75,15 +75,53 @@ async fn run(
         "account call"
     );
     if op.needs_user() {
-        fresh_snapshot(session, false).await?;
+        let snapshot = fresh_snapshot(session, false).await?;
+        // Inside their lead the tokens are refreshed first (best effort: valid ones serve if
+        // Cognito cannot refresh them now).
+        if snapshot
+            .signed_in
+            .as_deref()
+            .is_some_and(|s| s.refresh_due(session.now_ms()))
+            && let Err(error) = wait_bounded(session.refresh(true), "fresh tokens").await
+        {
+            warn!(error = %error.parts().2, "the tokens were not refreshed before the account call; the current ones are used");
+        }
     }
     let changes_claims = op.changes_claims();
-    let answer = session.account(op).await?;
+    let answer = session
+        .account(op)
+        .await
+        .map_err(|error| with_suggestion(HttpError::from(error), what))?;
     if changes_claims && let Err(error) = wait_bounded(session.refresh(true), "fresh tokens").await
     {
         warn!(error = %error.parts().2, "the tokens were not refreshed after the change; the session shows the old claims until the next refresh");
     }
     Ok(Json(answer))
+}
+
+/// What to do about Cognito's refusals of account calls, where the answer is not obvious.
+fn with_suggestion(error: HttpError, what: &str) -> HttpError {
+    let (_, code, message) = error.parts();
+    let suggestion = match code {
+        "NotAuthorizedException" if message.contains("scope") => {
+            "A browser sign-in needs the aws.cognito.signin.user.admin scope for account calls: add it to [oauth] scopes and sign in again."
+        }
+        "ExpiredCodeException" | "CodeMismatchException" => match what {
+            "sign-up confirmation" => {
+                "Check the code; `cognitoctl resend-code USERNAME` sends a new one."
+            }
+            "password reset confirmation" => {
+                "Check the code; `cognitoctl reset-password USERNAME` sends a new one."
+            }
+            "attribute verification" => {
+                "Check the code; `cognitoctl attributes verify NAME --resend` sends a new one."
+            }
+            _ => return error,
+        },
+        "LimitExceededException" => "Too many attempts: wait a while, then try again.",
+        _ => return error,
+    };
+    error.suggest(suggestion)
 }
 
 async fn sign_up(

@@ -3,9 +3,12 @@
 //! Strict where Cognito is: real SRP verification with single-use `SECRET_BLOCK`s and a clock
 //! window, `SECRET_HASH` checks, RS256 tokens from two keys with lifetimes in seconds,
 //! NEW_PASSWORD_REQUIRED with a password policy, real TOTP, MFA selection and setup, and
-//! revocation that sticks. It counts calls per action and injects faults on demand.
+//! revocation that sticks. Every request is first checked against AWS's published model of
+//! its service, as Cognito checks it ([`model`]). It counts calls per action and injects faults
+//! on demand.
 
 mod login;
+pub mod model;
 pub mod pool;
 pub mod srp;
 pub mod tls;
@@ -157,6 +160,7 @@ impl FakeCognito {
     }
 
     fn start_with(options: PoolOptions, pki: Option<tls::TestPki>) -> FakeCognito {
+        model::ensure_loaded();
         let shared: SharedState = Arc::new(Mutex::new(Shared {
             pool: Some(PoolState::new(options)),
             ..Shared::default()
@@ -410,9 +414,13 @@ async fn dispatch(State(shared): State<SharedState>, headers: HeaderMap, body: B
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    let Some(action) = target
+    let Some((service, action)) = target
         .strip_prefix("AWSCognitoIdentityProviderService.")
-        .or_else(|| target.strip_prefix("AWSCognitoIdentityService."))
+        .map(|action| (model::IDENTITY_PROVIDER, action))
+        .or_else(|| {
+            let action = target.strip_prefix("AWSCognitoIdentityService.")?;
+            Some((model::IDENTITY, action))
+        })
     else {
         return error(&pool_fault(
             "UnknownOperationException",
@@ -467,11 +475,11 @@ async fn dispatch(State(shared): State<SharedState>, headers: HeaderMap, body: B
         ));
     };
     let now = cognitod_proto::Timestamp::now().unix();
-    let answer = {
+    let mut secrets = Vec::new();
+    collect_secrets(&request, &mut secrets);
+    lock(&shared).secrets.extend(secrets);
+    let answer = model::validate(service, &action, &request).and_then(|()| {
         let mut shared = lock(&shared);
-        let mut secrets = Vec::new();
-        collect_secrets(&request, &mut secrets);
-        shared.secrets.extend(secrets);
         shared
             .client_metadata
             .insert(action.clone(), request.get("ClientMetadata").cloned());
@@ -495,7 +503,7 @@ async fn dispatch(State(shared): State<SharedState>, headers: HeaderMap, body: B
                 format!("the fake does not implement {other}"),
             )),
         }
-    };
+    });
     if let Some(Fault::DelayAnswer(delay)) = fault {
         tokio::time::sleep(delay).await;
     }

@@ -77,7 +77,7 @@ fn password_flow_and_unknown_users() {
 #[test]
 fn a_client_with_a_secret_sends_secret_hash() {
     let options = PoolOptions {
-        client_secret: Some("client-secret-value-1234567890".into()),
+        client_secret: Some("clientsecretvalue1234567890abcdef".into()),
         ..PoolOptions::default()
     };
     let (fake, daemon) = start(options, vec![UserSpec::new("carol", PASSWORD)]);
@@ -92,14 +92,14 @@ fn a_client_with_a_secret_sends_secret_hash() {
         tokens.iter().all(|(_, record)| record.revoked),
         "RevokeToken took the secret"
     );
-    assert!(!daemon.log().contains("client-secret-value"));
+    assert!(!daemon.log().contains("clientsecretvalue"));
 }
 
 #[test]
 fn email_sign_in_answers_with_the_canonical_username() {
     let options = PoolOptions {
         email_sign_in: true,
-        client_secret: Some("another-secret".into()),
+        client_secret: Some("anothersecret0123456789abcdef".into()),
         ..PoolOptions::default()
     };
     let fake = FakeCognito::start(options);
@@ -410,7 +410,7 @@ fn mfa_setup_with_an_authenticator_app() {
 fn alias_sign_in_with_a_secret_through_an_mfa_step() {
     let options = PoolOptions {
         email_sign_in: true,
-        client_secret: Some("alias-client-secret".into()),
+        client_secret: Some("aliasclientsecret0123456789ab".into()),
         ..PoolOptions::default()
     };
     let fake = FakeCognito::start(options);
@@ -434,7 +434,7 @@ fn alias_sign_in_with_a_secret_through_an_mfa_step() {
 fn email_sign_in_with_a_secret_through_totp_and_a_new_password() {
     let options = PoolOptions {
         email_sign_in: true,
-        client_secret: Some("email-client-secret".into()),
+        client_secret: Some("emailclientsecret0123456789ab".into()),
         ..PoolOptions::default()
     };
     let fake = FakeCognito::start(options);

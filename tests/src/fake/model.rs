@@ -96,16 +96,13 @@ struct Service {
 static MODELS: LazyLock<Result<HashMap<&'static str, Service>, String>> = LazyLock::new(load);
 
 /// botocore's data folder: `COGNITOD_BOTOCORE_DATA`, else the one in the venv
-/// (`COGNITOD_VENV`, else `.venv` in the workspace) under `lib/python3*/site-packages`.
+/// ([`crate::venv`]: `COGNITOD_VENV`, else `.venv` in the workspace) under
+/// `lib/python3*/site-packages`.
 fn data_dir() -> Result<PathBuf, String> {
-    let set = |name: &str| std::env::var_os(name).filter(|value| !value.is_empty());
-    if let Some(dir) = set("COGNITOD_BOTOCORE_DATA") {
+    if let Some(dir) = std::env::var_os("COGNITOD_BOTOCORE_DATA").filter(|v| !v.is_empty()) {
         return Ok(PathBuf::from(dir));
     }
-    let venv = set("COGNITOD_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| crate::workspace_root().join(".venv"));
-    let lib = venv.join("lib");
+    let lib = crate::venv().join("lib");
     let entries = std::fs::read_dir(&lib).map_err(|e| format!("{}: {e}", lib.display()))?;
     let mut found: Vec<PathBuf> = entries
         .filter_map(Result::ok)

@@ -381,6 +381,16 @@ fn mfa_setup_with_an_authenticator_app() {
         "the status names the step, never its secret: {status}"
     );
 
+    // Five digits: Cognito's model wants six, and its answer leaves the step open.
+    let short = daemon.ctl_stdin(&["--json", "confirm"], "12345\n");
+    assert_eq!(short.code, 1, "{short:?}");
+    assert_eq!(short.error_code(), "InvalidParameterException", "{short:?}");
+    assert!(short.stdout.contains("'userCode'"), "{short:?}");
+    let status = daemon.ctl(&["--json", "status"]).stdout;
+    assert!(
+        status.contains("CONTINUE_SIGN_IN_WITH_TOTP_SETUP"),
+        "{status}"
+    );
     let wrong = daemon.ctl_stdin(
         &["--json", "confirm"],
         &format!("{}\n", wrong_totp(&secret)),

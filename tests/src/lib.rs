@@ -19,6 +19,14 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// The Python venv with moto, botocore and the AWS CLI: `COGNITOD_VENV`, else `.venv` in the
+/// workspace (where `scripts/lib.sh` makes it, honouring the same variable).
+pub fn venv() -> PathBuf {
+    std::env::var_os("COGNITOD_VENV")
+        .filter(|v| !v.is_empty())
+        .map_or_else(|| workspace_root().join(".venv"), PathBuf::from)
+}
+
 /// A binary of the workspace, built beside the running executable (`cargo build --bins` runs
 /// before the tests).
 pub fn binary(name: &str) -> PathBuf {

@@ -190,12 +190,12 @@ impl Pool {
     }
 }
 
-/// `moto_server`: `$MOTO_SERVER`, else the project's venv (`.venv`, made by the scripts).
+/// `moto_server`: `$MOTO_SERVER`, else the project's venv ([`crate::venv`]).
 fn moto_server() -> PathBuf {
     if let Some(path) = std::env::var_os("MOTO_SERVER") {
         return PathBuf::from(path);
     }
-    let path = crate::workspace_root().join(".venv/bin/moto_server");
+    let path = crate::venv().join("bin/moto_server");
     assert!(
         path.exists(),
         "moto is not installed at {}: run scripts/test.sh, which installs it",

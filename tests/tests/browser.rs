@@ -421,7 +421,7 @@ fn with_state(callback: &str, state: &str) -> String {
 #[test]
 fn the_daemon_refuses_forged_replayed_and_foreign_callbacks() {
     let setup = setup(PoolOptions {
-        client_secret: Some("fake-client-secret-0123456789".into()),
+        client_secret: Some("fakeclientsecret0123456789abcdef".into()),
         access_token_seconds: 6,
         id_token_seconds: 6,
         ..PoolOptions::default()

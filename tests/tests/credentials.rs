@@ -412,7 +412,7 @@ fn the_container_endpoint_serves_boto3_and_refuses_everyone_else() {
     assert!(!daemon.log().contains(&token), "the token is never logged");
 
     // boto3, as any SDK would load them.
-    let python = cognitod_tests::workspace_root().join(".venv/bin/python");
+    let python = cognitod_tests::venv().join("bin/python");
     let output = std::process::Command::new(python)
         .args([
             "-c",

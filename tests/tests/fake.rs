@@ -77,7 +77,7 @@ fn password_flow_and_unknown_users() {
 #[test]
 fn a_client_with_a_secret_sends_secret_hash() {
     let options = PoolOptions {
-        client_secret: Some("client-secret-value-1234567890".into()),
+        client_secret: Some("clientsecretvalue1234567890abcdef".into()),
         ..PoolOptions::default()
     };
     let (fake, daemon) = start(options, vec![UserSpec::new("carol", PASSWORD)]);
@@ -92,14 +92,14 @@ fn a_client_with_a_secret_sends_secret_hash() {
         tokens.iter().all(|(_, record)| record.revoked),
         "RevokeToken took the secret"
     );
-    assert!(!daemon.log().contains("client-secret-value"));
+    assert!(!daemon.log().contains("clientsecretvalue"));
 }
 
 #[test]
 fn email_sign_in_answers_with_the_canonical_username() {
     let options = PoolOptions {
         email_sign_in: true,
-        client_secret: Some("another-secret".into()),
+        client_secret: Some("anothersecret0123456789abcdef".into()),
         ..PoolOptions::default()
     };
     let fake = FakeCognito::start(options);
@@ -381,6 +381,16 @@ fn mfa_setup_with_an_authenticator_app() {
         "the status names the step, never its secret: {status}"
     );
 
+    // Five digits: Cognito's model wants six, and its answer leaves the step open.
+    let short = daemon.ctl_stdin(&["--json", "confirm"], "12345\n");
+    assert_eq!(short.code, 1, "{short:?}");
+    assert_eq!(short.error_code(), "InvalidParameterException", "{short:?}");
+    assert!(short.stdout.contains("'userCode'"), "{short:?}");
+    let status = daemon.ctl(&["--json", "status"]).stdout;
+    assert!(
+        status.contains("CONTINUE_SIGN_IN_WITH_TOTP_SETUP"),
+        "{status}"
+    );
     let wrong = daemon.ctl_stdin(
         &["--json", "confirm"],
         &format!("{}\n", wrong_totp(&secret)),
@@ -410,7 +420,7 @@ fn mfa_setup_with_an_authenticator_app() {
 fn alias_sign_in_with_a_secret_through_an_mfa_step() {
     let options = PoolOptions {
         email_sign_in: true,
-        client_secret: Some("alias-client-secret".into()),
+        client_secret: Some("aliasclientsecret0123456789ab".into()),
         ..PoolOptions::default()
     };
     let fake = FakeCognito::start(options);
@@ -434,7 +444,7 @@ fn alias_sign_in_with_a_secret_through_an_mfa_step() {
 fn email_sign_in_with_a_secret_through_totp_and_a_new_password() {
     let options = PoolOptions {
         email_sign_in: true,
-        client_secret: Some("email-client-secret".into()),
+        client_secret: Some("emailclientsecret0123456789ab".into()),
         ..PoolOptions::default()
     };
     let fake = FakeCognito::start(options);

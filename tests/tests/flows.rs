@@ -509,7 +509,7 @@ fn user_auth_and_custom_rounds_with_a_client_secret_and_email_sign_in() {
     let fake = FakeCognito::start(PoolOptions {
         user_auth: true,
         email_sign_in: true,
-        client_secret: Some("fake-client-secret-0123456789".into()),
+        client_secret: Some("fakeclientsecret0123456789abcdef".into()),
         custom_challenges: vec![("What is 2 + 3?".into(), "5".into())],
         ..PoolOptions::default()
     });

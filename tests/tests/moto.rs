@@ -278,7 +278,7 @@ fn identity_pool_credentials_load_in_the_aws_cli_through_credential_process() {
     );
 
     let aws_config = daemon.aws_profile(&pool.region);
-    let aws = cognitod_tests::workspace_root().join(".venv/bin/aws");
+    let aws = cognitod_tests::venv().join("bin/aws");
     let output = std::process::Command::new(aws)
         .args([
             "sts",

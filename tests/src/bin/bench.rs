@@ -261,7 +261,7 @@ fn aws_cli(daemon: &TestDaemon, size: usize, runs: usize) -> AwsCli {
         binary("bench-floor").display()
     ));
     std::fs::write(&aws_config, profiles).expect("AWS config written");
-    let aws = cognitod_tests::workspace_root().join(".venv/bin/aws");
+    let aws = cognitod_tests::venv().join("bin/aws");
     let key = |name: &str| credentials[name].as_str().unwrap_or("").to_owned();
     let run = |profile: Option<&str>| {
         let mut command = Command::new(&aws);
@@ -323,7 +323,7 @@ fn aws_cli(daemon: &TestDaemon, size: usize, runs: usize) -> AwsCli {
 }
 
 fn python() -> PathBuf {
-    let venv = cognitod_tests::workspace_root().join(".venv/bin/python");
+    let venv = cognitod_tests::venv().join("bin/python");
     if venv.exists() {
         venv
     } else {

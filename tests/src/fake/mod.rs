@@ -4,10 +4,12 @@
 //! window, `SECRET_HASH` checks, RS256 tokens from two keys with lifetimes in seconds,
 //! NEW_PASSWORD_REQUIRED with a password policy, real TOTP, MFA selection and setup,
 //! revocation that sticks, and the account calls (sign-up with codes that expire and lock,
-//! passwords, attributes, MFA preferences, DeleteUser). It counts calls per action and
-//! injects faults on demand.
+//! passwords, attributes, MFA preferences, DeleteUser). Every request is first checked against
+//! AWS's published model of its service, as Cognito checks it ([`model`]). It counts calls per
+//! action and injects faults on demand.
 
 mod login;
+pub mod model;
 pub mod pool;
 pub mod srp;
 pub mod tls;
@@ -165,6 +167,7 @@ impl FakeCognito {
     }
 
     fn start_with(options: PoolOptions, pki: Option<tls::TestPki>) -> FakeCognito {
+        model::ensure_loaded();
         let shared: SharedState = Arc::new(Mutex::new(Shared {
             pool: Some(PoolState::new(options)),
             ..Shared::default()
@@ -439,9 +442,13 @@ async fn dispatch(State(shared): State<SharedState>, headers: HeaderMap, body: B
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    let Some(action) = target
+    let Some((service, action)) = target
         .strip_prefix("AWSCognitoIdentityProviderService.")
-        .or_else(|| target.strip_prefix("AWSCognitoIdentityService."))
+        .map(|action| (model::IDENTITY_PROVIDER, action))
+        .or_else(|| {
+            let action = target.strip_prefix("AWSCognitoIdentityService.")?;
+            Some((model::IDENTITY, action))
+        })
     else {
         return error(&pool_fault(
             "UnknownOperationException",
@@ -496,11 +503,11 @@ async fn dispatch(State(shared): State<SharedState>, headers: HeaderMap, body: B
         ));
     };
     let now = cognitod_proto::Timestamp::now().unix();
-    let answer = {
+    let mut secrets = Vec::new();
+    collect_secrets(&request, &mut secrets);
+    lock(&shared).secrets.extend(secrets);
+    let answer = model::validate(service, &action, &request).and_then(|()| {
         let mut shared = lock(&shared);
-        let mut secrets = Vec::new();
-        collect_secrets(&request, &mut secrets);
-        shared.secrets.extend(secrets);
         shared
             .client_metadata
             .insert(action.clone(), request.get("ClientMetadata").cloned());
@@ -539,7 +546,7 @@ async fn dispatch(State(shared): State<SharedState>, headers: HeaderMap, body: B
                 format!("the fake does not implement {other}"),
             )),
         }
-    };
+    });
     if let Some(Fault::DelayAnswer(delay)) = fault {
         tokio::time::sleep(delay).await;
     }

@@ -54,8 +54,16 @@ pub enum MfaAction {
 #[derive(Debug, Subcommand)]
 pub enum TotpAction {
     /// Set up an authenticator app: shows the secret (as a QR code on a terminal), then asks
-    /// for its first code.
+    /// for its first code; without a terminal it only shows the secret (`totp verify` goes
+    /// on).
     Setup {
+        /// A name for the authenticator, shown in the account's MFA settings.
+        #[arg(long, value_name = "NAME")]
+        device_name: Option<String>,
+    },
+    /// Verify the authenticator `totp setup` showed, with its current code (asked on the
+    /// terminal, else the first line of stdin).
+    Verify {
         /// A name for the authenticator, shown in the account's MFA settings.
         #[arg(long, value_name = "NAME")]
         device_name: Option<String>,
@@ -112,6 +120,29 @@ fn sent_to(details: &CodeDeliveryDetails) -> String {
     }
 }
 
+/// Sends what `attempt` asks for; on a terminal, asks again while Cognito refuses the answer
+/// with one of `retry_on` (a mistyped code, a password the policy refuses). Elsewhere the
+/// first refusal is the answer.
+async fn until_taken<T, F, Fut>(retry_on: &[&str], mut attempt: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> anyhow::Result<Fut>,
+    Fut: std::future::Future<Output = Result<T, ClientError>>,
+{
+    loop {
+        match attempt()?.await {
+            Err(ClientError::Api { status: 400, error })
+                if interactive() && retry_on.contains(&error.code.as_str()) =>
+            {
+                output::say(&format!("{}; try again", error.message));
+            }
+            other => return Ok(other?),
+        }
+    }
+}
+
+const WRONG_CODE: &str = "CodeMismatchException";
+const WEAK_PASSWORD: &str = "InvalidPasswordException";
+
 /// `cognitoctl sign-up USERNAME`.
 pub async fn sign_up(
     client: &Client,
@@ -139,12 +170,20 @@ pub async fn sign_up(
         output::json(out, &answer)?;
         return Ok(exit::OK);
     }
-    if answer.next_step.sign_up_step != SignUpStep::ConfirmSignUp {
-        writeln!(
-            out,
-            "signed up as {username}; sign in with `cognitoctl login {username}`"
-        )?;
-        return Ok(exit::OK);
+    match answer.next_step.sign_up_step {
+        SignUpStep::ConfirmSignUp => {}
+        // Confirmed at once by the pool.
+        SignUpStep::CompleteAutoSignIn => {
+            output::say(&format!("signed up as {username}; signing in"));
+            return sign_in_after_sign_up(client, &username, &answer, json).await;
+        }
+        _ => {
+            writeln!(
+                out,
+                "signed up as {username}; sign in with `cognitoctl login {username}`"
+            )?;
+            return Ok(exit::OK);
+        }
     }
     let sent = answer
         .next_step
@@ -165,13 +204,15 @@ pub async fn sign_up(
 /// `cognitoctl confirm-sign-up USERNAME`: the code, then the sign-in when the pool allows it.
 pub async fn confirm_sign_up(client: &Client, username: String, json: bool) -> anyhow::Result<u8> {
     let username = non_empty(username)?;
-    let code = secret("Confirmation code: ", "the confirmation code")?;
-    let request = cognitod_proto::ConfirmSignUpRequest {
-        username: username.clone(),
-        confirmation_code: code,
-        client_metadata: None,
-    };
-    let answer = client.confirm_sign_up(&request).await?;
+    let answer = until_taken(&[WRONG_CODE], || {
+        let request = cognitod_proto::ConfirmSignUpRequest {
+            username: username.clone(),
+            confirmation_code: secret("Confirmation code: ", "the confirmation code")?,
+            client_metadata: None,
+        };
+        Ok(async move { client.confirm_sign_up(&request).await })
+    })
+    .await?;
     let out = &mut std::io::stdout();
     if answer.next_step.sign_up_step != SignUpStep::CompleteAutoSignIn {
         if json {
@@ -184,13 +225,28 @@ pub async fn confirm_sign_up(client: &Client, username: String, json: bool) -> a
     if !json {
         output::say("confirmed; signing in");
     }
-    match client.auto_sign_in(&username).await {
+    sign_in_after_sign_up(client, &username, &answer, json).await
+}
+
+/// Signs in the user whose sign-up `answer` completed, without the password.
+async fn sign_in_after_sign_up(
+    client: &Client,
+    username: &str,
+    answer: &cognitod_proto::SignUpResponse,
+    json: bool,
+) -> anyhow::Result<u8> {
+    let out = &mut std::io::stdout();
+    match client.auto_sign_in(username).await {
         Ok(response) => signin::finish(client, response, json, interactive(), None).await,
-        // The app client may not allow it (no USER_AUTH): the account is confirmed all the
-        // same, and the password signs in.
+        // The app client may not allow it (no USER_AUTH), or someone is signed in: the account
+        // is confirmed all the same, and the password signs in.
         Err(ClientError::Api { status, error }) if !failure::is_transient(status, &error) => {
             if json {
-                output::json(out, &answer)?;
+                let mut answer = answer.clone();
+                answer.next_step.sign_up_step = SignUpStep::Done;
+                let mut value = serde_json::to_value(&answer)?;
+                value["autoSignInError"] = serde_json::to_value(&error)?;
+                output::json(out, &value)?;
             } else {
                 writeln!(
                     out,
@@ -217,26 +273,46 @@ pub async fn resend_code(client: &Client, username: String, json: bool) -> anyho
     Ok(exit::OK)
 }
 
-/// `cognitoctl reset-password USERNAME`: a code is sent, then the code and the new password.
-pub async fn reset_password(client: &Client, username: String, json: bool) -> anyhow::Result<u8> {
+/// `cognitoctl reset-password USERNAME [--confirm]`: a code is sent, then (on a terminal,
+/// or with `--confirm` from stdin) the code and the new password.
+pub async fn reset_password(
+    client: &Client,
+    username: String,
+    confirm_only: bool,
+    json: bool,
+) -> anyhow::Result<u8> {
     let username = non_empty(username)?;
-    let answer = client.reset_password(&username).await?;
-    let sent = answer
-        .next_step
-        .code_delivery_details
-        .as_ref()
-        .map_or("a code was sent".to_owned(), sent_to);
-    output::say(&sent);
-    let code = secret("Code: ", "the code")?;
-    let new_password = new_password()?;
-    let request = cognitod_proto::ConfirmResetPasswordRequest {
-        username: username.clone(),
-        confirmation_code: code,
-        new_password,
-        client_metadata: None,
-    };
-    let done = client.confirm_reset_password(&request).await?;
     let out = &mut std::io::stdout();
+    if !confirm_only {
+        let answer = client.reset_password(&username).await?;
+        let sent = answer
+            .next_step
+            .code_delivery_details
+            .as_ref()
+            .map_or("a code was sent".to_owned(), sent_to);
+        if !interactive() {
+            if json {
+                output::json(out, &answer)?;
+            } else {
+                writeln!(
+                    out,
+                    "{sent}\nFinish with: cognitoctl reset-password {username} --confirm (the code and the new password on stdin, a line each)"
+                )?;
+            }
+            return Ok(exit::OK);
+        }
+        output::say(&sent);
+    }
+    let done = until_taken(&[WRONG_CODE, WEAK_PASSWORD], || {
+        let request = cognitod_proto::ConfirmResetPasswordRequest {
+            username: username.clone(),
+            confirmation_code: secret("Code: ", "the code")?,
+            new_password: new_password()?,
+            client_metadata: None,
+        };
+        Ok(async move { client.confirm_reset_password(&request).await })
+    })
+    .await?;
     if json {
         output::json(out, &done)?;
     } else {
@@ -252,9 +328,12 @@ pub async fn reset_password(client: &Client, username: String, json: bool) -> an
 pub async fn change_password(client: &Client, json: bool) -> anyhow::Result<u8> {
     // Signed in? Asked before any password is typed for nothing.
     client.user().await?;
-    let old = secret("Current password: ", "the current password")?;
-    let new = new_password()?;
-    client.update_password(old, new).await?;
+    until_taken(&[WEAK_PASSWORD], || {
+        let old = secret("Current password: ", "the current password")?;
+        let new = new_password()?;
+        Ok(client.update_password(old, new))
+    })
+    .await?;
     if !json {
         writeln!(std::io::stdout(), "the password was changed")?;
     } else {
@@ -332,8 +411,11 @@ pub async fn attributes(
 
 /// Verifies `name` with the code sent to it.
 async fn verify(client: &Client, name: &str) -> anyhow::Result<()> {
-    let code = secret(&format!("Code for {name}: "), "the code")?;
-    client.confirm_attribute(name, code).await?;
+    until_taken(&[WRONG_CODE], || {
+        let code = secret(&format!("Code for {name}: "), "the code")?;
+        Ok(client.confirm_attribute(name, code))
+    })
+    .await?;
     output::say(&format!("{name}: verified"));
     Ok(())
 }
@@ -377,8 +459,8 @@ pub async fn totp_setup(
 ) -> anyhow::Result<u8> {
     let setup = client.set_up_totp().await?;
     let out = &mut std::io::stdout();
-    if json && !interactive() {
-        // The secret for a program to show; it verifies with `POST /v1/user/totp/verify`.
+    if json {
+        // The secret for a program to show; `totp verify` goes on.
         output::json(out, &setup)?;
         return Ok(exit::OK);
     }
@@ -391,8 +473,35 @@ pub async fn totp_setup(
     writeln!(out, "Add this to the authenticator app:\n{uri}")?;
     writeln!(out, "(secret: {})", setup.shared_secret.expose())?;
     out.flush()?;
-    let code = secret("Code from the app: ", "the authenticator's code")?;
-    client.verify_totp(code, device_name).await?;
+    if !interactive() {
+        writeln!(
+            out,
+            "Then verify it with its current code: cognitoctl totp verify"
+        )?;
+        return Ok(exit::OK);
+    }
+    totp_verify(client, device_name, json).await
+}
+
+/// `cognitoctl totp verify`: the authenticator's current code.
+pub async fn totp_verify(
+    client: &Client,
+    device_name: Option<String>,
+    json: bool,
+) -> anyhow::Result<u8> {
+    until_taken(
+        &[
+            "EnableSoftwareTokenMFAException",
+            WRONG_CODE,
+            "InvalidParameterException",
+        ],
+        || {
+            let code = secret("Code from the app: ", "the authenticator's code")?;
+            Ok(client.verify_totp(code, device_name.clone()))
+        },
+    )
+    .await?;
+    let out = &mut std::io::stdout();
     if json {
         output::json(out, &serde_json::json!({}))?;
     } else {

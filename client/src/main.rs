@@ -168,8 +168,13 @@ enum Command {
     /// Send the sign-up confirmation code again.
     ResendCode { username: String },
     /// Reset a forgotten password: a code is sent, then the code and the new password are
-    /// asked (or read from stdin, a line each).
-    ResetPassword { username: String },
+    /// asked on the terminal (from a script: `--confirm` reads them from stdin, a line each).
+    ResetPassword {
+        username: String,
+        /// Send no code: read the one sent and the new password (terminal, else stdin).
+        #[arg(long)]
+        confirm: bool,
+    },
     /// Change the signed-in user's password (the current and the new one are asked without
     /// echo, or read from stdin, a line each).
     ChangePassword,
@@ -519,8 +524,8 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             account_cli::confirm_sign_up(&client, username, json).await
         }
         Command::ResendCode { username } => account_cli::resend_code(&client, username, json).await,
-        Command::ResetPassword { username } => {
-            account_cli::reset_password(&client, username, json).await
+        Command::ResetPassword { username, confirm } => {
+            account_cli::reset_password(&client, username, confirm, json).await
         }
         Command::ChangePassword => account_cli::change_password(&client, json).await,
         Command::Attributes { action } => account_cli::attributes(&client, action, json).await,
@@ -528,6 +533,9 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Totp {
             action: account_cli::TotpAction::Setup { device_name },
         } => account_cli::totp_setup(&client, device_name, json).await,
+        Command::Totp {
+            action: account_cli::TotpAction::Verify { device_name },
+        } => account_cli::totp_verify(&client, device_name, json).await,
         Command::DeleteAccount { confirm } => {
             account_cli::delete_account(&client, confirm, json).await
         }

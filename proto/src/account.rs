@@ -219,7 +219,8 @@ pub struct DeleteAttributesRequest {
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MfaPreference {
-    #[serde(default)]
+    /// Absent when none is (as Amplify's).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub enabled: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preferred: Option<String>,

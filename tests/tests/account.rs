@@ -106,6 +106,18 @@ fn an_account_from_sign_up_to_deletion() {
     let code = fake
         .account_code("bob", CodePurpose::SignUp)
         .expect("a code");
+    // A mistyped code first: the sign-up's session stays for the right one.
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let mistyped = post(
+        &daemon,
+        "/v1/sign-up/confirm",
+        &json!({"username": "bob", "confirmationCode": wrong}),
+    );
+    assert_eq!(
+        mistyped.error_code(),
+        "CodeMismatchException",
+        "{mistyped:?}"
+    );
     let confirmed = ok(&post(
         &daemon,
         "/v1/sign-up/confirm",
@@ -113,6 +125,15 @@ fn an_account_from_sign_up_to_deletion() {
     ));
     assert_eq!(confirmed["isSignUpComplete"], true);
     assert_eq!(confirmed["nextStep"]["signUpStep"], "COMPLETE_AUTO_SIGN_IN");
+    // Someone else signed in: refused, and the sign-up's session waits for the sign-out.
+    sign_in(&daemon, "alice", PASSWORD);
+    let busy = post(
+        &daemon,
+        "/v1/sign-up/auto-sign-in",
+        &json!({"username": "bob"}),
+    );
+    assert_eq!(busy.status, 409, "{busy:?}");
+    ok(&post(&daemon, "/v1/sign-out", &json!({})));
     let signed_in = ok(&post(
         &daemon,
         "/v1/sign-up/auto-sign-in",
@@ -170,7 +191,7 @@ fn an_account_from_sign_up_to_deletion() {
     ));
     assert_eq!(
         ok(&get(&daemon, "/v1/user/mfa")),
-        json!({"enabled": []}),
+        json!({}),
         "a verified authenticator is not used until it is enabled"
     );
     ok(&call(
@@ -257,6 +278,15 @@ fn an_account_from_sign_up_to_deletion() {
     assert_eq!(gone.status, 401, "{gone:?}");
     assert_eq!(gone.error_code(), "UserNotFoundException");
     let log = daemon.log();
+    let secrets = [
+        PASSWORD.to_owned(),
+        NEW_PASSWORD.to_owned(),
+        code,
+        setup["sharedSecret"].as_str().unwrap().to_owned(),
+    ];
+    for secret in &secrets {
+        assert!(!log.contains(secret.as_str()), "a secret in the log: {log}");
+    }
     for what in [
         "sign-up",
         "password reset",
@@ -334,10 +364,10 @@ fn cognitos_refusals_keep_their_names() {
         &json!({"username": "carol"}),
     ));
     assert_eq!(resent["codeDeliveryDetails"]["deliveryMedium"], "EMAIL");
-    let answers: Vec<String> = (0..4).map(|_| confirm(wrong).error_code()).collect();
-    assert_eq!(
-        answers.first().unwrap(),
-        "CodeMismatchException",
+    // Three wrong tries in all (one before the code lapsed), then the lock.
+    let answers: Vec<String> = (0..2).map(|_| confirm(wrong).error_code()).collect();
+    assert!(
+        answers.iter().all(|a| a == "CodeMismatchException"),
         "{answers:?}"
     );
     let limited = confirm(wrong);
@@ -460,6 +490,10 @@ fn the_account_commands_on_a_terminal() {
     let code = fake
         .account_code("erin", CodePurpose::Attribute("email".into()))
         .unwrap();
+    // A mistyped code is asked again.
+    screen.type_line(if code == "000000" { "111111" } else { "000000" });
+    screen.expect("try again");
+    screen.expect("Code for email: ");
     screen.type_line(&code);
     let (status, text) = screen.finish();
     assert_eq!(status, 0, "{text}");
@@ -574,6 +608,10 @@ fn a_reset_password_on_a_terminal_leads_back_to_sign_in() {
 #[test]
 fn the_account_commands_from_scripts() {
     let (fake, daemon) = setup();
+    fake.add_user(UserSpec {
+        email: Some("bob@example.com".into()),
+        ..UserSpec::new("bob", PASSWORD)
+    });
     cognitod_tests::sign_in_alice(&daemon);
     let attributes = daemon.ctl(&["attributes", "--json"]);
     assert_eq!(attributes.code, 0, "{attributes:?}");
@@ -596,7 +634,7 @@ fn the_account_commands_from_scripts() {
     let mfa = daemon.ctl(&["mfa", "--json"]);
     assert_eq!(
         serde_json::from_str::<Value>(&mfa.stdout).unwrap(),
-        json!({"enabled": []})
+        json!({})
     );
     let bad = daemon.ctl(&["mfa", "set", "totp=sometimes"]);
     assert_eq!(bad.code, 2, "{bad:?}");
@@ -609,9 +647,43 @@ fn the_account_commands_from_scripts() {
     assert!(!fake.user_exists("alice"));
     daemon.wait_for_log("the account was deleted; signed out", 1);
 
-    let reset = daemon.ctl_stdin(
-        &["reset-password", "nobody-here"],
-        "123456\nWhatever-Pass-1\n",
-    );
+    let reset = daemon.ctl(&["reset-password", "nobody-here"]);
     assert_eq!(reset.code, 1, "{reset:?}");
+
+    // A reset in two steps: the code is sent, then it and the new password come on stdin.
+    let sent = daemon.ctl(&["reset-password", "bob"]);
+    assert_eq!(sent.code, 0, "{sent:?}");
+    assert!(
+        sent.stdout.contains("reset-password bob --confirm"),
+        "{sent:?}"
+    );
+    let code = fake
+        .account_code("bob", CodePurpose::ForgotPassword)
+        .unwrap();
+    let done = daemon.ctl_stdin(
+        &["reset-password", "bob", "--confirm"],
+        &format!("{code}\n{NEW_PASSWORD}\n"),
+    );
+    assert_eq!(done.code, 0, "{done:?}");
+    let login = daemon.ctl_stdin(
+        &["login", "bob", "--password-stdin"],
+        &format!("{NEW_PASSWORD}\n"),
+    );
+    assert_eq!(login.code, 0, "{login:?}");
+
+    // An authenticator from a script: the secret, then its code on stdin.
+    let setup = daemon.ctl(&["totp", "setup", "--json"]);
+    assert_eq!(setup.code, 0, "{setup:?}");
+    let uri = serde_json::from_str::<Value>(&setup.stdout).unwrap()["setupUri"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let wrong = daemon.ctl_stdin(&["totp", "verify"], "12345\n");
+    assert_eq!(wrong.code, 1, "a five-digit code is refused: {wrong:?}");
+    let verified = daemon.ctl_stdin(&["totp", "verify"], &format!("{}\n", totp_code(&uri)));
+    assert_eq!(verified.code, 0, "{verified:?}");
+    assert_eq!(
+        fake.mfa_settings("bob").map(|m| m.totp_verified),
+        Some(true)
+    );
 }

@@ -517,3 +517,35 @@ fn a_global_sign_out_with_expired_tokens_refreshes_first() {
     assert_eq!(logout.stdout.trim(), "signed out everywhere");
     assert_eq!(fake.calls("GlobalSignOut"), 1);
 }
+
+/// With rotation, every refresh a sign-out makes for an access token hands out a new refresh
+/// token: the retries use the newest one (Cognito forgets the old ones at once here), until
+/// the global sign-out gets through.
+#[test]
+fn a_global_sign_out_retried_with_rotation_follows_the_rotated_token() {
+    const ROTATING: &str = "GetTokensFromRefreshToken";
+    let options = PoolOptions {
+        refresh_token_rotation: true,
+        rotation_grace_seconds: 0,
+        ..short_lived(4)
+    };
+    let (fake, daemon) = signed_in_with(options, "", "refresh_token_rotation = true\n");
+    let session = raw_request(&daemon.socket, "GET", "/v1/session", b"").json();
+    fake.fail_for(ROTATING, Fault::Internal, Duration::from_secs(120));
+    let expired_at = expiry_ms(&session);
+    std::thread::sleep(Duration::from_millis(
+        u64::try_from(expired_at + 500 - now_ms()).unwrap_or(0),
+    ));
+    fake.fail_for(ROTATING, Fault::Internal, Duration::ZERO);
+    fake.fail_next("GlobalSignOut", Fault::Internal, 2);
+    let logout = daemon.ctl(&["logout", "--global"]);
+    assert_eq!(logout.code, 4, "Cognito failed the first try: {logout:?}");
+    daemon.wait_for_log("the sign-out reached Cognito on a retry", 1);
+    assert_eq!(fake.calls("GlobalSignOut"), 3);
+    assert!(
+        fake.with_pool(|p| p.refresh_tokens("alice"))
+            .iter()
+            .all(|(_, r)| r.revoked),
+        "every refresh token of alice is revoked"
+    );
+}

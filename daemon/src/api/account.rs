@@ -42,7 +42,7 @@ pub(super) fn routes(router: Router<AppState>, user: MethodRouter<AppState>) -> 
 /// Refuses peers other than the daemon's own uid and root.
 fn owner_only(peer: &Peer, what: &str) -> Result<(), HttpError> {
     let own = rustix::process::getuid().as_raw();
-    if peer.uid == own || peer.uid == 0 {
+    if may_change_account(peer.uid, own) {
         return Ok(());
     }
     warn!(
@@ -56,6 +56,11 @@ fn owner_only(peer: &Peer, what: &str) -> Result<(), HttpError> {
         codes::FORBIDDEN,
         format!("only uid {own} (the daemon's) and root may change the account"),
     ))
+}
+
+/// Whether a peer with `uid` may change the account of a daemon running as `own`.
+fn may_change_account(uid: u32, own: u32) -> bool {
+    uid == own || uid == 0
 }
 
 /// Runs `op` for `peer`: logged (what, never codes or passwords), with fresh tokens for calls
@@ -88,10 +93,11 @@ async fn run(
         }
     }
     let changes_claims = op.changes_claims();
+    let new_code = op.new_code_hint();
     let answer = session
         .account(op)
         .await
-        .map_err(|error| with_suggestion(HttpError::from(error), what))?;
+        .map_err(|error| with_suggestion(HttpError::from(error), new_code))?;
     if changes_claims && let Err(error) = wait_bounded(session.refresh(true), "fresh tokens").await
     {
         warn!(error = %error.parts().2, "the tokens were not refreshed after the change; the session shows the old claims until the next refresh");
@@ -100,25 +106,25 @@ async fn run(
 }
 
 /// What to do about Cognito's refusals of account calls, where the answer is not obvious.
-fn with_suggestion(error: HttpError, what: &str) -> HttpError {
+/// `new_code` says how to get a new code for the call.
+fn with_suggestion(mut error: HttpError, new_code: Option<&str>) -> HttpError {
     let (_, code, message) = error.parts();
     let suggestion = match code {
         "NotAuthorizedException" if message.contains("scope") => {
+            // Signed in, without the right: not a matter of signing in again as such.
+            error.status = StatusCode::FORBIDDEN;
             "A browser sign-in needs the aws.cognito.signin.user.admin scope for account calls: add it to [oauth] scopes and sign in again."
         }
-        "ExpiredCodeException" | "CodeMismatchException" => match what {
-            "sign-up confirmation" => {
-                "Check the code; `cognitoctl resend-code USERNAME` sends a new one."
-            }
-            "password reset confirmation" => {
-                "Check the code; `cognitoctl reset-password USERNAME` sends a new one."
-            }
-            "attribute verification" => {
-                "Check the code; `cognitoctl attributes verify NAME --resend` sends a new one."
-            }
-            _ => return error,
+        "ExpiredCodeException" | "CodeMismatchException" => match new_code {
+            Some(hint) => hint,
+            None => return error,
         },
-        "LimitExceededException" => "Too many attempts: wait a while, then try again.",
+        // Locked for minutes, or limited per hour: not a matter of seconds.
+        "LimitExceededException" | "TooManyFailedAttemptsException" => {
+            return error.without_retry_after().suggest(
+                "Too many attempts: wait a while (Cognito locks for minutes), then try again.",
+            );
+        }
         _ => return error,
     };
     error.suggest(suggestion)
@@ -258,4 +264,59 @@ async fn delete_user(
     JsonBody(request): JsonBody<proto::DeleteUserRequest>,
 ) -> Result<Json<AccountAnswer>, HttpError> {
     run(&session, &peer, AccountOp::DeleteUser(request)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_daemons_uid_and_root_may_change_the_account() {
+        assert!(may_change_account(1000, 1000));
+        assert!(may_change_account(0, 1000));
+        assert!(!may_change_account(1001, 1000));
+        assert!(!may_change_account(65534, 0));
+        assert!(may_change_account(0, 0));
+    }
+
+    #[test]
+    fn lockouts_say_to_wait_and_scope_refusals_are_403() {
+        let locked = with_suggestion(
+            HttpError::from(crate::session::SessionError::Throttled {
+                kind: "LimitExceededException".into(),
+                message: "Attempt limit exceeded, please try after some time.".into(),
+            }),
+            None,
+        );
+        assert_eq!(locked.status, StatusCode::TOO_MANY_REQUESTS);
+        assert!(
+            locked
+                .error
+                .recovery_suggestion
+                .as_deref()
+                .is_some_and(|s| s.contains("wait a while"))
+        );
+        let response = axum::response::IntoResponse::into_response(locked);
+        assert!(response.headers().get("retry-after").is_none());
+
+        let scope = with_suggestion(
+            HttpError::from(crate::session::SessionError::Refused {
+                kind: "NotAuthorizedException".into(),
+                message: "Access Token does not have required scopes".into(),
+            }),
+            None,
+        );
+        assert_eq!(scope.status, StatusCode::FORBIDDEN);
+        let mismatch = with_suggestion(
+            HttpError::from(crate::session::SessionError::Refused {
+                kind: "CodeMismatchException".into(),
+                message: "Invalid verification code provided, please try again.".into(),
+            }),
+            Some("get a new one"),
+        );
+        assert_eq!(
+            mismatch.error.recovery_suggestion.as_deref(),
+            Some("get a new one")
+        );
+    }
 }

@@ -41,6 +41,12 @@ impl HttpError {
         Self::new(StatusCode::BAD_REQUEST, codes::INVALID_REQUEST, message)
     }
 
+    /// Without `Retry-After`: waiting a few seconds would not help.
+    pub(super) fn without_retry_after(mut self) -> Self {
+        self.retry_after = None;
+        self
+    }
+
     pub(super) fn suggest(mut self, suggestion: &str) -> Self {
         self.error.recovery_suggestion = Some(suggestion.to_owned());
         self

@@ -78,6 +78,25 @@ impl AccountOp {
         }
     }
 
+    /// How to get a new code, for a call that takes one.
+    pub fn new_code_hint(&self) -> Option<&'static str> {
+        match self {
+            Self::ConfirmSignUp(_) => {
+                Some("Check the code; `cognitoctl resend-code USERNAME` sends a new one.")
+            }
+            Self::ConfirmResetPassword(_) => {
+                Some("Check the code; `cognitoctl reset-password USERNAME` sends a new one.")
+            }
+            Self::ConfirmAttribute(_) => Some(
+                "Check the code; `cognitoctl attributes verify NAME --resend` sends a new one.",
+            ),
+            Self::VerifyTotp(_) => {
+                Some("Check the authenticator's clock and enter its current code.")
+            }
+            _ => None,
+        }
+    }
+
     /// Whether the id token's claims are stale after the call succeeds.
     pub fn changes_claims(&self) -> bool {
         matches!(
@@ -116,24 +135,41 @@ pub enum AccountAnswer {
 #[derive(Debug, Serialize)]
 pub struct Empty {}
 
-/// A sign-up's session, kept for the next step: `ConfirmSignUp` takes the one `SignUp`
-/// gave, and `InitiateAuth USER_AUTH` the one `ConfirmSignUp` gave.
+/// A sign-up's session, kept for its next step.
 #[derive(Debug)]
 pub(super) struct SignUpSession {
     username: String,
     session: Secret,
+    phase: Phase,
+}
+
+/// Which call a sign-up's session is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// `SignUp`'s, for `ConfirmSignUp`.
+    Confirm,
+    /// `ConfirmSignUp`'s (or an auto-confirmed `SignUp`'s), for `InitiateAuth USER_AUTH`.
+    SignIn,
+}
+
+impl SignUpSession {
+    fn is(&self, username: &str, phase: Phase) -> bool {
+        self.username == username.trim() && self.phase == phase
+    }
 }
 
 /// What a finished call changes here.
 #[derive(Debug)]
 enum Followup {
     None,
-    /// `SignUp` gave a session for its confirmation.
-    Confirmable(SignUpSession),
-    /// `ConfirmSignUp` gave a session to sign in with.
-    SignInReady(SignUpSession),
+    /// A sign-up's session for its next step (or back, when that step failed and may be
+    /// tried again).
+    Keep(SignUpSession),
     /// The signed-in user deleted their account.
-    Deleted(String),
+    Deleted {
+        username: String,
+        user_id: String,
+    },
 }
 
 /// An account call that came back.
@@ -144,13 +180,34 @@ pub(super) struct AccountDone {
     reply: Reply<AccountAnswer>,
 }
 
+/// The signed-in user a call is made as.
+#[derive(Debug, Clone)]
+struct UserContext {
+    access_token: Secret,
+    username: String,
+    user_id: String,
+    /// What they signed in as (the email, with email sign-in): the TOTP label.
+    login_id: String,
+}
+
 /// What the task needs besides the request.
 struct Context {
     client_id: String,
-    /// The signed-in user's access token and the name they signed in with.
-    user: Option<(Secret, String)>,
+    user: Option<UserContext>,
     /// `SignUp`'s session, for `ConfirmSignUp`.
     sign_up_session: Option<Secret>,
+}
+
+impl Context {
+    fn user(&self) -> Result<&UserContext, CognitoError> {
+        self.user
+            .as_ref()
+            .ok_or_else(|| CognitoError::Protocol("the call needs a signed-in user".to_owned()))
+    }
+
+    fn access(&self) -> Result<Secret, CognitoError> {
+        self.user().map(|user| user.access_token.clone())
+    }
 }
 
 impl<P: UserPool> Owner<P> {
@@ -175,10 +232,12 @@ impl<P: UserPool> Owner<P> {
                     return;
                 }
             }
-            Some((
-                current.tokens.access_token.clone(),
-                current.sign_in_details.login_id.clone(),
-            ))
+            Some(UserContext {
+                access_token: current.tokens.access_token.clone(),
+                username: current.username.clone(),
+                user_id: current.user_id.clone(),
+                login_id: current.sign_in_details.login_id.clone(),
+            })
         } else {
             match op.username().map(str::trim) {
                 Some("") | None => {
@@ -189,24 +248,33 @@ impl<P: UserPool> Owner<P> {
                 Some(_) => None,
             }
         };
-        let sign_up_session = match &op {
+        let kept = match &op {
             AccountOp::ConfirmSignUp(request) => self
                 .sign_up
-                .take_if(|kept| kept.username == request.username.trim())
-                .map(|kept| kept.session),
+                .take_if(|kept| kept.is(&request.username, Phase::Confirm)),
             _ => None,
         };
         let context = Context {
             client_id: self.config.client_id.clone(),
             user,
-            sign_up_session,
+            sign_up_session: kept.as_ref().map(|kept| kept.session.clone()),
         };
         let pool = Arc::clone(&self.pool);
         let done = self.account_done.clone();
         tokio::spawn(async move {
             let (result, followup) = match run(&*pool, op, context).await {
                 Ok((answer, followup)) => (Ok(answer), followup),
-                Err(error) => (Err(error.into()), Followup::None),
+                Err(error) => {
+                    // A wrong code, or Cognito out of reach: the sign-up's session stays for
+                    // the next try. A refusal of the confirmation itself spends it.
+                    let followup = match kept {
+                        Some(kept) if error.service_kind() != Some("NotAuthorizedException") => {
+                            Followup::Keep(kept)
+                        }
+                        _ => Followup::None,
+                    };
+                    (Err(error.into()), followup)
+                }
             };
             let _ = done.send(AccountDone {
                 result,
@@ -220,16 +288,15 @@ impl<P: UserPool> Owner<P> {
     pub(super) fn finish_account(&mut self, done: AccountDone) {
         match done.followup {
             Followup::None => {}
-            Followup::Confirmable(session) => self.sign_up = Some(session),
-            Followup::SignInReady(session) => self.sign_up = Some(session),
-            Followup::Deleted(login_id) => {
-                if let Some(current) = self
-                    .current()
-                    .filter(|c| c.sign_in_details.login_id == login_id)
-                {
-                    info!(username = %current.username, "the account was deleted; signed out");
+            Followup::Keep(session) => self.sign_up = Some(session),
+            Followup::Deleted { username, user_id } => {
+                // Its device is gone at Cognito with it, whatever became of the session
+                // meanwhile (a refresh refused for the deleted user may have ended it).
+                self.drop_device(&username);
+                self.persist_current();
+                if self.current().is_some_and(|c| c.user_id == user_id) {
+                    info!(%username, "the account was deleted; signed out");
                     self.set_pending(None);
-                    self.drop_device(&current.username);
                     self.end_session(Some("the account was deleted".to_owned()));
                 }
             }
@@ -240,8 +307,16 @@ impl<P: UserPool> Owner<P> {
     /// Signs in the user whose sign-up was just confirmed, with the session the confirmation
     /// gave (no password).
     pub(super) fn auto_sign_in(&mut self, request: UsernameRequest, reply: Reply<SignInResponse>) {
+        // Checked before the session is taken: it stays for after the sign-out.
+        if let Some(who) = self.signed_in_as() {
+            let _ = reply.send(Err(SessionError::AlreadySignedIn(who)));
+            return;
+        }
         let username = request.username.trim().to_owned();
-        let Some(kept) = self.sign_up.take_if(|kept| kept.username == username) else {
+        let Some(kept) = self
+            .sign_up
+            .take_if(|kept| kept.is(&username, Phase::SignIn))
+        else {
             let _ = reply.send(Err(SessionError::BadAnswer(format!(
                 "no confirmed sign-up of {username} to sign in with; sign in with `cognitoctl login {username}`"
             ))));
@@ -266,12 +341,6 @@ fn client_user<P: UserPool>(pool: &P, context: &Context, username: &str) -> Clie
         secret_hash: pool.secret_hash(&username),
         username,
     }
-}
-
-fn code_details(
-    details: Option<call::CodeDelivery>,
-) -> Option<cognitod_proto::CodeDeliveryDetails> {
-    details.map(Into::into)
 }
 
 /// Amplify's names of Cognito's MFA kinds.
@@ -318,23 +387,11 @@ fn bad(message: &str) -> CognitoError {
     }
 }
 
-/// Whether Cognito refused a call for the session it carried (an expired sign-up session).
-fn session_refused(error: &CognitoError) -> bool {
-    matches!(error, CognitoError::Service { kind, message, .. }
-        if kind == "NotAuthorizedException" && message.to_ascii_lowercase().contains("session"))
-}
-
 async fn run<P: UserPool>(
     pool: &P,
     op: AccountOp,
     context: Context,
 ) -> Result<(AccountAnswer, Followup), CognitoError> {
-    let (access, login_id) = context.user.clone().unzip();
-    let access = || {
-        access
-            .clone()
-            .expect("checked: the call needs a signed-in user")
-    };
     Ok(match op {
         AccountOp::SignUp(request) => {
             if request.password.is_empty() {
@@ -350,11 +407,25 @@ async fn run<P: UserPool>(
                     client_metadata: request.client_metadata,
                 })
                 .await?;
+            let auto = request.auto_sign_in != Some(false);
             let (step, followup) = match (answer.user_confirmed, answer.session) {
+                // Confirmed at once (a pre-sign-up trigger): its session signs in.
+                (true, Some(session)) if auto => (
+                    SignUpStep::CompleteAutoSignIn,
+                    Followup::Keep(SignUpSession {
+                        username,
+                        session,
+                        phase: Phase::SignIn,
+                    }),
+                ),
                 (true, _) => (SignUpStep::Done, Followup::None),
-                (false, Some(session)) if request.auto_sign_in != Some(false) => (
+                (false, Some(session)) if auto => (
                     SignUpStep::ConfirmSignUp,
-                    Followup::Confirmable(SignUpSession { username, session }),
+                    Followup::Keep(SignUpSession {
+                        username,
+                        session,
+                        phase: Phase::Confirm,
+                    }),
                 ),
                 (false, _) => (SignUpStep::ConfirmSignUp, Followup::None),
             };
@@ -363,7 +434,7 @@ async fn run<P: UserPool>(
                 user_id: Some(answer.user_sub),
                 next_step: SignUpNextStep {
                     sign_up_step: step,
-                    code_delivery_details: code_details(answer.code_delivery_details),
+                    code_delivery_details: answer.code_delivery_details.map(Into::into),
                 },
             };
             (AccountAnswer::SignUp(response), followup)
@@ -371,28 +442,22 @@ async fn run<P: UserPool>(
         AccountOp::ConfirmSignUp(request) => {
             let who = client_user(pool, &context, &request.username);
             let username = who.username.clone();
-            let confirm = |session| call::ConfirmSignUp {
-                who: who.clone(),
-                confirmation_code: request.confirmation_code.clone(),
-                session,
-                client_metadata: request.client_metadata.clone(),
-            };
-            let answer = match pool
-                .account(&confirm(context.sign_up_session.clone()))
-                .await
-            {
-                // The sign-up's session lapsed while the code was on its way: confirmed
-                // without it, and the user signs in with the password.
-                Err(error) if context.sign_up_session.is_some() && session_refused(&error) => {
-                    info!(%error, "the sign-up's session is no longer valid; confirming without it");
-                    pool.account(&confirm(None)).await?
-                }
-                other => other?,
-            };
+            let answer = pool
+                .account(&call::ConfirmSignUp {
+                    who,
+                    confirmation_code: request.confirmation_code,
+                    session: context.sign_up_session.clone(),
+                    client_metadata: request.client_metadata,
+                })
+                .await?;
             let (step, followup) = match answer.session {
                 Some(session) if context.sign_up_session.is_some() => (
                     SignUpStep::CompleteAutoSignIn,
-                    Followup::SignInReady(SignUpSession { username, session }),
+                    Followup::Keep(SignUpSession {
+                        username,
+                        session,
+                        phase: Phase::SignIn,
+                    }),
                 ),
                 _ => (SignUpStep::Done, Followup::None),
             };
@@ -426,7 +491,7 @@ async fn run<P: UserPool>(
                 is_password_reset: false,
                 next_step: ResetPasswordNextStep {
                     reset_password_step: ResetPasswordStep::ConfirmResetPasswordWithCode,
-                    code_delivery_details: code_details(answer.code_delivery_details),
+                    code_delivery_details: answer.code_delivery_details.map(Into::into),
                 },
             };
             (AccountAnswer::ResetPassword(response), Followup::None)
@@ -458,7 +523,7 @@ async fn run<P: UserPool>(
             pool.account(&call::ChangePassword {
                 previous_password: request.old_password,
                 proposed_password: request.new_password,
-                access_token: access(),
+                access_token: context.access()?,
             })
             .await?;
             done()
@@ -466,7 +531,7 @@ async fn run<P: UserPool>(
         AccountOp::FetchAttributes => {
             let user = pool
                 .account(&call::GetUser {
-                    access_token: access(),
+                    access_token: context.access()?,
                 })
                 .await?;
             let attributes = user
@@ -483,7 +548,7 @@ async fn run<P: UserPool>(
             let answer = pool
                 .account(&call::UpdateUserAttributes {
                     user_attributes: Attribute::list(&request.user_attributes),
-                    access_token: access(),
+                    access_token: context.access()?,
                     client_metadata: request.client_metadata,
                 })
                 .await?;
@@ -521,7 +586,7 @@ async fn run<P: UserPool>(
         }
         AccountOp::ConfirmAttribute(request) => {
             pool.account(&call::VerifyUserAttribute {
-                access_token: access(),
+                access_token: context.access()?,
                 attribute_name: request.attribute_key,
                 code: request.confirmation_code,
             })
@@ -531,7 +596,7 @@ async fn run<P: UserPool>(
         AccountOp::SendAttributeCode(request) => {
             let answer = pool
                 .account(&call::GetUserAttributeVerificationCode {
-                    access_token: access(),
+                    access_token: context.access()?,
                     attribute_name: request.attribute_key,
                     client_metadata: request.client_metadata,
                 })
@@ -544,7 +609,7 @@ async fn run<P: UserPool>(
             }
             pool.account(&call::DeleteUserAttributes {
                 user_attribute_names: request.attribute_keys,
-                access_token: access(),
+                access_token: context.access()?,
             })
             .await?;
             done()
@@ -552,7 +617,7 @@ async fn run<P: UserPool>(
         AccountOp::FetchMfa => {
             let user = pool
                 .account(&call::GetUser {
-                    access_token: access(),
+                    access_token: context.access()?,
                 })
                 .await?;
             let preference = MfaPreference {
@@ -574,7 +639,7 @@ async fn run<P: UserPool>(
                 sms_mfa_settings: mfa_settings(request.sms),
                 software_token_mfa_settings: mfa_settings(request.totp),
                 email_mfa_settings: mfa_settings(request.email),
-                access_token: access(),
+                access_token: context.access()?,
             })
             .await?;
             done()
@@ -582,10 +647,10 @@ async fn run<P: UserPool>(
         AccountOp::SetUpTotp => {
             let answer = pool
                 .account(&call::AssociateSoftwareToken {
-                    access_token: access(),
+                    access_token: context.access()?,
                 })
                 .await?;
-            let label = login_id.as_deref().unwrap_or_default();
+            let label = &context.user()?.login_id;
             let setup = TotpSetup {
                 setup_uri: super::challenge::totp_uri(&answer.secret_code, label),
                 shared_secret: answer.secret_code,
@@ -595,7 +660,7 @@ async fn run<P: UserPool>(
         AccountOp::VerifyTotp(request) => {
             let answer = pool
                 .account(&call::VerifySoftwareToken {
-                    access_token: access(),
+                    access_token: context.access()?,
                     user_code: request.code,
                     friendly_device_name: request.friendly_device_name,
                 })
@@ -611,11 +676,16 @@ async fn run<P: UserPool>(
         }
         AccountOp::DeleteUser(_) => {
             pool.account(&call::DeleteUser {
-                access_token: access(),
+                access_token: context.access()?,
             })
             .await?;
+            let user = context.user()?;
             let (answer, _) = done();
-            (answer, Followup::Deleted(login_id.unwrap_or_default()))
+            let followup = Followup::Deleted {
+                username: user.username.clone(),
+                user_id: user.user_id.clone(),
+            };
+            (answer, followup)
         }
     })
 }

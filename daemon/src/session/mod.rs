@@ -286,7 +286,10 @@ impl From<CognitoError> for SessionError {
 fn error_is_throttling(kind: &str) -> bool {
     matches!(
         kind,
-        "TooManyRequestsException" | "ThrottlingException" | "LimitExceededException"
+        "TooManyRequestsException"
+            | "ThrottlingException"
+            | "LimitExceededException"
+            | "TooManyFailedAttemptsException"
     )
 }
 

@@ -539,16 +539,23 @@ impl<P: UserPool> Owner<P> {
             retrying: false,
             logout_url: logout_url.clone(),
         };
+        // A rotating refresh in flight may have got a new refresh token already: that one is
+        // live, and the one to revoke (taken before the session's end clears it).
+        let rotated = self
+            .rotated
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
         // Signed out here first (state file included), then told to Cognito: a daemon killed
         // in between restarts signed out, never serving the tokens of a user who signed out.
         self.end_session(None);
-        let Some(refresh_token) = current.tokens.refresh_token.clone() else {
+        let Some(refresh_token) = rotated.or_else(|| current.tokens.refresh_token.clone()) else {
             info!(username = %current.username, "signed out; there was no refresh token to revoke");
             let _ = reply.send(Ok(not_revoked));
             return;
         };
         let now = self.clock.now_ms();
-        let revocation = super::revoke::Revocation {
+        let mut revocation = super::revoke::Revocation {
             refresh_token,
             // An expired access token is refused by GlobalSignOut: a refresh gets a new one.
             access_token: (!current.is_expired(now)).then(|| current.tokens.access_token.clone()),

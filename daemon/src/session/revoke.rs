@@ -38,7 +38,7 @@ impl Revocation {
     /// is all there is and `ForgetDevice` or `GlobalSignOut` needs one; with rotation, the
     /// refresh token they came with is the live one, and the one revoked.
     pub(super) async fn run<P: UserPool>(
-        &self,
+        &mut self,
         pool: &P,
         verifier: &Verifier,
     ) -> Result<(), CognitoError> {
@@ -58,10 +58,7 @@ impl Revocation {
             .access_token
             .as_ref()
             .or(fresh.as_ref().map(|tokens| &tokens.access_token));
-        let refresh_token = fresh
-            .as_ref()
-            .and_then(|tokens| tokens.refresh_token.as_ref())
-            .unwrap_or(&self.refresh_token);
+        let refresh_token = &self.refresh_token;
         if let (Some(key), Some(access_token)) = (&self.forget_device, access_token) {
             forget(pool, access_token, key).await;
         }
@@ -89,14 +86,16 @@ impl Revocation {
         }
     }
 
-    /// New tokens from the refresh token (an expired access token is refused).
+    /// New tokens from the refresh token (an expired access token is refused). With
+    /// rotation, the refresh token Cognito rotated to is the live one from then on, for this
+    /// call and every retry, even when the rest of the answer is refused.
     async fn fresh_tokens<P: UserPool>(
-        &self,
+        &mut self,
         pool: &P,
         verifier: &Verifier,
     ) -> Result<crate::cognito::auth::VerifiedTokens, CognitoError> {
         let slot = std::sync::Mutex::new(None);
-        refresh_call(
+        let result = refresh_call(
             pool,
             verifier,
             self.rotation,
@@ -104,7 +103,14 @@ impl Revocation {
             self.refresh_token.clone(),
             &slot,
         )
-        .await
+        .await;
+        let rotated = slot
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(rotated) = rotated {
+            self.refresh_token = rotated;
+        }
+        result
     }
 
     /// Tries again in the background, with backoff, while Cognito cannot be reached. A global
@@ -118,7 +124,7 @@ impl Revocation {
         tokio::spawn(async move {
             // A refresh for GlobalSignOut (and ForgetDevice) needs a fresh access token each
             // time.
-            let revocation = Revocation {
+            let mut revocation = Revocation {
                 access_token: None,
                 ..self
             };

@@ -33,15 +33,45 @@ use serde::de::DeserializeOwned;
 /// How long one request may take, sign-in included.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The socket to use: `$COGNITOD_SOCKET`, else the daemon's default path.
+/// The socket to use: `$COGNITOD_SOCKET`, else `$COGNITOD_PROFILE`'s
+/// ([`profile_socket`]), else the daemon's default path.
 pub fn default_socket() -> PathBuf {
     if let Some(path) = std::env::var_os("COGNITOD_SOCKET").filter(|p| !p.is_empty()) {
         return PathBuf::from(path);
     }
-    let runtime_dir = std::env::var_os("XDG_RUNTIME_DIR")
+    if let Some(profile) = env_profile() {
+        return profile_socket(&profile);
+    }
+    proto::default_socket_path(runtime_dir().as_deref(), rustix::process::getuid().as_raw())
+}
+
+/// `$COGNITOD_PROFILE`, when it names a profile.
+pub fn env_profile() -> Option<String> {
+    std::env::var("COGNITOD_PROFILE")
+        .ok()
+        .filter(|name| proto::is_profile_name(name))
+}
+
+/// Profile `profile`'s socket: the user's own (`$XDG_RUNTIME_DIR/cognitod/profiles/P/socket`),
+/// else a system-wide one (`/run/cognitod/profiles/P/socket`) when only that exists.
+pub fn profile_socket(profile: &str) -> PathBuf {
+    let own = proto::profile_socket_path(
+        runtime_dir().as_deref(),
+        rustix::process::getuid().as_raw(),
+        profile,
+    );
+    let system = proto::system_profile_socket_path(profile);
+    if !own.exists() && system.exists() {
+        system
+    } else {
+        own
+    }
+}
+
+fn runtime_dir() -> Option<PathBuf> {
+    std::env::var_os("XDG_RUNTIME_DIR")
         .map(PathBuf::from)
-        .filter(|p| p.is_absolute());
-    proto::default_socket_path(runtime_dir.as_deref(), rustix::process::getuid().as_raw())
+        .filter(|p| p.is_absolute())
 }
 
 /// Why an event stream ended.

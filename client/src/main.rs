@@ -2,8 +2,10 @@
 
 mod account_cli;
 mod browser;
+mod exec;
 mod failure;
 mod output;
+mod profiles;
 mod signin;
 mod tty;
 
@@ -44,6 +46,9 @@ struct Cli {
     /// The daemon's socket (default: see below).
     #[arg(long, global = true, value_name = "PATH")]
     socket: Option<PathBuf>,
+    /// The profile: its daemon's socket (else $COGNITOD_PROFILE); --socket still wins.
+    #[arg(long, global = true, value_name = "NAME", value_parser = profile_name)]
+    profile: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -200,6 +205,29 @@ enum Command {
         #[arg(long, value_name = "USERNAME")]
         confirm: Option<String>,
     },
+    /// Run COMMAND with the profile's AWS credentials in its environment (or, with --ecs, the
+    /// container endpoint's variables), in cognitoctl's place: its exit status, signals and
+    /// terminal are its own.
+    Exec {
+        /// Set AWS_CONTAINER_CREDENTIALS_FULL_URI and AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE
+        /// instead: the SDK renews the credentials from the daemon for as long as it runs.
+        #[arg(long)]
+        ecs: bool,
+        /// The command and its arguments (after `--`).
+        #[arg(
+            required = true,
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "COMMAND"
+        )]
+        command: Vec<std::ffi::OsString>,
+    },
+    /// Every configured profile and its daemon's state (signed in as whom, expiries, or not
+    /// running).
+    Profiles,
+    /// The ~/.aws/config lines for the profile: a [profile cognitod-NAME] block whose
+    /// credential_process is this cognitoctl (printed, never written to the file).
+    AwsConfig,
     /// Print a raw JWT (id or access), for pipes.
     Token {
         #[arg(value_enum)]
@@ -256,13 +284,12 @@ enum TokenKind {
 fn main() -> ExitCode {
     // The hot path of every AWS CLI command: no argument parser, no async runtime, one
     // request. Anything but the plain forms goes through clap below.
-    if let Some(socket) = credential_process_args(std::env::args_os().skip(1)) {
-        return credential_process(&socket.unwrap_or_else(cognitod_client::default_socket));
+    if let Some((socket, profile)) = credential_process_args(std::env::args_os().skip(1)) {
+        return credential_process(&socket_for(socket, profile.as_deref()));
     }
     let cli = Cli::parse();
     if matches!(cli.command, Command::CredentialProcess) {
-        let socket = cli.socket.unwrap_or_else(cognitod_client::default_socket);
-        return credential_process(&socket);
+        return credential_process(&socket_for(cli.socket, cli.profile.as_deref()));
     }
     let json = cli.json;
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -293,8 +320,25 @@ fn main() -> ExitCode {
     }
 }
 
+/// The socket: `--socket`, else `--profile`'s, else the default (`$COGNITOD_SOCKET`, else
+/// `$COGNITOD_PROFILE`'s, else the unnamed profile's).
+fn socket_for(socket: Option<PathBuf>, profile: Option<&str>) -> PathBuf {
+    socket
+        .or_else(|| profile.map(cognitod_client::profile_socket))
+        .unwrap_or_else(cognitod_client::default_socket)
+}
+
+fn profile_name(text: &str) -> Result<String, String> {
+    if cognitod_proto::is_profile_name(text) {
+        Ok(text.to_owned())
+    } else {
+        Err(cognitod_proto::PROFILE_NAME_RULE.to_owned())
+    }
+}
+
 async fn run(cli: Cli) -> anyhow::Result<u8> {
-    let client = Client::new(cli.socket.unwrap_or_else(cognitod_client::default_socket));
+    let profile = cli.profile.clone().or_else(cognitod_client::env_profile);
+    let client = Client::new(socket_for(cli.socket, cli.profile.as_deref()));
     let json = cli.json;
     let out = &mut std::io::stdout();
     match cli.command {
@@ -303,7 +347,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             if json {
                 output::json(out, &status)?;
             } else {
-                output::status(out, &status, Timestamp::now())?;
+                output::status(out, &status, Timestamp::now(), output::Style::for_stdout())?;
             }
             Ok(exit::OK)
         }
@@ -515,6 +559,12 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::CredentialProcess => unreachable!("handled before the runtime starts"),
         Command::Events => events(&client, json).await,
+        Command::Exec { ecs, command } => {
+            let env = exec::environment(&client, profile.as_deref(), ecs).await?;
+            Ok(exec::replace_with(&command, env))
+        }
+        Command::Profiles => profiles::list(json).await,
+        Command::AwsConfig => profiles::aws_config(profile.as_deref()),
         Command::SignUp {
             username,
             attributes,
@@ -718,30 +768,46 @@ async fn events(client: &Client, json: bool) -> anyhow::Result<u8> {
     Ok(exit::OK)
 }
 
-/// `credential-process` with at most `--socket PATH` (or `--socket=PATH`) before or after it:
-/// `Some(socket)`; any other command line: `None`.
+/// `credential-process` with at most `--socket PATH` and `--profile NAME` (or `--socket=PATH`,
+/// `--profile=NAME`) before or after it: `Some((socket, profile))`; any other command line:
+/// `None`.
 fn credential_process_args(
     args: impl Iterator<Item = std::ffi::OsString>,
-) -> Option<Option<PathBuf>> {
+) -> Option<(Option<PathBuf>, Option<String>)> {
     let mut socket = None;
+    let mut profile = None;
     let mut command = false;
     let mut args = args;
     while let Some(arg) = args.next() {
+        let text = arg.to_str();
         if arg == "credential-process" && !command {
             command = true;
         } else if arg == "--socket" && socket.is_none() {
             socket = Some(PathBuf::from(args.next()?));
-        } else if let Some(path) = arg
-            .to_str()
+        } else if let Some(path) = text
             .and_then(|a| a.strip_prefix("--socket="))
             .filter(|_| socket.is_none())
         {
             socket = Some(PathBuf::from(path));
+        } else if arg == "--profile" && profile.is_none() {
+            profile = Some(args.next()?.into_string().ok()?);
+        } else if let Some(name) = text
+            .and_then(|a| a.strip_prefix("--profile="))
+            .filter(|_| profile.is_none())
+        {
+            profile = Some(name.to_owned());
         } else {
             return None;
         }
     }
-    command.then_some(socket)
+    // A bad name goes to the full parser, which says what is wrong with it.
+    if profile
+        .as_deref()
+        .is_some_and(|name| !cognitod_proto::is_profile_name(name))
+    {
+        return None;
+    }
+    command.then_some((socket, profile))
 }
 
 /// `credential_process`: exactly `{"Version":1,...}` on stdout, or nothing there and one line
@@ -799,7 +865,12 @@ mod tests {
     use super::*;
 
     fn parse(args: &[&str]) -> Option<Option<PathBuf>> {
+        credential_process_args(args.iter().map(std::ffi::OsString::from)).map(|(socket, _)| socket)
+    }
+
+    fn parse_profile(args: &[&str]) -> Option<Option<String>> {
         credential_process_args(args.iter().map(std::ffi::OsString::from))
+            .map(|(_, profile)| profile)
     }
 
     #[test]
@@ -817,6 +888,19 @@ mod tests {
         assert_eq!(parse(&["credential-process", "credential-process"]), None);
         assert_eq!(parse(&["--socket"]), None);
         assert_eq!(parse(&["status"]), None);
+        assert_eq!(
+            parse_profile(&["credential-process", "--profile", "staging"]),
+            Some(Some("staging".to_owned()))
+        );
+        assert_eq!(
+            parse_profile(&["--profile=dev", "credential-process"]),
+            Some(Some("dev".to_owned()))
+        );
+        assert_eq!(
+            parse_profile(&["credential-process", "--profile", "Bad/Name"]),
+            None
+        );
+        assert_eq!(parse_profile(&["credential-process", "--profile"]), None);
         assert_eq!(parse(&["--socket", "/s"]), None);
     }
 }

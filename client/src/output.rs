@@ -20,27 +20,80 @@ pub fn say_inline(text: &str) {
     let _ = stderr.flush();
 }
 
+/// Colour for a terminal: only when stdout is one and `NO_COLOR` is unset or empty
+/// (<https://no-color.org>).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Style {
+    colour: bool,
+}
+
+impl Style {
+    /// No colour.
+    #[cfg(test)]
+    pub const PLAIN: Style = Style { colour: false };
+
+    pub fn for_stdout() -> Style {
+        use std::io::IsTerminal;
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        Style {
+            colour: !no_color && io::stdout().is_terminal(),
+        }
+    }
+
+    fn paint(self, code: &str, text: &str) -> String {
+        if self.colour {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+
+    pub fn good(self, text: &str) -> String {
+        self.paint("32", text)
+    }
+
+    pub fn warn(self, text: &str) -> String {
+        self.paint("33", text)
+    }
+
+    pub fn bad(self, text: &str) -> String {
+        self.paint("31", text)
+    }
+
+    pub fn dim(self, text: &str) -> String {
+        self.paint("2", text)
+    }
+}
+
 /// `value` as one line of JSON.
 pub fn json(out: &mut impl Write, value: &impl Serialize) -> io::Result<()> {
     serde_json::to_writer(&mut *out, value)?;
     writeln!(out)
 }
 
-pub fn status(out: &mut impl Write, status: &Status, now: Timestamp) -> io::Result<()> {
+pub fn status(
+    out: &mut impl Write,
+    status: &Status,
+    now: Timestamp,
+    style: Style,
+) -> io::Result<()> {
     match (status.state, &status.username) {
-        (SessionState::SignedIn, Some(username)) => writeln!(out, "signed in as {username}")?,
-        (SessionState::SignedIn, None) => writeln!(out, "signed in")?,
+        (SessionState::SignedIn, Some(username)) => {
+            writeln!(out, "{}", style.good(&format!("signed in as {username}")))?;
+        }
+        (SessionState::SignedIn, None) => writeln!(out, "{}", style.good("signed in"))?,
         (SessionState::SigningIn, username) => {
             let whom = username
                 .as_deref()
                 .map_or_else(String::new, |u| format!(" for {u}"));
-            writeln!(out, "signing in{whom}: a sign-in step is pending")?;
+            let line = format!("signing in{whom}: a sign-in step is pending");
+            writeln!(out, "{}", style.warn(&line))?;
             if let Some(step) = &status.next_step {
                 writeln!(out, "pending: {}", step_text(step.sign_in_step))?;
             }
             writeln!(out, "answer it with `cognitoctl confirm`")?;
         }
-        (SessionState::SignedOut, _) => writeln!(out, "signed out")?,
+        (SessionState::SignedOut, _) => writeln!(out, "{}", style.bad("signed out"))?,
         (SessionState::Federated, provider) => writeln!(
             out,
             "federated through {} (an identity pool identity, no user-pool user)",
@@ -83,9 +136,9 @@ pub fn status(out: &mut impl Write, status: &Status, now: Timestamp) -> io::Resu
         )?;
     }
     let upstream = match status.upstream {
-        UpstreamHealth::Ok => "ok",
-        UpstreamHealth::Degraded => "degraded",
-        UpstreamHealth::Unreachable => "unreachable",
+        UpstreamHealth::Ok => style.good("ok"),
+        UpstreamHealth::Degraded => style.warn("degraded"),
+        UpstreamHealth::Unreachable => style.bad("unreachable"),
     };
     if status.consecutive_failures > 0 {
         writeln!(
@@ -330,7 +383,7 @@ mod tests {
             last_sign_out: None,
         };
         let mut text = Vec::new();
-        super::status(&mut text, &status, now).unwrap();
+        super::status(&mut text, &status, now, Style::PLAIN).unwrap();
         let text = String::from_utf8(text).unwrap();
         assert!(text.contains("refresh overdue by 6 s"), "{text}");
         assert!(!text.contains("ago"), "{text}");

@@ -11,9 +11,15 @@ use cognitod::paths::Environment;
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Args {
-    /// Config file (else $COGNITOD_CONFIG, else $XDG_CONFIG_HOME/cognitod/config.toml).
+    /// Config file (else the profile's, else $COGNITOD_CONFIG, else
+    /// $XDG_CONFIG_HOME/cognitod/config.toml).
     #[arg(long, value_name = "PATH")]
     config: Option<PathBuf>,
+    /// Serve this profile: config $XDG_CONFIG_HOME/cognitod/profiles/NAME.toml, socket
+    /// $XDG_RUNTIME_DIR/cognitod/profiles/NAME/socket, state $XDG_STATE_HOME/cognitod/profiles/NAME
+    /// (an explicit --config, or socket and state_dir in the config, still win).
+    #[arg(long, env = "COGNITOD_PROFILE", value_name = "NAME", value_parser = profile_name)]
+    profile: Option<String>,
     /// Validate the configuration, print it (secrets redacted) and exit.
     #[arg(long)]
     check_config: bool,
@@ -38,7 +44,10 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     let args = Args::parse();
-    let env = Environment::from_process();
+    let env = Environment {
+        profile: args.profile.clone(),
+        ..Environment::from_process()
+    };
     let config = match Config::load(args.config.as_deref(), &env) {
         Ok(config) => config,
         Err(error) => {
@@ -101,6 +110,14 @@ fn main() -> ExitCode {
             }
             ExitCode::FAILURE
         }
+    }
+}
+
+fn profile_name(text: &str) -> Result<String, String> {
+    if cognitod_proto::is_profile_name(text) {
+        Ok(text.to_owned())
+    } else {
+        Err(cognitod_proto::PROFILE_NAME_RULE.to_owned())
     }
 }
 

@@ -18,6 +18,8 @@ pub struct Environment {
     pub runtime_directory: Option<PathBuf>,
     pub home: Option<PathBuf>,
     pub uid: u32,
+    /// The profile (`--profile`, `$COGNITOD_PROFILE`): its own config, socket and state.
+    pub profile: Option<String>,
 }
 
 impl Environment {
@@ -42,37 +44,55 @@ impl Environment {
             runtime_directory: first("RUNTIME_DIRECTORY"),
             home: var("HOME"),
             uid: rustix::process::getuid().as_raw(),
+            profile: None,
         }
     }
 
+    /// Profile `P`'s `$XDG_CONFIG_HOME/cognitod/profiles/P.toml`; without a profile
     /// `$COGNITOD_CONFIG`, else `$XDG_CONFIG_HOME/cognitod/config.toml`
-    /// (`~/.config/cognitod/config.toml`).
+    /// (`~/.config/cognitod/config.toml`; `/etc/cognitod/...` without a home).
     pub fn config_file(&self) -> PathBuf {
-        if let Some(path) = &self.cognitod_config {
-            return path.clone();
-        }
-        self.xdg_config_home
+        let base = self
+            .xdg_config_home
             .clone()
             .or_else(|| self.home.as_ref().map(|h| h.join(".config")))
             .unwrap_or_else(|| PathBuf::from("/etc"))
-            .join("cognitod/config.toml")
+            .join("cognitod");
+        if let Some(profile) = &self.profile {
+            return base.join("profiles").join(format!("{profile}.toml"));
+        }
+        if let Some(path) = &self.cognitod_config {
+            return path.clone();
+        }
+        base.join("config.toml")
     }
 
-    /// `$XDG_RUNTIME_DIR/cognitod/socket`, else `/tmp/cognitod-<uid>/socket`.
+    /// `$XDG_RUNTIME_DIR/cognitod/socket`, else `/tmp/cognitod-<uid>/socket`; profile `P`'s
+    /// in `.../cognitod/profiles/P/socket`.
     pub fn default_socket(&self) -> PathBuf {
-        cognitod_proto::default_socket_path(self.xdg_runtime_dir.as_deref(), self.uid)
+        let runtime_dir = self.xdg_runtime_dir.as_deref();
+        match &self.profile {
+            Some(profile) => cognitod_proto::profile_socket_path(runtime_dir, self.uid, profile),
+            None => cognitod_proto::default_socket_path(runtime_dir, self.uid),
+        }
     }
 
-    /// `$STATE_DIRECTORY`, else `$XDG_STATE_HOME/cognitod` (`~/.local/state/cognitod`).
+    /// `$STATE_DIRECTORY`, else `$XDG_STATE_HOME/cognitod` (`~/.local/state/cognitod`); profile
+    /// `P`'s in `.../cognitod/profiles/P`.
     pub fn default_state_dir(&self) -> PathBuf {
         if let Some(dir) = &self.state_directory {
             return dir.clone();
         }
-        self.xdg_state_home
+        let base = self
+            .xdg_state_home
             .clone()
             .or_else(|| self.home.as_ref().map(|h| h.join(".local/state")))
             .unwrap_or_else(|| PathBuf::from("/var/lib"))
-            .join("cognitod")
+            .join("cognitod");
+        match &self.profile {
+            Some(profile) => base.join("profiles").join(profile),
+            None => base,
+        }
     }
 }
 

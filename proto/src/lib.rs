@@ -34,6 +34,41 @@ pub fn default_socket_path(
     }
 }
 
+/// Whether `name` may name a profile: `[a-z0-9][a-z0-9_-]{0,31}` (no `/` or `.`, so it is
+/// safe in paths and systemd instance names).
+pub fn is_profile_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    name.len() <= 32
+        && chars
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+}
+
+/// Why `name` is not a profile name, for messages.
+pub const PROFILE_NAME_RULE: &str =
+    "a profile name is 1 to 32 of a-z, 0-9, _ and -, starting with a letter or digit";
+
+/// Profile `profile`'s socket when none is configured:
+/// `$XDG_RUNTIME_DIR/cognitod/profiles/<profile>/socket`, else
+/// `/tmp/cognitod-<uid>/profiles/<profile>/socket`.
+pub fn profile_socket_path(
+    xdg_runtime_dir: Option<&std::path::Path>,
+    uid: u32,
+    profile: &str,
+) -> std::path::PathBuf {
+    let base = default_socket_path(xdg_runtime_dir, uid);
+    let dir = base.parent().unwrap_or(std::path::Path::new("/"));
+    dir.join("profiles").join(profile).join("socket")
+}
+
+/// A system-wide profile's socket (the template unit `cognitod@.socket`).
+pub fn system_profile_socket_path(profile: &str) -> std::path::PathBuf {
+    std::path::Path::new("/run/cognitod/profiles")
+        .join(profile)
+        .join("socket")
+}
+
 /// Largest request body the daemon accepts (larger ones get 413 `PayloadTooLarge`).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 

@@ -246,3 +246,42 @@ fn newer_flows_and_steps_parse_as_unknown() {
             .unwrap();
     assert_eq!(step.sign_in_step, SignInStep::Unknown);
 }
+
+#[test]
+fn profile_names_are_safe_in_paths() {
+    for good in [
+        "staging",
+        "prod-eu",
+        "a",
+        "dev_2",
+        "0admin",
+        &"x".repeat(32),
+    ] {
+        assert!(is_profile_name(good), "{good}");
+    }
+    for bad in [
+        "",
+        "Prod",
+        "-x",
+        "_x",
+        "a/b",
+        "..",
+        "a.b",
+        "a b",
+        &"x".repeat(33),
+    ] {
+        assert!(!is_profile_name(bad), "{bad}");
+    }
+    assert_eq!(
+        profile_socket_path(
+            Some(std::path::Path::new("/run/user/1000")),
+            1000,
+            "staging"
+        ),
+        std::path::PathBuf::from("/run/user/1000/cognitod/profiles/staging/socket")
+    );
+    assert_eq!(
+        profile_socket_path(None, 1000, "dev"),
+        std::path::PathBuf::from("/tmp/cognitod-1000/profiles/dev/socket")
+    );
+}

@@ -20,6 +20,9 @@ pub struct TestDaemon {
     trace: bool,
     /// More environment for the next start ([`TestDaemon::set_env`]).
     env: Vec<(String, std::ffi::OsString)>,
+    /// Started as `--profile NAME` (its config, socket and state found by the profile's
+    /// paths), not with `--config`.
+    profile: Option<String>,
 }
 
 /// What one `cognitoctl` run did.
@@ -83,6 +86,40 @@ impl TestDaemon {
             child: None,
             trace: !log_level.is_empty() && crate::sweep_dir().is_some(),
             env: Vec::new(),
+            profile: None,
+        };
+        daemon.spawn();
+        daemon
+    }
+
+    /// Starts `cognitod --profile PROFILE` in `home` (a [`ProfileHome`]'s XDG folders): its
+    /// config is written to `home`'s `cognitod/profiles/PROFILE.toml`, with no socket or
+    /// state_dir of its own, so the profile's default paths are used.
+    pub fn start_profile(home: &ProfileHome, profile: &str, cognito_toml: &str) -> TestDaemon {
+        let dir = tempfile::Builder::new()
+            .prefix("cognitod-test")
+            .tempdir()
+            .expect("a temporary folder");
+        let config_path = home
+            .config
+            .join("cognitod/profiles")
+            .join(format!("{profile}.toml"));
+        std::fs::create_dir_all(config_path.parent().expect("a parent")).expect("config folder");
+        std::fs::write(
+            &config_path,
+            format!("{cognito_toml}\n[daemon]\nlog_level = \"debug\"\n"),
+        )
+        .expect("config written");
+        let log_path = dir.path().join("cognitod.log");
+        let mut daemon = TestDaemon {
+            dir,
+            socket: home.socket(profile),
+            config_path,
+            log_path,
+            child: None,
+            trace: crate::sweep_dir().is_some(),
+            env: home.env(),
+            profile: Some(profile.to_owned()),
         };
         daemon.spawn();
         daemon
@@ -100,7 +137,10 @@ impl TestDaemon {
             .open(&self.log_path)
             .expect("log file");
         let mut command = Command::new(crate::binary("cognitod"));
-        command.arg("--config").arg(&self.config_path);
+        match &self.profile {
+            Some(profile) => command.arg("--profile").arg(profile),
+            None => command.arg("--config").arg(&self.config_path),
+        };
         if self.trace {
             command.env("RUST_LOG", "trace");
         } else {
@@ -379,4 +419,93 @@ pub fn cognitod_refuses(config_path: &std::path::Path) -> (i32, String) {
     let (code, text) = run_briefly("cognitod", &["--config", config], &[]);
     let code = code.unwrap_or_else(|| panic!("cognitod started although it should have refused"));
     (code, text)
+}
+
+/// A user's XDG folders (config, runtime, state) in a temporary folder, for daemons and
+/// clients that find their paths by profile.
+#[derive(Debug)]
+pub struct ProfileHome {
+    pub root: TempDir,
+    pub config: PathBuf,
+    pub runtime: PathBuf,
+    pub state: PathBuf,
+}
+
+impl ProfileHome {
+    pub fn new() -> ProfileHome {
+        use std::os::unix::fs::DirBuilderExt;
+        let root = tempfile::Builder::new()
+            .prefix("cognitod-home")
+            .tempdir()
+            .expect("a temporary folder");
+        let [config, runtime, state] =
+            ["config", "run", "state"].map(|name| root.path().join(name));
+        for dir in [&config, &runtime, &state] {
+            std::fs::DirBuilder::new()
+                .mode(0o700)
+                .create(dir)
+                .expect("an XDG folder");
+        }
+        ProfileHome {
+            root,
+            config,
+            runtime,
+            state,
+        }
+    }
+
+    /// `XDG_CONFIG_HOME`, `XDG_RUNTIME_DIR` and `XDG_STATE_HOME` pointing here.
+    pub fn env(&self) -> Vec<(String, std::ffi::OsString)> {
+        vec![
+            ("XDG_CONFIG_HOME".into(), self.config.clone().into()),
+            ("XDG_RUNTIME_DIR".into(), self.runtime.clone().into()),
+            ("XDG_STATE_HOME".into(), self.state.clone().into()),
+        ]
+    }
+
+    /// Where profile `profile`'s socket is.
+    pub fn socket(&self, profile: &str) -> PathBuf {
+        self.runtime
+            .join("cognitod/profiles")
+            .join(profile)
+            .join("socket")
+    }
+
+    /// `cognitoctl ARGS` in this home (no `--socket`: the profile finds it), with `env` more.
+    pub fn ctl(&self, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> CtlOutput {
+        let mut command = Command::new(crate::binary("cognitoctl"));
+        command
+            .args(args)
+            .env_remove("COGNITOD_SOCKET")
+            .env_remove("COGNITOD_PROFILE")
+            .envs(self.env())
+            .envs(env.iter().copied())
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().expect("cognitoctl starts");
+        if let Some(input) = stdin {
+            let _ = child
+                .stdin
+                .take()
+                .expect("piped stdin")
+                .write_all(input.as_bytes());
+        }
+        let output = child.wait_with_output().expect("cognitoctl finishes");
+        CtlOutput {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+impl Default for ProfileHome {
+    fn default() -> Self {
+        Self::new()
+    }
 }

@@ -195,6 +195,48 @@ fn default_paths_follow_xdg_and_systemd() {
     );
 }
 
+#[test]
+fn a_profile_has_its_own_config_socket_and_state() {
+    let staging = Environment {
+        profile: Some("staging".into()),
+        cognitod_config: Some("/elsewhere.toml".into()),
+        ..env()
+    };
+    assert_eq!(
+        staging.config_file(),
+        Path::new("/home/alice/.config/cognitod/profiles/staging.toml")
+    );
+    assert_eq!(
+        staging.default_socket(),
+        Path::new("/run/user/1000/cognitod/profiles/staging/socket")
+    );
+    assert_eq!(
+        staging.default_state_dir(),
+        Path::new("/home/alice/.local/state/cognitod/profiles/staging")
+    );
+    let system = Environment {
+        profile: Some("prod".into()),
+        uid: 999,
+        ..Environment::default()
+    };
+    assert_eq!(
+        system.config_file(),
+        Path::new("/etc/cognitod/profiles/prod.toml")
+    );
+    assert_eq!(
+        system.default_state_dir(),
+        Path::new("/var/lib/cognitod/profiles/prod")
+    );
+    let unit = Environment {
+        state_directory: Some("/var/lib/cognitod/profiles/prod".into()),
+        ..system
+    };
+    assert_eq!(
+        unit.default_state_dir(),
+        Path::new("/var/lib/cognitod/profiles/prod")
+    );
+}
+
 /// Found by the `config` fuzz target: `--check-config` printed `jwks_url` and
 /// `client_secret` as keys, which the parser refuses.
 #[test]

@@ -161,7 +161,13 @@ fn main() {
     // credentials (as Cognito's are). The floor profile runs `bench-floor` as its
     // credential_process: what the AWS CLI's process provider costs whatever the helper.
     let cli = aws_cli(&daemon, size, if quick { 3 } else { 25 });
+    // The async client library: one Client making calls one after another.
+    let per_second = library_calls(&daemon.socket, settings.seconds);
     drop(daemon);
+    table.push((
+        "client library: sequential GET /v1/status on one Client".into(),
+        format!("{per_second:.0} calls/s"),
+    ));
     table.push((
         "aws sts get-caller-identity, keys in env".into(),
         stats(&cli.env, "ms"),
@@ -563,4 +569,24 @@ fn economy(clients: usize, lifetimes: u64) -> (u64, u64, usize) {
         .collect();
     let served = workers.into_iter().map(|w| w.join().expect("client")).sum();
     (lifetimes, fake.calls("InitiateAuth") - before, served)
+}
+
+/// Calls per second through the async client library: one `Client`, `GET /v1/status` one
+/// after another for `seconds`.
+fn library_calls(socket: &Path, seconds: u64) -> f64 {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        let client = cognitod_client::Client::new(socket);
+        client.status().await.expect("the daemon answers");
+        let started = Instant::now();
+        let mut calls = 0u64;
+        while started.elapsed() < Duration::from_secs(seconds) {
+            client.status().await.expect("the daemon answers");
+            calls += 1;
+        }
+        calls as f64 / started.elapsed().as_secs_f64()
+    })
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs cognitod and cognitoctl with their systemd units.
+# Installs cognitod and cognitoctl with their systemd units: cognitod.socket/.service and the
+# templates cognitod@.socket/.service, whose instance is a profile (cognitod@staging.socket).
 #   systemd/install.sh --user     for yourself: ~/.local/bin, ~/.config/systemd/user
 #   systemd/install.sh --system   for a service account: /usr/local/bin, /etc/systemd/system,
 #                                 user and group `cognitod`, /etc/cognitod (run as root)
@@ -27,9 +28,11 @@ if [ "$mode" = --user ]; then
     units=${XDG_CONFIG_HOME:-$HOME/.config}/systemd/user
     config=${XDG_CONFIG_HOME:-$HOME/.config}/cognitod
     install -d -m 0755 "$dest" "$units"
-    install -d -m 0700 "$config"
+    # profiles/ holds each profile's config (and, under systemd 252, its StateDirectory=).
+    install -d -m 0700 "$config" "$config/profiles"
     install -m 0755 "$bin_dir/cognitod" "$bin_dir/cognitoctl" "$dest/"
-    install -m 0644 systemd/user/cognitod.service systemd/user/cognitod.socket "$units/"
+    install -m 0644 systemd/user/cognitod.service systemd/user/cognitod.socket \
+        systemd/user/cognitod@.service systemd/user/cognitod@.socket "$units/"
     echo "Installed cognitod and cognitoctl in $dest and the units in $units."
     if [ ! -e "$config/config.toml" ]; then
         echo "Write $config/config.toml (see the README's Configuration section), then:"
@@ -37,6 +40,10 @@ if [ "$mode" = --user ]; then
     echo "  systemctl --user daemon-reload"
     echo "  systemctl --user enable --now cognitod.socket"
     echo "  cognitoctl login"
+    echo "A profile (here staging) has its own config, socket, state and daemon:"
+    echo "  \$EDITOR $config/profiles/staging.toml"
+    echo "  systemctl --user enable --now cognitod@staging.socket"
+    echo "  cognitoctl --profile staging login"
 else
     if [ "$(id -u)" != 0 ]; then
         echo "systemd/install.sh --system must run as root" >&2
@@ -46,8 +53,12 @@ else
     getent passwd cognitod >/dev/null ||
         useradd --system --gid cognitod --home-dir /var/lib/cognitod --shell /usr/sbin/nologin cognitod
     install -m 0755 "$bin_dir/cognitod" "$bin_dir/cognitoctl" /usr/local/bin/
-    install -m 0644 systemd/system/cognitod.service systemd/system/cognitod.socket /etc/systemd/system/
-    install -d -m 0750 -o root -g cognitod /etc/cognitod
+    install -m 0644 systemd/system/cognitod.service systemd/system/cognitod.socket \
+        systemd/system/cognitod@.service systemd/system/cognitod@.socket /etc/systemd/system/
+    install -d -m 0750 -o root -g cognitod /etc/cognitod /etc/cognitod/profiles
+    # The parents of each profile's StateDirectory= (cognitod/profiles/NAME): systemd would
+    # make missing ones root's, 0755, if a profile started before cognitod.service ever did.
+    install -d -m 0700 -o cognitod -g cognitod /var/lib/cognitod /var/lib/cognitod/profiles
     echo "Installed cognitod and cognitoctl in /usr/local/bin and the units in /etc/systemd/system."
     if [ ! -e /etc/cognitod/config.toml ]; then
         echo "Write /etc/cognitod/config.toml (group cognitod, mode 0640) with [daemon] socket ="
@@ -56,4 +67,9 @@ else
     echo "  systemctl daemon-reload"
     echo "  systemctl enable --now cognitod.socket"
     echo "  usermod -aG cognitod USER   # for each user in allowed_uids"
+    echo "A profile (here staging) has its own config, socket, state and daemon:"
+    echo "  install -m 0640 -g cognitod staging.toml /etc/cognitod/profiles/staging.toml"
+    echo "    # [daemon] socket = \"/run/cognitod/profiles/staging/socket\", allowed_uids = [...]"
+    echo "  systemctl enable --now cognitod@staging.socket"
+    echo "  COGNITOD_SOCKET=/run/cognitod/profiles/staging/socket cognitoctl status"
 fi

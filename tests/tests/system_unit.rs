@@ -135,6 +135,75 @@ fn the_system_unit_serves_its_group_and_its_allowed_uids_and_keeps_its_watchdog(
     container.must("systemctl restart cognitod.service");
     let (code, text) = as_user(&container, "alice", "whoami", None);
     assert_eq!((code, text.trim()), (0, "alice"), "{}", journal(&container));
+
+    a_profile_gets_its_own_socket_and_directories(&container);
+}
+
+/// The template units as systemd runs them, beside the plain ones: a profile's socket starts
+/// only with its config, at its own path with the plain socket's modes, and its service gets a
+/// state and a runtime directory of its own. The service runs a shell in place of the daemon
+/// (a drop-in), which reports what systemd handed it.
+fn a_profile_gets_its_own_socket_and_directories(container: &Container) {
+    // No config, no socket; and "." and ".." never point a socket outside profiles/ (systemd
+    // refuses a ".." instance itself).
+    for (instance, refusal) in [
+        ("demo", "Assertion failed"),
+        (".", "Assertion failed"),
+        ("..", "Access denied"),
+    ] {
+        let refused = container.run(
+            &format!("systemctl start 'cognitod@{instance}.socket'"),
+            None,
+        );
+        assert!(
+            refused.code != 0 && refused.stderr.contains(refusal),
+            "{instance}: {refused:?}"
+        );
+    }
+    container.must(
+        "set -e
+        install -m 0640 -o root -g cognitod /exp/config.toml /etc/cognitod/profiles/demo.toml
+        systemctl enable --now cognitod@demo.socket",
+    );
+    let modes = container.must(
+        "stat -c '%a %U:%G %n' /etc/cognitod/profiles /run/cognitod/profiles/demo \
+         /run/cognitod/profiles/demo/socket /var/lib/cognitod/profiles",
+    );
+    assert_eq!(
+        modes.stdout,
+        "750 root:cognitod /etc/cognitod/profiles\n\
+         755 root:root /run/cognitod/profiles/demo\n\
+         660 cognitod:cognitod /run/cognitod/profiles/demo/socket\n\
+         700 cognitod:cognitod /var/lib/cognitod/profiles\n"
+    );
+    container.must(
+        r#"set -e
+        mkdir -p /etc/systemd/system/cognitod@demo.service.d
+        cat >/etc/systemd/system/cognitod@demo.service.d/probe.conf <<'END'
+[Service]
+Type=oneshot
+ExecStart=
+ExecStart=/bin/sh -c 'echo "probe: uid=$$(id -u) state=$$STATE_DIRECTORY runtime=$$RUNTIME_DIRECTORY"'
+END
+        systemctl daemon-reload
+        systemctl start cognitod@demo.service"#,
+    );
+    let uid = container.must("id -u cognitod").stdout;
+    let probe = container
+        .must("journalctl -u cognitod@demo.service -o cat --no-pager | grep '^probe: '")
+        .stdout;
+    assert_eq!(
+        probe,
+        format!(
+            "probe: uid={} state=/var/lib/cognitod/profiles/demo runtime=/run/cognitod-ecs-demo\n",
+            uid.trim()
+        )
+    );
+    let state = container.must("stat -c '%a %U:%G' /var/lib/cognitod/profiles/demo");
+    assert_eq!(state.stdout, "700 cognitod:cognitod\n");
+    // The plain unit serves on, at its own socket.
+    let (code, text) = as_user(container, "alice", "whoami", None);
+    assert_eq!((code, text.trim()), (0, "alice"), "{}", journal(container));
 }
 
 fn journal(container: &Container) -> String {
@@ -199,4 +268,19 @@ fn the_user_unit_serves_its_user_with_the_container_endpoint_on() {
         "eval \"$(cognitoctl env --ecs)\"; cat \"$AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE\" >/dev/null && echo readable",
     );
     assert_eq!(credentials.stdout.trim(), "readable", "{credentials:?}");
+
+    // A profile's socket (install.sh put the templates beside the plain units), once the
+    // profile has a config: at its own path, with the plain socket's modes.
+    let profile = as_alice(
+        "set -e; cp ~/.config/cognitod/config.toml ~/.config/cognitod/profiles/demo.toml; \
+         systemctl --user enable --now cognitod@demo.socket; \
+         stat -c \"%a %U:%G %n\" $XDG_RUNTIME_DIR/cognitod/profiles/demo \
+         $XDG_RUNTIME_DIR/cognitod/profiles/demo/socket",
+    );
+    assert_eq!(
+        profile.stdout,
+        "700 alice:alice /run/user/1001/cognitod/profiles/demo\n\
+         600 alice:alice /run/user/1001/cognitod/profiles/demo/socket\n",
+        "{profile:?}"
+    );
 }

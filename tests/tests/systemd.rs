@@ -6,7 +6,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixDatagram;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -16,33 +16,39 @@ use cognitod_tests::{binary, raw_request, workspace_root};
 
 const PASSWORD: &str = "Correct-Horse-9";
 
-/// The units, with `ExecStart` pointing at the built daemon (verify fails on a missing one).
-fn units_in(dir: &Path, kind: &str) -> Vec<std::path::PathBuf> {
+/// The units of each kind: the plain pair and the profile templates.
+const UNITS: [&str; 4] = [
+    "cognitod.service",
+    "cognitod.socket",
+    "cognitod@.service",
+    "cognitod@.socket",
+];
+
+/// The units of `kind` copied into `dir/kind`, with `ExecStart` pointing at the built daemon
+/// (verify fails on a missing one).
+fn units_in(dir: &Path, kind: &str) -> PathBuf {
     let target = dir.join(kind);
     std::fs::create_dir_all(&target).unwrap();
-    ["cognitod.service", "cognitod.socket"]
-        .iter()
-        .map(|name| {
-            let text =
-                std::fs::read_to_string(workspace_root().join("systemd").join(kind).join(name))
-                    .unwrap();
-            let daemon = binary("cognitod");
-            let text = text
-                .lines()
-                .map(|line| match line.strip_prefix("ExecStart=") {
-                    Some(rest) => {
-                        let args = rest.split_once(' ').map_or("", |(_, a)| a);
-                        format!("ExecStart={} {args}", daemon.display())
-                    }
-                    None => line.to_owned(),
-                })
-                .collect::<Vec<_>>()
-                .join("\n");
-            let path = target.join(name);
-            std::fs::write(&path, text + "\n").unwrap();
-            path
-        })
-        .collect()
+    let daemon = binary("cognitod");
+    for name in UNITS {
+        let text = unit_text(kind, name)
+            .lines()
+            .map(|line| match line.strip_prefix("ExecStart=") {
+                Some(rest) => {
+                    let args = rest.split_once(' ').map_or("", |(_, a)| a);
+                    format!("ExecStart={} {args}", daemon.display())
+                }
+                None => line.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        std::fs::write(target.join(name), text + "\n").unwrap();
+    }
+    target
+}
+
+fn unit_text(kind: &str, name: &str) -> String {
+    std::fs::read_to_string(workspace_root().join("systemd").join(kind).join(name)).unwrap()
 }
 
 fn analyze(user: bool, runtime: &Path, args: &[&str]) -> (bool, String) {
@@ -67,37 +73,175 @@ fn the_units_verify_and_meet_the_sandbox_scores() {
     std::fs::create_dir(&runtime).unwrap();
     std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700)).unwrap();
     for (kind, user, threshold) in [("system", false, "15"), ("user", true, "20")] {
-        let units = units_in(dir.path(), kind);
-        // The system unit's peers are other users: inside PrivateUsers= they would all read as
-        // 65534. (The user unit's only peer is its user, whom its namespace maps.)
-        for unit in units.iter().filter(|_| kind == "system") {
-            let text = std::fs::read_to_string(unit).unwrap();
+        let target = units_in(dir.path(), kind);
+        // The system units' peers are other users: inside PrivateUsers= they would all read as
+        // 65534. (The user units' only peer is their user, whom their namespace maps.)
+        for name in UNITS.iter().filter(|_| kind == "system") {
+            let text = unit_text(kind, name);
             assert!(
                 !text
                     .lines()
                     .any(|l| l.trim_start().starts_with("PrivateUsers=")),
-                "{}: PrivateUsers= hides every peer's uid from the peer check",
-                unit.display()
+                "{kind}/{name}: PrivateUsers= hides every peer's uid from the peer check"
             );
         }
-        let paths: Vec<&str> = units.iter().map(|p| p.to_str().unwrap()).collect();
-        let mut verify = vec!["verify"];
-        verify.extend(&paths);
-        let (ok, text) = analyze(user, &runtime, &verify);
-        assert!(ok, "{kind} units do not verify:\n{text}");
-        let threshold = format!("--threshold={threshold}");
-        let (ok, text) = analyze(
-            user,
-            &runtime,
-            &["security", "--offline=yes", &threshold, paths[0]],
+        // A template is checked as an instance: systemd loads cognitod@test.service from
+        // cognitod@.service, with the specifiers filled in.
+        for (service, socket) in [
+            ("cognitod.service", "cognitod.socket"),
+            ("cognitod@test.service", "cognitod@test.socket"),
+        ] {
+            let service = target.join(service);
+            let socket = target.join(socket);
+            let paths = [service.to_str().unwrap(), socket.to_str().unwrap()];
+            let mut verify = vec!["verify"];
+            verify.extend(paths);
+            let (ok, text) = analyze(user, &runtime, &verify);
+            assert!(ok, "{kind} units {paths:?} do not verify:\n{text}");
+            let threshold = format!("--threshold={threshold}");
+            let (ok, text) = analyze(
+                user,
+                &runtime,
+                &["security", "--offline=yes", &threshold, paths[0]],
+            );
+            let score = text
+                .lines()
+                .find(|l| l.contains("Overall exposure level"))
+                .unwrap_or("no score")
+                .to_owned();
+            println!("{kind} unit: {score}");
+            assert!(
+                ok,
+                "{kind} {} over the threshold {threshold}:\n{text}",
+                paths[0]
+            );
+        }
+    }
+}
+
+/// A unit file's settings as (section, key, value), comments and blank lines left out.
+fn settings(text: &str) -> Vec<(String, String, String)> {
+    let mut section = String::new();
+    let mut found = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = name.to_owned();
+        } else if let Some((key, value)) = line.split_once('=') {
+            found.push((section.clone(), key.to_owned(), value.to_owned()));
+        }
+    }
+    found
+}
+
+/// The one value of `key` in `unit`.
+fn value<'a>(unit: &'a [(String, String, String)], key: &str) -> &'a str {
+    let values: Vec<&str> = unit
+        .iter()
+        .filter(|(_, k, _)| k == key)
+        .map(|(_, _, v)| v.as_str())
+        .collect();
+    assert_eq!(values.len(), 1, "{key}= is set once: {values:?}");
+    values[0]
+}
+
+/// What a template may set apart from its plain unit: everything that names the profile.
+const PER_PROFILE: [&str; 10] = [
+    "Description",
+    "Requires",
+    "After",
+    "ExecStart",
+    "StateDirectory",
+    "RuntimeDirectory",
+    "ConfigurationDirectory",
+    "ConfigurationDirectoryMode",
+    "AssertPathExists",
+    "ListenStream",
+];
+
+#[test]
+fn the_templates_give_each_profile_its_own_socket_state_and_daemon() {
+    for (kind, socket_path, config) in [
+        (
+            "system",
+            "/run/cognitod/profiles/%i/socket",
+            "/etc/cognitod/profiles/%i.toml",
+        ),
+        (
+            "user",
+            "%t/cognitod/profiles/%i/socket",
+            "%E/cognitod/profiles/%i.toml",
+        ),
+    ] {
+        for (plain, template) in [
+            ("cognitod.service", "cognitod@.service"),
+            ("cognitod.socket", "cognitod@.socket"),
+        ] {
+            let template_settings = settings(&unit_text(kind, template));
+            // %I unescapes the instance, turning a '-' in a profile name into a '/'.
+            for (_, key, value) in &template_settings {
+                assert!(!value.contains("%I"), "{kind}/{template}: {key}={value}");
+            }
+            // The same sandbox, modes and handling as the plain unit, line for line.
+            let plain_settings = settings(&unit_text(kind, plain));
+            let shared = |unit: &[(String, String, String)]| -> Vec<(String, String, String)> {
+                unit.iter()
+                    .filter(|(_, key, _)| !PER_PROFILE.contains(&key.as_str()))
+                    .cloned()
+                    .collect()
+            };
+            assert_eq!(
+                shared(&template_settings),
+                shared(&plain_settings),
+                "{kind}/{template} differs from {kind}/{plain} beyond the profile's names"
+            );
+        }
+
+        let service = settings(&unit_text(kind, "cognitod@.service"));
+        let exec = value(&service, "ExecStart");
+        assert!(exec.contains(" --profile %i"), "{kind}: ExecStart={exec}");
+        if kind == "system" {
+            assert!(exec.ends_with(&format!(" --config {config}")), "{exec}");
+        }
+        for key in ["Requires", "After"] {
+            assert!(
+                value(&service, key)
+                    .split_whitespace()
+                    .any(|unit| unit == "cognitod@%i.socket"),
+                "{kind}: {key}= names the profile's own socket"
+            );
+        }
+        // Profiles never share state or the container endpoint's token.
+        for (key, wanted) in [
+            ("StateDirectory", "cognitod/profiles/%i"),
+            ("StateDirectoryMode", "0700"),
+            ("RuntimeDirectory", "cognitod-ecs-%i"),
+            ("RuntimeDirectoryMode", "0700"),
+        ] {
+            assert_eq!(value(&service, key), wanted, "{kind}/cognitod@.service");
+        }
+
+        let socket = settings(&unit_text(kind, "cognitod@.socket"));
+        assert_eq!(value(&socket, "ListenStream"), socket_path, "{kind}");
+        // A socket only for a profile with a config.
+        assert_eq!(value(&socket, "AssertPathExists"), config, "{kind}");
+        // Set, not left to systemd's defaults (0666 and 0755), and equal to the plain socket's
+        // (compared above).
+        for key in ["SocketMode", "DirectoryMode"] {
+            assert!(!value(&socket, key).is_empty(), "{kind}: {key}=");
+        }
+        // systemd deletes a service's RuntimeDirectory= when it stops: the socket is not in
+        // one.
+        let runtime = format!("{}/", value(&service, "RuntimeDirectory"));
+        let socket_dir = socket_path
+            .trim_start_matches("%t/")
+            .trim_start_matches("/run/");
+        assert!(
+            !socket_dir.starts_with(&runtime),
+            "{socket_path} in {runtime}"
         );
-        let score = text
-            .lines()
-            .find(|l| l.contains("Overall exposure level"))
-            .unwrap_or("no score")
-            .to_owned();
-        println!("{kind} unit: {score}");
-        assert!(ok, "{kind} unit over the threshold {threshold}:\n{text}");
     }
 }
 

@@ -13,6 +13,7 @@
 
 mod account;
 pub mod blocking;
+mod pool;
 pub mod trust;
 
 use std::io;
@@ -84,7 +85,7 @@ pub enum StreamEnd {
 }
 
 /// Why a request to the daemon failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ClientError {
     #[error(
         "cognitod is not running (nothing listens on {})\nStart it with `cognitod` (or `systemctl --user start cognitod`), or pass --socket / set COGNITOD_SOCKET.",
@@ -130,16 +131,20 @@ impl ClientError {
     }
 }
 
-/// One daemon, reached over its Unix socket. Each call opens its own connection.
+/// One daemon, reached over its Unix socket. Calls share one keep-alive connection (a new
+/// one is checked before use); clones share it too.
 #[derive(Debug, Clone)]
 pub struct Client {
     socket: PathBuf,
+    pool: pool::Pool,
 }
 
 impl Client {
     pub fn new(socket: impl Into<PathBuf>) -> Self {
+        let socket = socket.into();
         Self {
-            socket: socket.into(),
+            pool: pool::pool(&socket),
+            socket,
         }
     }
 
@@ -360,24 +365,28 @@ impl Client {
         path: &str,
         body: Option<&B>,
     ) -> Result<T, ClientError> {
-        let (mut sender, connection) = self.connect().await?;
-
         let body = match body {
             Some(body) => serde_json::to_vec(body)
                 .map_err(|e| ClientError::Protocol(format!("cannot encode the request: {e}")))?,
             None => Vec::new(),
         };
-        let request = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("host", "localhost")
-            .header("content-type", "application/json")
-            .body(Full::new(Bytes::from(body)))
-            .map_err(|e| ClientError::Protocol(e.to_string()))?;
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|e| ClientError::Protocol(format!("the connection failed: {e}")))?;
+        let body = Bytes::from(body);
+        let request = || {
+            Request::builder()
+                .method(method.clone())
+                .uri(pool::uri(&self.socket, path))
+                .header("host", "localhost")
+                .header("content-type", "application/json")
+                .body(Full::new(body.clone()))
+                .map_err(|e| ClientError::Protocol(e.to_string()))
+        };
+        let response = match self.pool.request(request()?).await {
+            // The kept connection was closed under it (the daemon restarted, or dropped it
+            // idle): once more, on a new one, when the daemon cannot have acted on it.
+            Err(error) if pool::may_retry(&error, &method) => self.pool.request(request()?).await,
+            other => other,
+        }
+        .map_err(|e| pool::request_error(&e))?;
         let status = response.status();
         check_version(response.headers().get(API_VERSION_HEADER))?;
         let bytes = response
@@ -386,7 +395,6 @@ impl Client {
             .await
             .map_err(|e| ClientError::Protocol(format!("cannot read the answer: {e}")))?
             .to_bytes();
-        connection.abort();
 
         if status.is_success() {
             let bytes = if bytes.is_empty() {

@@ -31,10 +31,10 @@ struct Args {
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
     /// Print the manual page cognitod(8) (roff) and exit.
-    #[arg(long, hide = true, exclusive = true)]
+    #[arg(long, hide = true)]
     man: bool,
     /// Print the manual page cognitod.toml(5) (roff) and exit.
-    #[arg(long, hide = true, exclusive = true)]
+    #[arg(long, hide = true)]
     man_config: bool,
 }
 

@@ -24,8 +24,9 @@ ensure_moto() {
     "$VENV/bin/pip" install --quiet --disable-pip-version-check "$MOTO_VERSION" $AWS_CLIENTS
 }
 
-# Tools the tests run: systemd-analyze and systemd-socket-activate (package systemd), and
-# util-linux's script and setpriv. Installed when missing (the tests run as root in CI).
+# Tools the tests run: systemd-analyze and systemd-socket-activate (package systemd),
+# util-linux's script and setpriv, and man (man-db, with groff-base) to render the manual
+# pages. Installed when missing (the tests run as root in CI).
 # A headless browser for the browser sign-in (the tests and the demo drive it over WebDriver).
 ensure_browser() {
     if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
@@ -42,6 +43,7 @@ ensure_test_tools() {
         missing+=(systemd)
     command -v script >/dev/null || missing+=(bsdutils)
     command -v setpriv >/dev/null || missing+=(util-linux)
+    command -v man >/dev/null && command -v groff >/dev/null || missing+=(man-db groff-base)
     compgen -G '/usr/lib/*/faketime/libfaketime.so.1' >/dev/null || missing+=(faketime)
     if [ ${#missing[@]} -gt 0 ]; then
         log "installing ${missing[*]}"

@@ -4,6 +4,7 @@ mod account_cli;
 mod browser;
 mod exec;
 mod failure;
+mod manual;
 mod output;
 mod profiles;
 mod signin;
@@ -13,7 +14,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use cognitod_client::{Client, StreamEnd};
 use cognitod_proto::{AuthFlowType, ErrorBody, Timestamp};
 
@@ -236,6 +237,8 @@ enum Command {
         #[arg(long)]
         force_refresh: bool,
     },
+    #[command(flatten)]
+    Manual(manual::Manual),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -624,6 +627,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             }
             Ok(exit::OK)
         }
+        Command::Manual(what) => manual::print(what, Cli::command()),
     }
 }
 

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use crate::paths::Environment;
 
 mod federation;
+pub mod keys;
 mod oauth;
 pub use federation::FederationConfig;
 pub use oauth::{OAuthConfig, cognito_provider_name};

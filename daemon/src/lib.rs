@@ -11,6 +11,7 @@ pub mod ecs;
 pub mod fuzzing;
 mod json;
 pub mod logging;
+pub mod manual;
 pub mod oauth;
 pub mod paths;
 pub mod server;

@@ -2,7 +2,7 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, ValueEnum};
+use clap::{CommandFactory, Parser, ValueEnum};
 use cognitod::config::Config;
 use cognitod::logging::parse_filter;
 use cognitod::paths::Environment;
@@ -30,6 +30,12 @@ struct Args {
     /// Log line format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// Print the manual page cognitod(8) (roff) and exit.
+    #[arg(long, hide = true)]
+    man: bool,
+    /// Print the manual page cognitod.toml(5) (roff) and exit.
+    #[arg(long, hide = true)]
+    man_config: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -44,6 +50,23 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     let args = Args::parse();
+    if args.man || args.man_config {
+        let out = &mut std::io::stdout().lock();
+        let written = if args.man {
+            cognitod::manual::write_daemon_page(Args::command(), out)
+        } else {
+            cognitod::manual::write_config_page(out)
+        };
+        // A reader that stops early (`| head`) ends the output quietly.
+        return match written.and_then(|()| out.flush()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+            Err(error) => {
+                say(&format!("cannot write the manual page: {error}"));
+                ExitCode::FAILURE
+            }
+        };
+    }
     let env = Environment {
         profile: args.profile.clone(),
         ..Environment::from_process()

@@ -62,6 +62,16 @@ fn the_system_unit_serves_its_group_and_its_allowed_uids_and_keeps_its_watchdog(
         systemctl daemon-reload
         systemctl enable --now cognitod.socket",
     );
+    // The completions and manual pages, where bash-completion, zsh, fish and man look; bash
+    // loads its script.
+    container.must(
+        "set -e
+        cd /usr/local/share
+        for f in bash-completion/completions/cognitoctl zsh/site-functions/_cognitoctl \
+            fish/vendor_completions.d/cognitoctl.fish man/man1/cognitoctl.1 \
+            man/man5/cognitod.toml.5 man/man8/cognitod.8; do test -s \"$f\"; done
+        bash -c 'source bash-completion/completions/cognitoctl && complete -p cognitoctl'",
+    );
     // alice is in the group and in allowed_uids: she signs in for the host (the socket starts
     // the service).
     let (code, text) = as_user(

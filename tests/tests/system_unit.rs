@@ -293,4 +293,24 @@ fn the_user_unit_serves_its_user_with_the_container_endpoint_on() {
          600 alice:alice /run/user/1001/cognitod/profiles/demo/socket\n",
         "{profile:?}"
     );
+    // The daemon itself under the template: a session of the profile's own, beside the
+    // plain unit's.
+    let login = as_alice("cognitoctl --profile demo login alice --password-stdin");
+    assert_eq!(
+        login.code,
+        0,
+        "{login:?}\n{}",
+        container
+            .run("journalctl --no-pager -o cat _UID=1001 | tail -30", None)
+            .stdout
+    );
+    let whoami = as_alice("COGNITOD_PROFILE=demo cognitoctl whoami");
+    assert_eq!(whoami.stdout.trim(), "alice", "{whoami:?}");
+    let own = as_alice("cognitoctl logout >/dev/null; cognitoctl --profile demo --json status");
+    let own: serde_json::Value =
+        serde_json::from_str(&own.stdout).unwrap_or_else(|e| panic!("{e}: {own:?}"));
+    assert_eq!(
+        own["state"], "signedIn",
+        "signing out of the plain unit leaves the profile: {own}"
+    );
 }

@@ -34,8 +34,9 @@ const KEYS: [&str; 4] = [
     "AWS_CREDENTIAL_EXPIRATION",
 ];
 
-/// What the command's environment gets: variables to set, and to remove.
-#[derive(Debug, Default, PartialEq, Eq)]
+/// What the command's environment gets: variables to set (the AWS secret among them), and to
+/// remove.
+#[derive(Default)]
 pub struct Environment {
     pub set: Vec<(&'static str, OsString)>,
     pub remove: Vec<&'static str>,
@@ -49,12 +50,23 @@ pub async fn environment(
     profile: Option<&str>,
     ecs: bool,
 ) -> anyhow::Result<Environment> {
+    // Signed in, by a user or a federated identity: a guest's credentials are no answer here.
+    let status = client.status().await?;
+    if !matches!(
+        status.state,
+        cognitod_proto::SessionState::SignedIn | cognitod_proto::SessionState::Federated
+    ) {
+        return Err(failure::no(
+            cognitod_proto::codes::USER_UNAUTHENTICATED,
+            "not signed in; the command was not run",
+            "Sign in with `cognitoctl login` (add --profile NAME for a profile).",
+        ));
+    }
     let mut env = Environment {
         remove: CONFLICTING.to_vec(),
         ..Environment::default()
     };
     if ecs {
-        let status = client.status().await?;
         let Some(endpoint) = status.ecs else {
             return Err(failure::no(
                 "EcsDisabled",
@@ -62,8 +74,19 @@ pub async fn environment(
                 "Enable it with `[ecs] enabled = true` in the daemon's configuration, or leave out --ecs.",
             ));
         };
-        // Checked now, so a signed-out session is said before the command starts.
+        // Checked now, not when the SDK first asks: the credentials, and a token file this
+        // user can read (a system-wide daemon's may not be).
         client.credentials(false).await?;
+        if let Err(error) = std::fs::File::open(&endpoint.token_file) {
+            return Err(failure::no(
+                "EcsTokenUnreadable",
+                &format!(
+                    "the container endpoint's token file {} cannot be read: {error}",
+                    endpoint.token_file
+                ),
+                "Leave out --ecs to pass the credentials in the environment.",
+            ));
+        }
         env.remove.retain(|name| {
             !matches!(
                 *name,
@@ -89,8 +112,8 @@ pub async fn environment(
     if let Some(profile) = profile {
         env.set.push(("COGNITOD_PROFILE", profile.into()));
     }
-    env.set
-        .push(("COGNITOD_SOCKET", client.socket().as_os_str().to_owned()));
+    let socket = std::path::absolute(client.socket()).unwrap_or_else(|_| client.socket().into());
+    env.set.push(("COGNITOD_SOCKET", socket.into_os_string()));
     Ok(env)
 }
 

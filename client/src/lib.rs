@@ -46,15 +46,34 @@ pub fn default_socket() -> PathBuf {
     proto::default_socket_path(runtime_dir().as_deref(), rustix::process::getuid().as_raw())
 }
 
-/// `$COGNITOD_PROFILE`, when it names a profile.
+/// `$COGNITOD_PROFILE`, when it names a profile (see [`check_env_profile`]).
 pub fn env_profile() -> Option<String> {
     std::env::var("COGNITOD_PROFILE")
         .ok()
         .filter(|name| proto::is_profile_name(name))
 }
 
-/// Profile `profile`'s socket: the user's own (`$XDG_RUNTIME_DIR/cognitod/profiles/P/socket`),
-/// else a system-wide one (`/run/cognitod/profiles/P/socket`) when only that exists.
+/// A `$COGNITOD_PROFILE` that is set but names no profile is a mistake to say, never a reason
+/// to fall back to the unnamed profile's daemon.
+pub fn check_env_profile() -> Result<(), String> {
+    match std::env::var_os("COGNITOD_PROFILE") {
+        Some(value)
+            if !value.is_empty() && value.to_str().is_none_or(|v| !proto::is_profile_name(v)) =>
+        {
+            Err(format!(
+                "COGNITOD_PROFILE={} is not a profile name: {}",
+                value.to_string_lossy(),
+                proto::PROFILE_NAME_RULE
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Profile `profile`'s socket: the user's own (`$XDG_RUNTIME_DIR/cognitod/profiles/P/socket`);
+/// a system-wide one (`/run/cognitod/profiles/P/socket`) only for a profile the user has not
+/// configured (no `~/.config/cognitod/profiles/P.toml`), so a stopped daemon of the user's
+/// never silently becomes the host's.
 pub fn profile_socket(profile: &str) -> PathBuf {
     let own = proto::profile_socket_path(
         runtime_dir().as_deref(),
@@ -62,10 +81,39 @@ pub fn profile_socket(profile: &str) -> PathBuf {
         profile,
     );
     let system = proto::system_profile_socket_path(profile);
-    if !own.exists() && system.exists() {
+    let configured_here = user_config_dir().is_some_and(|dir| {
+        dir.join("profiles")
+            .join(format!("{profile}.toml"))
+            .exists()
+    });
+    if !own.exists() && !configured_here && system.exists() {
         system
     } else {
         own
+    }
+}
+
+/// `$XDG_CONFIG_HOME/cognitod` (`~/.config/cognitod`).
+pub fn user_config_dir() -> Option<PathBuf> {
+    std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+        .map(|base| base.join("cognitod"))
+}
+
+/// How to start the daemon that should listen on `socket`: a profile's, or the unnamed one.
+fn start_hint(socket: &Path) -> String {
+    let profile = socket
+        .parent()
+        .filter(|dir| dir.parent().and_then(Path::file_name) == Some("profiles".as_ref()))
+        .and_then(Path::file_name)
+        .map(|name| name.to_string_lossy().into_owned());
+    match profile {
+        Some(p) => format!(
+            "Start it with `cognitod --profile {p}` (or `systemctl --user start cognitod@{p}.socket`), or pass --socket / set COGNITOD_SOCKET."
+        ),
+        None => "Start it with `cognitod` (or `systemctl --user start cognitod`), or pass --socket / set COGNITOD_SOCKET.".to_owned(),
     }
 }
 
@@ -88,8 +136,9 @@ pub enum StreamEnd {
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ClientError {
     #[error(
-        "cognitod is not running (nothing listens on {})\nStart it with `cognitod` (or `systemctl --user start cognitod`), or pass --socket / set COGNITOD_SOCKET.",
-        .path.display()
+        "cognitod is not running (nothing listens on {})\n{}",
+        .path.display(),
+        start_hint(.path)
     )]
     NotRunning { path: PathBuf },
     #[error("cannot connect to cognitod at {}: {reason}", .path.display())]

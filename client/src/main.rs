@@ -22,8 +22,10 @@ use failure::exit;
 
 /// What `cognitoctl --help` ends with.
 const AFTER_HELP: &str = "\
-The socket: --socket, else $COGNITOD_SOCKET, else $XDG_RUNTIME_DIR/cognitod/socket, else
-/tmp/cognitod-<uid>/socket.
+The socket: --socket, else --profile NAME's, else $COGNITOD_SOCKET, else $COGNITOD_PROFILE's,
+else $XDG_RUNTIME_DIR/cognitod/socket, else /tmp/cognitod-<uid>/socket. Profile NAME's socket
+is $XDG_RUNTIME_DIR/cognitod/profiles/NAME/socket (or /run/cognitod/profiles/NAME/socket for a
+profile not configured in ~/.config/cognitod/profiles/).
 
 Examples:
   cognitoctl login alice                  sign in (the password is asked without echo)
@@ -33,7 +35,8 @@ Examples:
 
 Exit status: 0 ok; 1 the answer was no (not signed in, sign-in refused); 2 usage error or the
 daemon cannot be reached; 3 a sign-in step is pending; 4 Cognito cannot be reached or is
-throttling (try again later).";
+throttling (try again later). `exec` exits with its command's status (126 when it cannot be
+run, 127 when it is not found).";
 
 /// cognitoctl: the command-line client of cognitod, the shared Amazon Cognito sign-in of this
 /// machine. It signs in and out, shows the user and the session, and hands tokens and AWS
@@ -215,12 +218,7 @@ enum Command {
         #[arg(long)]
         ecs: bool,
         /// The command and its arguments (after `--`).
-        #[arg(
-            required = true,
-            trailing_var_arg = true,
-            allow_hyphen_values = true,
-            value_name = "COMMAND"
-        )]
+        #[arg(required = true, trailing_var_arg = true, value_name = "COMMAND")]
         command: Vec<std::ffi::OsString>,
     },
     /// Every configured profile and its daemon's state (signed in as whom, expiries, or not
@@ -285,6 +283,10 @@ enum TokenKind {
 }
 
 fn main() -> ExitCode {
+    if let Err(error) = cognitod_client::check_env_profile() {
+        output::say(&format!("cognitoctl: {error}"));
+        return ExitCode::from(exit::USAGE);
+    }
     // The hot path of every AWS CLI command: no argument parser, no async runtime, one
     // request. Anything but the plain forms goes through clap below.
     if let Some((socket, profile)) = credential_process_args(std::env::args_os().skip(1)) {

@@ -14,7 +14,7 @@ use std::time::Duration;
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper_util::client::legacy::connect::{Connected, Connection};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 
 use crate::{ClientError, connect_error, trust};
 
@@ -29,6 +29,7 @@ pub(crate) fn pool(socket: &Path) -> Pool {
     hyper_util::client::legacy::Client::builder(TokioExecutor::new())
         .pool_max_idle_per_host(1)
         .pool_idle_timeout(IDLE_TIMEOUT)
+        .pool_timer(TokioTimer::new())
         .build(Checked {
             socket: Arc::from(socket),
         })
@@ -55,7 +56,7 @@ pub(crate) fn request_error(error: &hyper_util::client::legacy::Error) -> Client
 /// Whether a request that failed on a kept connection may be sent again on a new one: never
 /// after a failed connect (a new one would fail the same way); when the request never reached
 /// the daemon (hyper cancelled it on a closed connection, or writing it hit a broken pipe);
-/// and for a method that may be repeated, when the connection closed before an answer.
+/// and for a read (GET), when the connection closed before an answer.
 pub(crate) fn may_retry(error: &hyper_util::client::legacy::Error, method: &hyper::Method) -> bool {
     if error.is_connect() {
         return false;
@@ -63,10 +64,8 @@ pub(crate) fn may_retry(error: &hyper_util::client::legacy::Error, method: &hype
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {
         if let Some(hyper_error) = cause.downcast_ref::<hyper::Error>() {
-            let repeatable = matches!(
-                *method,
-                hyper::Method::GET | hyper::Method::PUT | hyper::Method::DELETE
-            );
+            // Only a read may be asked again after the daemon may have seen it.
+            let repeatable = *method == hyper::Method::GET;
             // A broken pipe: the daemon had closed the connection before the request was
             // written, so it never saw it.
             let unwritten = std::error::Error::source(hyper_error)

@@ -33,12 +33,8 @@ pub struct ProfileState {
 
 /// The folders profiles are configured in: the user's, then the system's.
 fn config_dirs() -> Vec<PathBuf> {
-    let user = std::env::var_os("XDG_CONFIG_HOME")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")));
-    user.into_iter()
-        .map(|base| base.join("cognitod"))
+    cognitod_client::user_config_dir()
+        .into_iter()
         .chain([PathBuf::from("/etc/cognitod")])
         .collect()
 }
@@ -92,19 +88,24 @@ async fn state_of(profile: Option<String>, socket: PathBuf) -> ProfileState {
 /// `cognitoctl profiles`.
 pub async fn list(json: bool) -> anyhow::Result<u8> {
     let (unnamed, names) = configured();
-    let mut states = Vec::new();
     let default_socket = {
         let runtime = std::env::var_os("XDG_RUNTIME_DIR")
             .map(PathBuf::from)
             .filter(|p| p.is_absolute());
         cognitod_proto::default_socket_path(runtime.as_deref(), rustix::process::getuid().as_raw())
     };
+    let mut asked = Vec::new();
     if unnamed || default_socket.exists() {
-        states.push(state_of(None, default_socket).await);
+        asked.push(tokio::spawn(state_of(None, default_socket)));
     }
     for name in names {
         let socket = cognitod_client::profile_socket(&name);
-        states.push(state_of(Some(name), socket).await);
+        asked.push(tokio::spawn(state_of(Some(name), socket)));
+    }
+    // All at once: a listing waits for the slowest daemon, not for their sum.
+    let mut states = Vec::new();
+    for state in asked {
+        states.push(state.await?);
     }
     let out = &mut std::io::stdout();
     if json {
@@ -127,9 +128,14 @@ pub async fn list(json: bool) -> anyhow::Result<u8> {
         .unwrap_or(0);
     for state in &states {
         let name = state.profile.as_deref().unwrap_or("(default)");
-        let line = match &state.status {
-            None => style.dim("not running"),
-            Some(status) => summary(status, now, style),
+        let line = match (&state.status, &state.error) {
+            (Some(status), _) => summary(status, now, style),
+            // The first line of the reason: "not running", or why it was not asked (a socket
+            // that is not the user's, another API version).
+            (None, Some(error)) if !error.starts_with("cognitod is not running") => {
+                style.bad(error.lines().next().unwrap_or(error))
+            }
+            (None, _) => style.dim("not running"),
         };
         writeln!(out, "{name:width$}  {line}")?;
     }
@@ -157,9 +163,13 @@ fn summary(status: &Status, now: Timestamp, style: output::Style) -> String {
 /// `cognitoctl aws-config`: a `[profile cognitod-P]` block whose `credential_process` is this
 /// cognitoctl with the profile; printed, never written to the file.
 pub fn aws_config(profile: Option<&str>) -> anyhow::Result<u8> {
-    let program = std::env::current_exe()
-        .ok()
-        .and_then(|p| p.canonicalize().ok())
+    // Named as it was run: by its path when run by one (a symbolic link stays one, so an
+    // upgrade that moves the real file keeps working), else by name, found on the PATH.
+    let program = std::env::args_os()
+        .next()
+        .map(PathBuf::from)
+        .filter(|p| p.components().count() > 1)
+        .and_then(|p| std::path::absolute(p).ok())
         .unwrap_or_else(|| PathBuf::from("cognitoctl"));
     let mut out = std::io::stdout().lock();
     writeln!(out, "{}", aws_config_block(&program, profile))?;
@@ -168,11 +178,15 @@ pub fn aws_config(profile: Option<&str>) -> anyhow::Result<u8> {
 
 fn aws_config_block(program: &Path, profile: Option<&str>) -> String {
     let program = program.display().to_string();
-    // The AWS CLI splits the line like a shell: a path with spaces is quoted.
-    let program = if program.contains(char::is_whitespace) {
-        format!("\"{program}\"")
-    } else {
+    // The AWS CLI splits the line like a shell, other SDKs run it with `sh -c`: anything but
+    // plain path characters is single-quoted.
+    let plain = program
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-+@%:,".contains(c));
+    let program = if plain {
         program
+    } else {
+        crate::output::shell_quote(&program)
     };
     match profile {
         Some(name) => format!(
@@ -194,7 +208,11 @@ mod tests {
         );
         assert_eq!(
             aws_config_block(Path::new("/opt/my tools/cognitoctl"), None),
-            "[profile cognitod]\ncredential_process = \"/opt/my tools/cognitoctl\" credential-process"
+            "[profile cognitod]\ncredential_process = '/opt/my tools/cognitoctl' credential-process"
+        );
+        assert_eq!(
+            aws_config_block(Path::new("/opt/it's $HOME/cognitoctl"), None),
+            "[profile cognitod]\ncredential_process = '/opt/it'\\''s $HOME/cognitoctl' credential-process"
         );
     }
 }

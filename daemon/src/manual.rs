@@ -40,7 +40,13 @@ pub fn write_daemon_page(cmd: clap::Command, out: &mut dyn Write) -> io::Result<
         bold("cognitod.toml"),
         roman("(5): from "),
         bold("--config"),
-        roman(", else "),
+        roman(", else the profile's ("),
+        bold("--profile"),
+        roman(" NAME or "),
+        bold("$COGNITOD_PROFILE"),
+        roman(": "),
+        italic("$XDG_CONFIG_HOME/cognitod/profiles/NAME.toml"),
+        roman(", with its own socket and state directory), else "),
         bold("$COGNITOD_CONFIG"),
         roman(", else "),
         italic("$XDG_CONFIG_HOME/cognitod/config.toml"),
@@ -69,8 +75,12 @@ pub fn write_daemon_page(cmd: clap::Command, out: &mut dyn Write) -> io::Result<
         &mut roff,
         &[
             (
+                "COGNITOD_PROFILE",
+                "The profile, unless --profile names one: its config, socket and state paths.",
+            ),
+            (
                 "COGNITOD_CONFIG",
-                "The config file, unless --config names one.",
+                "The config file of the unnamed profile, unless --config names one.",
             ),
             (
                 "XDG_CONFIG_HOME, XDG_RUNTIME_DIR, XDG_STATE_HOME",
@@ -112,6 +122,13 @@ pub fn write_daemon_page(cmd: clap::Command, out: &mut dyn Write) -> io::Result<
                 "A user's state directory, with the session (/var/lib/cognitod for the system \
                  service).",
             ),
+            (
+                "~/.config/cognitod/profiles/NAME.toml",
+                "Profile NAME's configuration (/etc/cognitod/profiles/NAME.toml for the \
+                 system service); its socket is $XDG_RUNTIME_DIR/cognitod/profiles/NAME/socket \
+                 (/run/cognitod/profiles/NAME/socket) and its state \
+                 ~/.local/state/cognitod/profiles/NAME (/var/lib/cognitod/profiles/NAME).",
+            ),
         ],
     );
     roff.control("SH", ["EXIT STATUS"]);
@@ -144,14 +161,17 @@ pub fn write_config_page(out: &mut dyn Write) -> io::Result<()> {
     roff.text([italic("$XDG_CONFIG_HOME/cognitod/config.toml")]);
     roff.control("br", []);
     roff.text([italic("/etc/cognitod/config.toml")]);
+    roff.control("br", []);
+    roff.text([italic("$XDG_CONFIG_HOME/cognitod/profiles/NAME.toml")]);
     roff.control("SH", ["DESCRIPTION"]);
     roff.text([
         bold("cognitod"),
         roman(
             "(8) reads its configuration from a TOML file: the one --config names, else \
              $COGNITOD_CONFIG, else $XDG_CONFIG_HOME/cognitod/config.toml \
-             (~/.config/cognitod/config.toml); the system service is given \
-             /etc/cognitod/config.toml. Unknown keys are errors, naming the nearest known key. \
+             (~/.config/cognitod/config.toml); profile NAME's is \
+             $XDG_CONFIG_HOME/cognitod/profiles/NAME.toml (/etc/cognitod/profiles/NAME.toml for \
+             the system service); the system service is given /etc/cognitod/config.toml. Unknown keys are errors, naming the nearest known key. \
              Relative paths are taken from the file's folder.",
         ),
     ]);
@@ -168,7 +188,8 @@ pub fn write_config_page(out: &mut dyn Write) -> io::Result<()> {
         let title = if section.is_empty() {
             "TOP-LEVEL KEYS".to_owned()
         } else {
-            format!("[{}]", section.to_uppercase())
+            // As it is written in the file.
+            format!("[{section}]")
         };
         roff.control("SH", [title.as_str()]);
         roff.text([roman(*about)]);
@@ -292,10 +313,7 @@ mod tests {
             );
         }
         for (section, _) in SECTIONS.iter().filter(|(s, _)| !s.is_empty()) {
-            assert!(
-                page.contains(&format!(".SH [{}]", section.to_uppercase())),
-                "[{section}]"
-            );
+            assert!(page.contains(&format!(".SH [{section}]")), "[{section}]");
         }
     }
 

@@ -37,6 +37,14 @@ pub fn bind(path: &Path, uid: u32) -> Result<tokio::net::UnixListener, SocketErr
         .filter(|p| !p.as_os_str().is_empty())
         .ok_or_else(|| SocketError::NoParent(path.to_path_buf()))?;
     ensure_private_dir(dir, uid, "[daemon] socket")?;
+    // A profile's socket sits two levels down (`.../cognitod/profiles/P/`, or
+    // `/tmp/cognitod-<uid>/profiles/P/`): those levels are the daemon's too, or someone who made
+    // them first could swap what is below.
+    if dir.parent().and_then(Path::file_name) == Some("profiles".as_ref()) {
+        for level in dir.ancestors().skip(1).take(2) {
+            crate::dirs::check_private_dir(level, uid, "[daemon] socket")?;
+        }
+    }
     remove_stale(path)?;
 
     let previous = rustix::process::umask(Mode::from_raw_mode(0o177));

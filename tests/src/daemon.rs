@@ -137,6 +137,15 @@ impl TestDaemon {
             .open(&self.log_path)
             .expect("log file");
         let mut command = Command::new(crate::binary("cognitod"));
+        // The test's own environment never picks the daemon's paths.
+        for name in [
+            "COGNITOD_PROFILE",
+            "COGNITOD_CONFIG",
+            "STATE_DIRECTORY",
+            "RUNTIME_DIRECTORY",
+        ] {
+            command.env_remove(name);
+        }
         match &self.profile {
             Some(profile) => command.arg("--profile").arg(profile),
             None => command.arg("--config").arg(&self.config_path),

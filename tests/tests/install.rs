@@ -238,9 +238,9 @@ fn the_manual_pages_render_with_man() {
         "cognitod.toml - the configuration file of cognitod",
         "user_pool_id = string",
         "refresh_token_rotation = boolean",
-        "[DAEMON]",
+        "[daemon]",
         "allowed_uids",
-        "[FEDERATION]",
+        "[federation]",
         "token_command",
         "EXAMPLE",
     ] {

@@ -273,10 +273,13 @@ fn exec_with_the_container_endpoint_sees_renewed_credentials() {
     );
     let _daemon = TestDaemon::start_profile(&home, "ci", &config);
     sign_in(&home, "ci", "alice");
+    // One session's credentials, resolved once: the SDK itself must renew them from the
+    // endpoint as they near expiry.
     let script = "import boto3, time\n\
+                  credentials = boto3.Session().get_credentials()\n\
                   keys = []\n\
                   for _ in range(40):\n\
-                  \x20   keys.append(boto3.Session().get_credentials().get_frozen_credentials().access_key)\n\
+                  \x20   keys.append(credentials.get_frozen_credentials().access_key)\n\
                   \x20   time.sleep(0.5)\n\
                   print(len(set(keys)))\n";
     let ran = home.ctl(
@@ -311,4 +314,107 @@ fn exec_with_the_container_endpoint_sees_renewed_credentials() {
     assert!(env["AWS_CONTAINER_CREDENTIALS_FULL_URI"].starts_with("http://127.0.0.1:"));
     assert!(env.contains_key("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"));
     assert!(!env.contains_key("AWS_ACCESS_KEY_ID"), "{env:?}");
+}
+
+/// Which daemon a client picks: `--socket`, then `--profile`, then `$COGNITOD_SOCKET`, then
+/// `$COGNITOD_PROFILE`; a `$COGNITOD_PROFILE` that names no profile is an error, never the
+/// unnamed profile; and `exec` runs nothing on a guest's credentials.
+#[test]
+fn the_profile_precedence_and_exec_without_a_user() {
+    let home = ProfileHome::new();
+    let one = pool(6, "alice", PoolOptions::default());
+    let two = pool(
+        7,
+        "bob",
+        PoolOptions {
+            allow_unauthenticated: true,
+            ..PoolOptions::default()
+        },
+    );
+    let _one = TestDaemon::start_profile(&home, "one", &one.config_toml_with_identity_pool());
+    let _two = TestDaemon::start_profile(&home, "two", &two.config_toml_with_identity_pool());
+    sign_in(&home, "one", "alice");
+    let two_socket = home.socket("two").display().to_string();
+    let one_socket = home.socket("one").display().to_string();
+
+    let who = |args: &[&str], env: &[(&str, &str)]| home.ctl(args, env, None);
+    // --profile over $COGNITOD_SOCKET; $COGNITOD_SOCKET over $COGNITOD_PROFILE.
+    let picked = who(
+        &["--profile", "one", "whoami"],
+        &[("COGNITOD_SOCKET", &two_socket)],
+    );
+    assert_eq!(picked.stdout.trim(), "alice", "{picked:?}");
+    let picked = who(
+        &["whoami"],
+        &[
+            ("COGNITOD_SOCKET", &one_socket),
+            ("COGNITOD_PROFILE", "two"),
+        ],
+    );
+    assert_eq!(picked.stdout.trim(), "alice", "{picked:?}");
+    // On the fast path too.
+    let keys = who(&["credential-process"], &[("COGNITOD_PROFILE", "one")]);
+    assert_eq!(json(&keys.stdout)["Version"], 1, "{keys:?}");
+    for bad in ["One", "../one", "a b"] {
+        for args in [&["whoami"][..], &["credential-process"]] {
+            let refused = who(args, &[("COGNITOD_PROFILE", bad)]);
+            assert_eq!(refused.code, 2, "{bad:?} {args:?}: {refused:?}");
+            assert!(
+                refused.stderr.contains("is not a profile name"),
+                "{refused:?}"
+            );
+            assert!(refused.stdout.is_empty(), "{refused:?}");
+        }
+    }
+
+    // Profile two is signed out but serves guests: exec still runs nothing.
+    let guest = who(&["--profile", "two", "credentials", "--json"], &[]);
+    assert_eq!(
+        guest.code, 0,
+        "the profile hands out guest credentials: {guest:?}"
+    );
+    let marker = home.root.path().join("ran");
+    let touch = format!("touch {}", marker.display());
+    let refused = who(&["--profile", "two", "exec", "--", "sh", "-c", &touch], &[]);
+    assert_eq!(refused.code, 1, "{refused:?}");
+    assert!(refused.stderr.contains("not signed in"), "{refused:?}");
+    assert!(!marker.exists());
+    // --ecs without the endpoint: said, nothing run; a typo in exec's options is a usage error.
+    let no_ecs = who(
+        &[
+            "--profile",
+            "one",
+            "exec",
+            "--ecs",
+            "--",
+            "sh",
+            "-c",
+            &touch,
+        ],
+        &[],
+    );
+    assert_eq!(no_ecs.code, 1, "{no_ecs:?}");
+    assert!(
+        no_ecs
+            .stderr
+            .contains("container credentials endpoint is off"),
+        "{no_ecs:?}"
+    );
+    assert!(!marker.exists());
+    let typo = who(&["--profile", "one", "exec", "--ecss", "--", "true"], &[]);
+    assert_eq!(typo.code, 2, "{typo:?}");
+    // A file that is there but cannot be run: 126.
+    let not_runnable = home.root.path().join("not-runnable");
+    std::fs::write(&not_runnable, "#!/bin/sh\n").unwrap();
+    let ran = who(
+        &[
+            "--profile",
+            "one",
+            "exec",
+            "--",
+            not_runnable.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(ran.code, 126, "{ran:?}");
 }

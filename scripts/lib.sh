@@ -25,8 +25,9 @@ ensure_moto() {
 }
 
 # Tools the tests run: systemd-analyze and systemd-socket-activate (package systemd),
-# util-linux's script and setpriv, and man (man-db, with groff-base) to render the manual
-# pages. Installed when missing (the tests run as root in CI).
+# util-linux's script and setpriv, man (man-db, with groff-base) to render the manual pages,
+# and zsh and fish to check their completion scripts. Installed when missing (the tests run as
+# root in CI).
 # A headless browser for the browser sign-in (the tests and the demo drive it over WebDriver).
 ensure_browser() {
     if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
@@ -44,6 +45,9 @@ ensure_test_tools() {
     command -v script >/dev/null || missing+=(bsdutils)
     command -v setpriv >/dev/null || missing+=(util-linux)
     command -v man >/dev/null && command -v groff >/dev/null || missing+=(man-db groff-base)
+    # The completion scripts are syntax-checked by the shells that load them.
+    command -v zsh >/dev/null || missing+=(zsh)
+    command -v fish >/dev/null || missing+=(fish)
     compgen -G '/usr/lib/*/faketime/libfaketime.so.1' >/dev/null || missing+=(faketime)
     if [ ${#missing[@]} -gt 0 ]; then
         log "installing ${missing[*]}"

@@ -214,6 +214,42 @@ END
     // The plain unit serves on, at its own socket.
     let (code, text) = as_user(container, "alice", "whoami", None);
     assert_eq!((code, text.trim()), (0, "alice"), "{}", journal(container));
+
+    // The daemon itself under the template (the probe gone): alice, in allowed_uids, finds the
+    // profile's system-wide socket by its name (she has no profile of her own) and signs in;
+    // the session is kept in the profile's state directory.
+    container.must(
+        "set -e
+        rm -r /etc/systemd/system/cognitod@demo.service.d
+        systemctl daemon-reload",
+    );
+    let as_alice = |args: &str, stdin: Option<&str>| {
+        container.run(
+            &format!("setpriv --reuid=alice --regid=alice --init-groups env -u XDG_RUNTIME_DIR HOME=/home/alice cognitoctl --profile demo {args}"),
+            stdin,
+        )
+    };
+    let login = as_alice(
+        "login alice --password-stdin",
+        Some(&format!("{PASSWORD}\n")),
+    );
+    let profile_journal = || {
+        container
+            .run(
+                "journalctl -u cognitod@demo.service -o cat --no-pager",
+                None,
+            )
+            .stdout
+    };
+    assert_eq!(login.code, 0, "{login:?}\n{}", profile_journal());
+    let whoami = as_alice("whoami", None);
+    assert_eq!(whoami.stdout.trim(), "alice", "{whoami:?}");
+    container.must("test -s /var/lib/cognitod/profiles/demo/session.json");
+    assert!(
+        profile_journal().contains("serving"),
+        "the real daemon serves the profile: {}",
+        profile_journal()
+    );
 }
 
 fn journal(container: &Container) -> String {

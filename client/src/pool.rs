@@ -40,17 +40,24 @@ pub(crate) fn uri(socket: &Path, path: &str) -> hyper::Uri {
     hyperlocal::Uri::new(socket, path).into()
 }
 
-/// The daemon behind a failed pooled request: the connector's own error when connecting
-/// failed (not running, untrusted), else the connection's.
-pub(crate) fn request_error(error: &hyper_util::client::legacy::Error) -> ClientError {
+/// The first error of type `T` in `error`'s chain of causes.
+fn cause<T: std::error::Error + 'static>(error: &hyper_util::client::legacy::Error) -> Option<&T> {
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {
-        if let Some(ours) = cause.downcast_ref::<ClientError>() {
-            return ours.clone();
+        if let Some(found) = cause.downcast_ref::<T>() {
+            return Some(found);
         }
         source = cause.source();
     }
-    ClientError::Protocol(format!("the connection failed: {error}"))
+    None
+}
+
+/// The daemon behind a failed pooled request: the connector's own error when connecting
+/// failed (not running, untrusted), else the connection's.
+pub(crate) fn request_error(error: &hyper_util::client::legacy::Error) -> ClientError {
+    cause::<ClientError>(error)
+        .cloned()
+        .unwrap_or_else(|| ClientError::Protocol(format!("the connection failed: {error}")))
 }
 
 /// Whether a request that failed on a kept connection may be sent again on a new one: never
@@ -61,24 +68,19 @@ pub(crate) fn may_retry(error: &hyper_util::client::legacy::Error, method: &hype
     if error.is_connect() {
         return false;
     }
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        if let Some(hyper_error) = cause.downcast_ref::<hyper::Error>() {
-            // Only a read may be asked again after the daemon may have seen it.
-            let repeatable = *method == hyper::Method::GET;
-            // A broken pipe: the daemon had closed the connection before the request was
-            // written, so it never saw it.
-            let unwritten = std::error::Error::source(hyper_error)
-                .and_then(|e| e.downcast_ref::<std::io::Error>())
-                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe);
-            return hyper_error.is_canceled()
-                || unwritten
-                || (repeatable
-                    && (hyper_error.is_incomplete_message() || hyper_error.is_closed()));
-        }
-        source = cause.source();
-    }
-    false
+    let Some(hyper_error) = cause::<hyper::Error>(error) else {
+        return false;
+    };
+    // A broken pipe: the daemon had closed the connection before the request was written,
+    // so it never saw it.
+    let unwritten = std::error::Error::source(hyper_error)
+        .and_then(|e| e.downcast_ref::<std::io::Error>())
+        .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe);
+    // Only a read may be asked again after the daemon may have seen it.
+    let repeatable = *method == hyper::Method::GET;
+    hyper_error.is_canceled()
+        || unwritten
+        || (repeatable && (hyper_error.is_incomplete_message() || hyper_error.is_closed()))
 }
 
 /// Connects to the one socket its client is for, checking it first.

@@ -107,7 +107,11 @@ fn new_password() -> anyhow::Result<Secret> {
     }
 }
 
-fn sent_to(details: &CodeDeliveryDetails) -> String {
+/// "a code by email was sent to a***@e***"; "a code was sent" when Cognito said no more.
+fn sent_to(details: Option<&CodeDeliveryDetails>) -> String {
+    let Some(details) = details else {
+        return "a code was sent".to_owned();
+    };
     let medium = details
         .delivery_medium
         .as_deref()
@@ -185,11 +189,7 @@ pub async fn sign_up(
             return Ok(exit::OK);
         }
     }
-    let sent = answer
-        .next_step
-        .code_delivery_details
-        .as_ref()
-        .map_or("a code was sent".to_owned(), sent_to);
+    let sent = sent_to(answer.next_step.code_delivery_details.as_ref());
     if !interactive() {
         writeln!(
             out,
@@ -268,7 +268,7 @@ pub async fn resend_code(client: &Client, username: String, json: bool) -> anyho
     if json {
         output::json(out, &answer)?;
     } else {
-        writeln!(out, "{}", sent_to(&answer.code_delivery_details))?;
+        writeln!(out, "{}", sent_to(Some(&answer.code_delivery_details)))?;
     }
     Ok(exit::OK)
 }
@@ -285,11 +285,7 @@ pub async fn reset_password(
     let out = &mut std::io::stdout();
     if !confirm_only {
         let answer = client.reset_password(&username).await?;
-        let sent = answer
-            .next_step
-            .code_delivery_details
-            .as_ref()
-            .map_or("a code was sent".to_owned(), sent_to);
+        let sent = sent_to(answer.next_step.code_delivery_details.as_ref());
         if !interactive() {
             if json {
                 output::json(out, &answer)?;
@@ -373,9 +369,7 @@ pub async fn attributes(
                     &result.next_step.code_delivery_details,
                 ) {
                     (UpdateAttributeStep::ConfirmAttributeWithCode, details) => {
-                        let sent = details
-                            .as_ref()
-                            .map_or("a code was sent".to_owned(), sent_to);
+                        let sent = sent_to(details.as_ref());
                         writeln!(out, "{name}: changed; {sent} to verify it")?;
                         if interactive() {
                             verify(client, name).await?;
@@ -390,7 +384,7 @@ pub async fn attributes(
         AttributesAction::Verify { name, resend } => {
             if resend {
                 let sent = client.send_attribute_code(&name).await?;
-                output::say(&sent_to(&sent.code_delivery_details));
+                output::say(&sent_to(Some(&sent.code_delivery_details)));
             }
             verify(client, &name).await?;
             if json {

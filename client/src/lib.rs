@@ -43,6 +43,12 @@ pub fn default_socket() -> PathBuf {
     if let Some(profile) = env_profile() {
         return profile_socket(&profile);
     }
+    unnamed_socket()
+}
+
+/// The unnamed profile's socket: `$XDG_RUNTIME_DIR/cognitod/socket`, else
+/// `/tmp/cognitod-<uid>/socket`.
+pub fn unnamed_socket() -> PathBuf {
     proto::default_socket_path(runtime_dir().as_deref(), rustix::process::getuid().as_raw())
 }
 

@@ -88,12 +88,7 @@ async fn state_of(profile: Option<String>, socket: PathBuf) -> ProfileState {
 /// `cognitoctl profiles`.
 pub async fn list(json: bool) -> anyhow::Result<u8> {
     let (unnamed, names) = configured();
-    let default_socket = {
-        let runtime = std::env::var_os("XDG_RUNTIME_DIR")
-            .map(PathBuf::from)
-            .filter(|p| p.is_absolute());
-        cognitod_proto::default_socket_path(runtime.as_deref(), rustix::process::getuid().as_raw())
-    };
+    let default_socket = cognitod_client::unnamed_socket();
     let mut asked = Vec::new();
     if unnamed || default_socket.exists() {
         asked.push(tokio::spawn(state_of(None, default_socket)));

@@ -355,9 +355,15 @@ impl Drop for TestDaemon {
 
 /// Runs `cognitoctl ARGS` (without a `--socket` of its own).
 pub fn ctl(args: &[&str], stdin: Option<&str>) -> CtlOutput {
-    let mut child = Command::new(crate::binary("cognitoctl"))
-        .args(args)
-        .env_remove("COGNITOD_SOCKET")
+    let mut command = Command::new(crate::binary("cognitoctl"));
+    command.args(args).env_remove("COGNITOD_SOCKET");
+    run_ctl(command, stdin)
+}
+
+/// Runs `command` (a `cognitoctl`) to its end with `stdin` as its input; under the secret
+/// sweep its standard error is kept.
+fn run_ctl(mut command: Command, stdin: Option<&str>) -> CtlOutput {
+    let mut child = command
         .stdin(if stdin.is_some() {
             Stdio::piped()
         } else {
@@ -488,28 +494,8 @@ impl ProfileHome {
             .env_remove("COGNITOD_SOCKET")
             .env_remove("COGNITOD_PROFILE")
             .envs(self.env())
-            .envs(env.iter().copied())
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = command.spawn().expect("cognitoctl starts");
-        if let Some(input) = stdin {
-            let _ = child
-                .stdin
-                .take()
-                .expect("piped stdin")
-                .write_all(input.as_bytes());
-        }
-        let output = child.wait_with_output().expect("cognitoctl finishes");
-        CtlOutput {
-            code: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
+            .envs(env.iter().copied());
+        run_ctl(command, stdin)
     }
 }
 

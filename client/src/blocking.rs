@@ -26,11 +26,7 @@ pub fn get<T: DeserializeOwned>(socket: &Path, path: &str) -> Result<T, ClientEr
     stream
         .write_all(request.as_bytes())
         .map_err(|e| ClientError::Protocol(format!("cannot send the request: {e}")))?;
-    let mut answer = Vec::with_capacity(4096);
-    stream
-        .take(MAX_ANSWER)
-        .read_to_end(&mut answer)
-        .map_err(|e| ClientError::Protocol(format!("cannot read the answer: {e}")))?;
+    let answer = read_answer(&mut stream)?;
     let split = answer
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -89,6 +85,50 @@ pub fn get<T: DeserializeOwned>(socket: &Path, path: &str) -> Result<T, ClientEr
     }
 }
 
+/// One answer off `stream`: up to the end of its body when the head gives a `Content-Length`
+/// (the daemon's close then costs no wait), else up to the end of the stream.
+fn read_answer(stream: &mut UnixStream) -> Result<Vec<u8>, ClientError> {
+    let failed = |e: std::io::Error| ClientError::Protocol(format!("cannot read the answer: {e}"));
+    let mut answer = Vec::with_capacity(4096);
+    let mut buffer = [0u8; 4096];
+    let mut expected = None;
+    loop {
+        let n = match stream.read(&mut buffer) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(failed(e)),
+        };
+        if n == 0 {
+            return Ok(answer);
+        }
+        answer.extend_from_slice(&buffer[..n]);
+        if answer.len() as u64 > MAX_ANSWER {
+            return Err(ClientError::Protocol("the answer is too large".into()));
+        }
+        if expected.is_none() {
+            expected = answer.windows(4).position(|w| w == b"\r\n\r\n").map(|end| {
+                (end + 4).saturating_add(content_length(&answer[..end]).unwrap_or(usize::MAX))
+            });
+        }
+        if let Some(total) = expected.filter(|&total| answer.len() >= total) {
+            answer.truncate(total);
+            return Ok(answer);
+        }
+    }
+}
+
+/// The `Content-Length` of a response head, when it has one.
+fn content_length(head: &[u8]) -> Option<usize> {
+    std::str::from_utf8(head)
+        .ok()?
+        .split("\r\n")
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse().ok())?
+        })
+}
+
 /// Joins a chunked body.
 fn dechunk(mut body: &[u8]) -> Result<Vec<u8>, ClientError> {
     let bad = || ClientError::Protocol("a chunked answer is malformed".into());
@@ -113,6 +153,28 @@ fn dechunk(mut body: &[u8]) -> Result<Vec<u8>, ClientError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_answer_ends_at_its_content_length_without_waiting_for_the_close() {
+        let (mut ours, mut daemon) = UnixStream::pair().unwrap();
+        ours.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        daemon
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\n{}")
+            .unwrap();
+        let reader = std::thread::spawn(move || read_answer(&mut ours).unwrap());
+        std::thread::sleep(Duration::from_millis(50));
+        daemon.write_all(b"{}").unwrap();
+        // The daemon's end stays open: the answer is complete at 4 bytes of body.
+        let answer = reader.join().unwrap();
+        assert!(answer.ends_with(b"\r\n\r\n{}{}"), "{answer:?}");
+        drop(daemon);
+        let (mut ours, mut daemon) = UnixStream::pair().unwrap();
+        daemon
+            .write_all(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n")
+            .unwrap();
+        drop(daemon);
+        assert!(read_answer(&mut ours).unwrap().ends_with(b"0\r\n\r\n"));
+    }
 
     #[test]
     fn dechunk_joins_chunks() {

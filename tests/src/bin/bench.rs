@@ -51,6 +51,12 @@ fn main() {
     assert_eq!(login.code, 0, "{login:?}");
     assert_eq!(daemon.ctl(&["credentials"]).code, 0);
     let rss_signed_in = rss_kib(daemon.pid());
+    if std::env::args().any(|a| a == "--hold") {
+        // For profiling by hand: the signed-in daemon's socket and pid, until stdin closes.
+        println!("socket {} pid {}", daemon.socket.display(), daemon.pid());
+        let _ = std::io::stdin().read_to_end(&mut Vec::new());
+        return;
+    }
 
     // 5. Startup with a persisted session.
     assert!(daemon.stop().success());

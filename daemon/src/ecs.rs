@@ -22,6 +22,7 @@ use serde_json::json;
 use tracing::{info, warn};
 
 use crate::api::fresh_credentials;
+use crate::audit::{Audit, HandOut};
 use crate::server::LogLimiter;
 use crate::session::SessionHandle;
 
@@ -46,6 +47,7 @@ struct Guard {
     token: Secret,
     hosts: [String; 2],
     session: SessionHandle,
+    audit: Audit,
     refusal_logs: LogLimiter,
 }
 
@@ -72,6 +74,7 @@ impl Endpoint {
         listen: SocketAddr,
         token_dir: &Path,
         session: SessionHandle,
+        audit: Audit,
     ) -> Result<Endpoint, EcsError> {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
@@ -103,6 +106,7 @@ impl Endpoint {
                 token,
                 hosts: [addr.to_string(), format!("localhost:{}", addr.port())],
                 session,
+                audit,
                 refusal_logs: LogLimiter::default(),
             }),
             info: EcsInfo {
@@ -152,7 +156,10 @@ async fn credentials(State(guard): State<Arc<Guard>>, headers: HeaderMap) -> Res
     }
     match fresh_credentials(&guard.session, false).await {
         Ok(aws) => {
-            info!(identity_id = %aws.identity_id, guest = aws.guest, "AWS credentials handed out on the container endpoint");
+            guard.audit.record(HandOut::ContainerCredentials {
+                identity_id: aws.identity_id.clone(),
+                guest: aws.guest,
+            });
             axum::Json(json!({
                 "AccessKeyId": aws.access_key_id,
                 "SecretAccessKey": aws.secret_access_key.expose(),

@@ -61,7 +61,12 @@ static API: LazyLock<Api> = LazyLock::new(|| {
     let (stop, stopping) = tokio::sync::watch::channel(true);
     let router = runtime.block_on(async {
         let upstream = crate::upstream(&config, None).expect("the session starts");
-        crate::api::router(upstream.session, stopping, crate::api::Ecs::Off)
+        crate::api::router(
+            upstream.session,
+            crate::audit::Audit::start(),
+            stopping,
+            crate::api::Ecs::Off,
+        )
     });
     Api {
         runtime,

@@ -4,6 +4,7 @@
 //! below them. [`run`] wires them together; `main` only parses arguments.
 
 pub mod api;
+pub mod audit;
 pub mod cognito;
 pub mod config;
 pub mod dirs;
@@ -93,6 +94,7 @@ pub async fn run(
         },
     ));
     let (stop, stopping) = tokio::sync::watch::channel(false);
+    let audit = audit::Audit::start();
     let ecs = if config.ecs.enabled {
         // Where the unit lets the daemon write ($RUNTIME_DIRECTORY), else beside the socket.
         let token_dir = env
@@ -101,7 +103,14 @@ pub async fn run(
             .or_else(|| socket_path.parent().map(std::path::Path::to_path_buf))
             .unwrap_or_else(|| PathBuf::from("."));
         // Optional: when it cannot start, the socket is served all the same.
-        match ecs::Endpoint::bind(config.ecs.listen, &token_dir, session.clone()).await {
+        match ecs::Endpoint::bind(
+            config.ecs.listen,
+            &token_dir,
+            session.clone(),
+            audit.clone(),
+        )
+        .await
+        {
             Ok(endpoint) => {
                 let info = endpoint.info.clone();
                 let mut stopping = stopping.clone();
@@ -124,7 +133,7 @@ pub async fn run(
     systemd::notify(&[NotifyState::Ready, NotifyState::Status(&status)]);
     server::serve(
         listener,
-        api::router(session, stopping, ecs.clone()),
+        api::router(session, audit.clone(), stopping, ecs.clone()),
         Some(access),
         config.daemon.max_connections,
         probed,
@@ -136,6 +145,7 @@ pub async fn run(
         },
     )
     .await;
+    audit.flush();
     if !inherited {
         socket::remove(&socket_path);
     }

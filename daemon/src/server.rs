@@ -33,7 +33,7 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Who is at the other end of a connection, from `SO_PEERCRED`. Handlers find it in the
 /// request's extensions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Peer {
     pub uid: u32,
     pub pid: Option<i32>,

@@ -249,6 +249,35 @@ impl TestDaemon {
         }
     }
 
+    /// How many hand-outs the daemon's audit lines with `message` and `field` (`uid=65534`, or
+    /// "" for any) count: each line's `count`.
+    pub fn handouts(&self, message: &str, field: &str) -> u64 {
+        self.log()
+            .lines()
+            .filter(|line| line.contains(message) && line.contains(field))
+            .map(|line| {
+                line.split_whitespace()
+                    .find_map(|word| word.strip_prefix("count="))
+                    .and_then(|count| count.parse::<u64>().ok())
+                    .unwrap_or_else(|| panic!("an audit line without its count: {line}"))
+            })
+            .sum()
+    }
+
+    /// Waits (at most 20 s) until the audit lines with `message` and `field` count at least
+    /// `times` hand-outs (they are written off the request path, a moment later).
+    pub fn wait_for_handouts(&self, message: &str, field: &str, times: u64) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.handouts(message, field) < times {
+            assert!(
+                Instant::now() < deadline,
+                "the log never counted {times} of {message:?} {field:?}:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Runs `cognitoctl --socket <this daemon's socket> ARGS`.
     pub fn ctl(&self, args: &[&str]) -> CtlOutput {
         self.ctl_with_stdin(args, None)

@@ -30,6 +30,7 @@ mod error;
 pub use error::HttpError;
 use error::STEP_STILL_OPEN;
 
+use crate::audit::{Audit, HandOut};
 use crate::server::Peer;
 use crate::session::{AwsCredentials, SessionError, SessionHandle, Snapshot};
 
@@ -44,6 +45,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 #[derive(Debug, Clone)]
 pub struct AppState {
     session: SessionHandle,
+    audit: Audit,
     shutdown: watch::Receiver<bool>,
     ecs: Ecs,
 }
@@ -57,14 +59,26 @@ pub enum Ecs {
     Failed(String),
 }
 
+impl FromRef<AppState> for Audit {
+    fn from_ref(state: &AppState) -> Self {
+        state.audit.clone()
+    }
+}
+
 impl FromRef<AppState> for SessionHandle {
     fn from_ref(state: &AppState) -> Self {
         state.session.clone()
     }
 }
 
-/// The router, ready to serve; `shutdown` turning true ends the event streams.
-pub fn router(session: SessionHandle, shutdown: watch::Receiver<bool>, ecs: Ecs) -> Router {
+/// The router, ready to serve; `shutdown` turning true ends the event streams; hand-outs are
+/// counted in `audit`.
+pub fn router(
+    session: SessionHandle,
+    audit: Audit,
+    shutdown: watch::Receiver<bool>,
+    ecs: Ecs,
+) -> Router {
     let router = Router::new()
         .route("/v1/status", get(status))
         .route("/v1/session", get(session_handler))
@@ -91,6 +105,7 @@ pub fn router(session: SessionHandle, shutdown: watch::Receiver<bool>, ecs: Ecs)
         .layer(axum::middleware::map_response(api_version_header))
         .with_state(AppState {
             session,
+            audit,
             shutdown,
             ecs,
         })
@@ -171,13 +186,17 @@ async fn user(State(session): State<SessionHandle>) -> Result<Json<proto::User>,
 
 async fn session_handler(
     State(session): State<SessionHandle>,
+    State(audit): State<Audit>,
     Extension(peer): Extension<Peer>,
     query: Result<Query<SessionQuery>, QueryRejection>,
 ) -> Result<Json<proto::Session>, HttpError> {
     let Query(query) = query.map_err(|e| HttpError::invalid(e.body_text()))?;
     let snapshot = fresh_snapshot(&session, query.force_refresh).await?;
     if let Some(signed_in) = snapshot.signed_in.as_deref() {
-        info!(uid = peer.uid, pid = peer.pid_or_zero(), username = %signed_in.username, "session tokens handed out");
+        audit.record(HandOut::SessionTokens {
+            peer,
+            username: signed_in.username.clone(),
+        });
     }
     let mut view = session_view(&snapshot);
     if session.has_identity_pool() {
@@ -192,7 +211,7 @@ async fn session_handler(
             cached_credentials(&session)
         };
         if let Some(aws) = aws {
-            log_handout(&peer, &aws);
+            audit.record(handout(peer, &aws));
             view.identity_id = Some(aws.identity_id.clone());
             view.credentials = Some(crate::session::credentials_view(&aws));
         }
@@ -203,12 +222,13 @@ async fn session_handler(
 /// `GET /v1/credentials`.
 async fn credentials_handler(
     State(session): State<SessionHandle>,
+    State(audit): State<Audit>,
     Extension(peer): Extension<Peer>,
     query: Result<Query<SessionQuery>, QueryRejection>,
 ) -> Result<Json<proto::CredentialsResponse>, HttpError> {
     let Query(query) = query.map_err(|e| HttpError::invalid(e.body_text()))?;
     let aws = fresh_credentials(&session, query.force_refresh).await?;
-    log_handout(&peer, &aws);
+    audit.record(handout(peer, &aws));
     Ok(Json(proto::CredentialsResponse {
         access_key_id: aws.access_key_id.clone(),
         secret_access_key: aws.secret_access_key.clone(),
@@ -218,9 +238,13 @@ async fn credentials_handler(
     }))
 }
 
-/// Every hand-out of credentials is logged with the peer, never the secret.
-fn log_handout(peer: &Peer, aws: &AwsCredentials) {
-    info!(uid = peer.uid, pid = peer.pid_or_zero(), identity_id = %aws.identity_id, guest = aws.guest, "AWS credentials handed out");
+/// A hand-out of `aws` to `peer`, as the audit counts it (never the secret).
+fn handout(peer: Peer, aws: &AwsCredentials) -> HandOut {
+    HandOut::AwsCredentials {
+        peer,
+        identity_id: aws.identity_id.clone(),
+        guest: aws.guest,
+    }
 }
 
 /// The cached AWS credentials when they may be handed out at `now`: not near expiry, and the

@@ -5,5 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 ensure_moto
-cargo build --release --workspace --bins
+bash scripts/build-release.sh
 exec target/release/bench "$@"

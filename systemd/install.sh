@@ -25,7 +25,7 @@ esac
 
 bin_dir=${COGNITOD_BIN_DIR:-}
 if [ -z "$bin_dir" ]; then
-    cargo build --release --bins
+    bash scripts/build-release.sh
     bin_dir=target/release
 fi
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use cognitod_proto::{API_VERSION, API_VERSION_HEADER, ErrorBody};
 use serde::de::DeserializeOwned;
+use zeroize::Zeroizing;
 
 use crate::ClientError;
 
@@ -16,6 +17,14 @@ const MAX_ANSWER: u64 = 1024 * 1024;
 
 /// `GET path` on the daemon at `socket`, the answer parsed as `T`.
 pub fn get<T: DeserializeOwned>(socket: &Path, path: &str) -> Result<T, ClientError> {
+    let body = get_body(socket, path)?;
+    serde_json::from_slice(&body)
+        .map_err(|e| ClientError::Protocol(format!("answer does not parse: {e}")))
+}
+
+/// `GET path` on the daemon at `socket`: the body of a 2xx answer as it came (zeroed when
+/// dropped: it may hold credentials), any other answer as its error.
+pub fn get_body(socket: &Path, path: &str) -> Result<Zeroizing<Vec<u8>>, ClientError> {
     let expected = crate::trust::check_path(socket)?;
     let mut stream = UnixStream::connect(socket).map_err(|e| crate::connect_error(socket, &e))?;
     crate::trust::check_peer(&stream, socket, expected)?;
@@ -26,7 +35,7 @@ pub fn get<T: DeserializeOwned>(socket: &Path, path: &str) -> Result<T, ClientEr
     stream
         .write_all(request.as_bytes())
         .map_err(|e| ClientError::Protocol(format!("cannot send the request: {e}")))?;
-    let answer = read_answer(&mut stream)?;
+    let answer = Zeroizing::new(read_answer(&mut stream)?);
     let split = answer
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -65,14 +74,13 @@ pub fn get<T: DeserializeOwned>(socket: &Path, path: &str) -> Result<T, ClientEr
         }
         Some(_) => {}
     }
-    let body = if chunked {
+    let body = Zeroizing::new(if chunked {
         dechunk(body)?
     } else {
         body.to_vec()
-    };
+    });
     if (200..300).contains(&status) {
-        return serde_json::from_slice(&body)
-            .map_err(|e| ClientError::Protocol(format!("answer does not parse: {e}")));
+        return Ok(body);
     }
     match serde_json::from_slice::<ErrorBody>(&body) {
         Ok(body) => Err(ClientError::Api {
@@ -89,11 +97,12 @@ pub fn get<T: DeserializeOwned>(socket: &Path, path: &str) -> Result<T, ClientEr
 /// (the daemon's close then costs no wait), else up to the end of the stream.
 fn read_answer(stream: &mut UnixStream) -> Result<Vec<u8>, ClientError> {
     let failed = |e: std::io::Error| ClientError::Protocol(format!("cannot read the answer: {e}"));
-    let mut answer = Vec::with_capacity(4096);
-    let mut buffer = [0u8; 4096];
+    // Big enough for credentials at once: growing it would leave copies of them behind.
+    let mut answer = Vec::with_capacity(16 * 1024);
+    let mut buffer = Zeroizing::new([0u8; 4096]);
     let mut expected = None;
     loop {
-        let n = match stream.read(&mut buffer) {
+        let n = match stream.read(&mut buffer[..]) {
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(failed(e)),

@@ -819,32 +819,27 @@ fn credential_process_args(
 /// `credential_process`: exactly `{"Version":1,...}` on stdout, or nothing there and one line
 /// on stderr saying what to do.
 fn credential_process(socket: &std::path::Path) -> ExitCode {
-    let credentials: cognitod_proto::CredentialsResponse =
-        match cognitod_client::blocking::get(socket, "/v1/credentials") {
-            Ok(credentials) => credentials,
-            Err(error) => {
-                output::say(&format!(
-                    "cognitoctl credential-process: {}",
-                    failure::one_line(&error)
-                ));
-                return ExitCode::from(match &error {
-                    cognitod_client::ClientError::Api { status, error } => {
-                        failure::api_exit_code(*status, error)
-                    }
-                    _ => exit::USAGE,
-                });
-            }
-        };
-    let output = serde_json::to_string(&ProcessCredentials {
-        version: 1,
-        access_key_id: &credentials.access_key_id,
-        secret_access_key: credentials.secret_access_key.expose(),
-        session_token: credentials.session_token.expose(),
-        expiration: credentials.expiration.to_string(),
-    })
-    .unwrap_or_default();
+    let output = match process_credentials(socket) {
+        Ok(output) => output,
+        Err(error) => {
+            output::say(&format!(
+                "cognitoctl credential-process: {}",
+                failure::one_line(&error)
+            ));
+            return ExitCode::from(match &error {
+                cognitod_client::ClientError::Api { status, error } => {
+                    failure::api_exit_code(*status, error)
+                }
+                _ => exit::USAGE,
+            });
+        }
+    };
     let mut stdout = std::io::stdout().lock();
-    match writeln!(stdout, "{output}").and_then(|()| stdout.flush()) {
+    match stdout
+        .write_all(&output)
+        .and_then(|()| stdout.write_all(b"\n"))
+        .and_then(|()| stdout.flush())
+    {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             output::say(&format!(
@@ -855,15 +850,27 @@ fn credential_process(socket: &std::path::Path) -> ExitCode {
     }
 }
 
-/// What the AWS SDKs read from a `credential_process`, in the order AWS documents it.
-#[derive(serde::Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct ProcessCredentials<'a> {
-    version: u8,
-    access_key_id: &'a str,
-    secret_access_key: &'a str,
-    session_token: &'a str,
-    expiration: String,
+/// What `credential_process` prints: the daemon's `/v1/credentials/process` as it comes; from
+/// a daemon older than that route, `/v1/credentials` in that format.
+fn process_credentials(
+    socket: &std::path::Path,
+) -> Result<zeroize::Zeroizing<Vec<u8>>, cognitod_client::ClientError> {
+    use cognitod_client::{ClientError, blocking};
+    match blocking::get_body(socket, "/v1/credentials/process") {
+        Ok(body) if body.starts_with(b"{\"Version\":1,") => Ok(body),
+        Ok(_) => Err(ClientError::Protocol(
+            "the daemon's credentials are not in the credential_process format".into(),
+        )),
+        Err(ClientError::Api { status: 404, .. }) => {
+            let credentials: cognitod_proto::CredentialsResponse =
+                blocking::get(socket, "/v1/credentials")?;
+            let credentials = cognitod_proto::ProcessCredentials::from(credentials);
+            Ok(zeroize::Zeroizing::new(
+                serde_json::to_vec(&credentials).unwrap_or_default(),
+            ))
+        }
+        Err(error) => Err(error),
+    }
 }
 
 #[cfg(test)]

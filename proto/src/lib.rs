@@ -336,6 +336,37 @@ pub struct CredentialsResponse {
     pub identity_id: String,
 }
 
+/// `GET /v1/credentials/process[?forceRefresh=true]`: the same credentials in the AWS
+/// `credential_process` format, which `cognitoctl credential-process` prints as it comes (no
+/// parsing and printing again on the path every AWS CLI command takes). The fields are in the
+/// order AWS documents them.
+///
+/// ```json
+/// {"Version": 1, "AccessKeyId": "ASIA...", "SecretAccessKey": "...", "SessionToken": "...",
+///  "Expiration": "2026-11-29T12:00:00Z"}
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ProcessCredentials {
+    pub version: u8,
+    pub access_key_id: String,
+    pub secret_access_key: Secret,
+    pub session_token: Secret,
+    pub expiration: Timestamp,
+}
+
+impl From<CredentialsResponse> for ProcessCredentials {
+    fn from(credentials: CredentialsResponse) -> Self {
+        ProcessCredentials {
+            version: 1,
+            access_key_id: credentials.access_key_id,
+            secret_access_key: credentials.secret_access_key,
+            session_token: credentials.session_token,
+            expiration: credentials.expiration,
+        }
+    }
+}
+
 /// `POST /v1/sign-in`.
 ///
 /// ```json

@@ -83,6 +83,10 @@ fn a_signed_in_user_gets_credentials_in_every_form() {
         cognitod_proto::Timestamp::parse(expiration).is_ok(),
         "{expiration}"
     );
+    // What it prints is the daemon's `/v1/credentials/process`, as it came.
+    let route = raw_request(&daemon.socket, "GET", "/v1/credentials/process", b"");
+    assert_eq!(route.status, 200);
+    assert_eq!(format!("{}\n", route.body), process.stdout);
 
     let env = daemon.ctl(&["env"]).stdout;
     let names: Vec<&str> = env
@@ -144,6 +148,57 @@ fn credential_process_without_a_daemon_says_so_on_one_line() {
     assert!(output.stdout.is_empty());
     assert_eq!(output.stderr.lines().count(), 1, "{output:?}");
     assert!(output.stderr.contains("not running"), "{output:?}");
+}
+
+/// A cognitoctl newer than its daemon (upgraded, the daemon not yet restarted): without
+/// `/v1/credentials/process` (404) it reads `/v1/credentials` and prints the same format.
+#[test]
+fn credential_process_works_with_a_daemon_older_than_its_route() {
+    use std::io::{BufRead, BufReader, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("socket");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let asked = std::thread::spawn(move || {
+        let mut asked = Vec::new();
+        for stream in listener.incoming().take(2) {
+            let mut stream = stream.unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request_line = String::new();
+            reader.read_line(&mut request_line).unwrap();
+            let path = request_line.split(' ').nth(1).unwrap().to_owned();
+            let (status, body) = match path.as_str() {
+                "/v1/credentials" => (
+                    "200 OK",
+                    r#"{"accessKeyId":"ASIAOLDER","secretAccessKey":"older-secret","sessionToken":"older-token","expiration":"2030-01-01T00:00:00Z","identityId":"us-east-1:older"}"#,
+                ),
+                _ => (
+                    "404 Not Found",
+                    r#"{"error":{"code":"NotFound","message":"no such route"}}"#,
+                ),
+            };
+            write!(
+                stream,
+                "HTTP/1.1 {status}\r\ncognitod-api-version: 1\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .unwrap();
+            asked.push(path);
+        }
+        asked
+    });
+    let output = ctl(
+        &["--socket", socket.to_str().unwrap(), "credential-process"],
+        None,
+    );
+    assert_eq!(output.code, 0, "{output:?}");
+    assert_eq!(
+        output.stdout,
+        "{\"Version\":1,\"AccessKeyId\":\"ASIAOLDER\",\"SecretAccessKey\":\"older-secret\",\"SessionToken\":\"older-token\",\"Expiration\":\"2030-01-01T00:00:00Z\"}\n"
+    );
+    assert_eq!(
+        asked.join().unwrap(),
+        ["/v1/credentials/process", "/v1/credentials"]
+    );
 }
 
 #[test]

@@ -83,6 +83,7 @@ pub fn router(
         .route("/v1/status", get(status))
         .route("/v1/session", get(session_handler))
         .route("/v1/credentials", get(credentials_handler))
+        .route("/v1/credentials/process", get(process_credentials))
         .route("/v1/sign-in", post(sign_in))
         .route("/v1/sign-in/confirm", post(confirm_sign_in))
         .route("/v1/sign-in/redirect", post(start_redirect))
@@ -236,6 +237,17 @@ async fn credentials_handler(
         expiration: aws.expiration(),
         identity_id: aws.identity_id.clone(),
     }))
+}
+
+/// `GET /v1/credentials/process`: what `credential_process` prints, ready to print.
+async fn process_credentials(
+    state: State<SessionHandle>,
+    audit: State<Audit>,
+    peer: Extension<Peer>,
+    query: Result<Query<SessionQuery>, QueryRejection>,
+) -> Result<Json<proto::ProcessCredentials>, HttpError> {
+    let Json(credentials) = credentials_handler(state, audit, peer, query).await?;
+    Ok(Json(credentials.into()))
 }
 
 /// A hand-out of `aws` to `peer`, as the audit counts it (never the secret).

@@ -51,6 +51,19 @@ fn a_signed_in_user_gets_credentials_in_every_form() {
     let session = json(&daemon.ctl(&["session", "--json"]).stdout);
     assert_eq!(session["identityId"], identity.as_str());
     assert_eq!(session["credentials"]["accessKeyId"], key.as_str());
+    // New credentials with the same tokens: the session shows them at once (its answer is
+    // kept between requests only while both are the same).
+    let renewed = json(
+        &daemon
+            .ctl(&["credentials", "--json", "--force-refresh"])
+            .stdout,
+    );
+    let new_key = renewed["accessKeyId"].as_str().unwrap();
+    assert_ne!(new_key, key);
+    let session = json(&daemon.ctl(&["session", "--json"]).stdout);
+    assert_eq!(session["credentials"]["accessKeyId"], new_key);
+    let key = new_key.to_owned();
+    let credentials = renewed;
     assert_eq!(daemon.ctl(&["identity-id"]).stdout.trim(), identity);
 
     let process = daemon.ctl(&["credential-process"]);

@@ -10,6 +10,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, FromRef, FromRequest, Query, Request, State};
+use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -26,9 +27,14 @@ use tracing::{debug, info};
 
 mod account;
 mod error;
+mod view;
 
 pub use error::HttpError;
 use error::STEP_STILL_OPEN;
+use view::SessionCache;
+
+/// The content type of JSON answers.
+const JSON: HeaderValue = HeaderValue::from_static("application/json");
 
 use crate::audit::{Audit, HandOut};
 use crate::server::Peer;
@@ -46,6 +52,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct AppState {
     session: SessionHandle,
     audit: Audit,
+    cache: SessionCache,
     shutdown: watch::Receiver<bool>,
     ecs: Ecs,
 }
@@ -105,6 +112,7 @@ pub fn router(
         .layer(axum::middleware::from_fn(request_timeout))
         .layer(axum::middleware::map_response(api_version_header))
         .with_state(AppState {
+            cache: SessionCache::start(&session),
             session,
             audit,
             shutdown,
@@ -186,38 +194,41 @@ async fn user(State(session): State<SessionHandle>) -> Result<Json<proto::User>,
 }
 
 async fn session_handler(
-    State(session): State<SessionHandle>,
-    State(audit): State<Audit>,
+    State(state): State<AppState>,
     Extension(peer): Extension<Peer>,
     query: Result<Query<SessionQuery>, QueryRejection>,
-) -> Result<Json<proto::Session>, HttpError> {
+) -> Result<Response, HttpError> {
     let Query(query) = query.map_err(|e| HttpError::invalid(e.body_text()))?;
-    let snapshot = fresh_snapshot(&session, query.force_refresh).await?;
+    let session = &state.session;
+    let snapshot = fresh_snapshot(session, query.force_refresh).await?;
     if let Some(signed_in) = snapshot.signed_in.as_deref() {
-        audit.record(HandOut::SessionTokens {
+        state.audit.record(HandOut::SessionTokens {
             peer,
             username: signed_in.username.clone(),
         });
     }
-    let mut view = session_view(&snapshot);
-    if session.has_identity_pool() {
-        // The tokens never wait on the identity pool: credentials as they are (a fetch is
-        // started when there are none); only a forced refresh waits, bounded, for new ones.
-        let aws = if query.force_refresh {
-            fresh_credentials(&session, true)
-                .await
-                .map_err(|error| debug!(?error, "the session is served without AWS credentials"))
-                .ok()
-        } else {
-            cached_credentials(&session)
-        };
-        if let Some(aws) = aws {
-            audit.record(handout(peer, &aws));
-            view.identity_id = Some(aws.identity_id.clone());
-            view.credentials = Some(crate::session::credentials_view(&aws));
-        }
+    // The tokens never wait on the identity pool: credentials as they are (a fetch is started
+    // when there are none); only a forced refresh waits, bounded, for new ones.
+    let aws = if !session.has_identity_pool() {
+        None
+    } else if query.force_refresh {
+        fresh_credentials(session, true)
+            .await
+            .map_err(|error| debug!(?error, "the session is served without AWS credentials"))
+            .ok()
+    } else {
+        cached_credentials(session, &snapshot)
+    };
+    if let Some(aws) = &aws {
+        state.audit.record(handout(peer, aws));
     }
-    Ok(Json(view))
+    let body = match &snapshot.signed_in {
+        Some(signed_in) if !query.force_refresh => {
+            state.cache.body(&snapshot, signed_in, aws.as_ref())
+        }
+        _ => view::serialize(&view::view(&snapshot, aws.as_deref())),
+    };
+    Ok(([(CONTENT_TYPE, JSON)], body).into_response())
 }
 
 /// `GET /v1/credentials`.
@@ -269,11 +280,11 @@ fn usable(snapshot: &Snapshot, now: i64) -> Option<Arc<AwsCredentials>> {
         .filter(|aws| !aws.is_expired(now) && aws.guest != signed_in)
 }
 
-/// Valid cached AWS credentials, without waiting; when there are none (or they are due), a
-/// fetch is started for whoever asks next.
-fn cached_credentials(session: &SessionHandle) -> Option<Arc<AwsCredentials>> {
+/// Valid AWS credentials of `snapshot`, without waiting; when there are none (or they are
+/// due), a fetch is started for whoever asks next.
+fn cached_credentials(session: &SessionHandle, snapshot: &Snapshot) -> Option<Arc<AwsCredentials>> {
     let now = session.now_ms();
-    let usable = usable(&session.snapshot(), now);
+    let usable = usable(snapshot, now);
     match &usable {
         Some(aws) if now < aws.refresh_due_ms => {}
         Some(_) => session.wake_refresher(),
@@ -349,33 +360,6 @@ async fn fresh_snapshot(session: &SessionHandle, force: bool) -> Result<Snapshot
         );
     }
     Ok(snapshot)
-}
-
-fn session_view(snapshot: &Snapshot) -> proto::Session {
-    match snapshot.signed_in.as_deref() {
-        Some(signed_in) => proto::Session {
-            is_signed_in: true,
-            username: Some(signed_in.username.clone()),
-            user_sub: Some(signed_in.user_id.clone()),
-            tokens: Some(proto::Tokens {
-                id_token: signed_in.tokens.id_token.clone(),
-                access_token: signed_in.tokens.access_token.clone(),
-                expires_at: signed_in.expires_at(),
-            }),
-            identity_id: None,
-            credentials: None,
-            federated_provider: None,
-        },
-        None => proto::Session {
-            is_signed_in: snapshot.federated.is_some(),
-            federated_provider: snapshot.federated.as_ref().map(|f| f.provider.clone()),
-            username: None,
-            user_sub: None,
-            tokens: None,
-            identity_id: None,
-            credentials: None,
-        },
-    }
 }
 
 async fn sign_in(

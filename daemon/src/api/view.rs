@@ -1,0 +1,119 @@
+//! The `/v1/session` answer. Local apps poll it, and it changes only when the tokens or the
+//! credentials do: the signed-in answer is serialized once for each pair and then served as
+//! shared bytes. The copy is zeroed when its last user drops it, and dropped as soon as the
+//! session changes (a sign-out leaves no tokens behind in it).
+
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+
+use axum::body::Bytes;
+use cognitod_proto as proto;
+use zeroize::Zeroizing;
+
+use crate::session::{AwsCredentials, SessionHandle, SignedIn, Snapshot};
+
+/// The last signed-in answer, and what it was made of.
+#[derive(Debug, Clone, Default)]
+pub struct SessionCache {
+    last: Arc<Mutex<Option<Cached>>>,
+}
+
+#[derive(Debug)]
+struct Cached {
+    // Weak: the cache keeps no tokens alive. A dropped value's allocation stays while a
+    // `Weak` points at it, so a new session is never mistaken for the old one by address.
+    signed_in: Weak<SignedIn>,
+    aws: Option<Weak<AwsCredentials>>,
+    body: Bytes,
+}
+
+impl Cached {
+    fn is_for(&self, signed_in: &Arc<SignedIn>, aws: Option<&Arc<AwsCredentials>>) -> bool {
+        std::ptr::eq(self.signed_in.as_ptr(), Arc::as_ptr(signed_in))
+            && match (&self.aws, aws) {
+                (None, None) => true,
+                (Some(cached), Some(aws)) => std::ptr::eq(cached.as_ptr(), Arc::as_ptr(aws)),
+                _ => false,
+            }
+    }
+}
+
+impl SessionCache {
+    /// A cache emptied by a task on the current runtime each time `session` changes.
+    pub fn start(session: &SessionHandle) -> SessionCache {
+        let cache = SessionCache::default();
+        let mut changes = session.changes();
+        let last = Arc::clone(&cache.last);
+        tokio::spawn(async move {
+            while changes.changed().await.is_ok() {
+                lock(&last).take();
+            }
+        });
+        cache
+    }
+
+    /// The answer for `signed_in` with `aws`: the cached bytes when they were made from these,
+    /// else [`view`] serialized now (and kept).
+    pub fn body(
+        &self,
+        snapshot: &Snapshot,
+        signed_in: &Arc<SignedIn>,
+        aws: Option<&Arc<AwsCredentials>>,
+    ) -> Bytes {
+        if let Some(cached) = lock(&self.last)
+            .as_ref()
+            .filter(|c| c.is_for(signed_in, aws))
+        {
+            return cached.body.clone();
+        }
+        let body = serialize(&view(snapshot, aws.map(Arc::as_ref)));
+        *lock(&self.last) = Some(Cached {
+            signed_in: Arc::downgrade(signed_in),
+            aws: aws.map(Arc::downgrade),
+            body: body.clone(),
+        });
+        body
+    }
+}
+
+/// `view` as JSON in bytes that are zeroed when the last copy goes.
+pub fn serialize(view: &proto::Session) -> Bytes {
+    let json = serde_json::to_vec(view).expect("a session view serializes");
+    Bytes::from_owner(Zeroizing::new(json))
+}
+
+/// fetchAuthSession's answer for `snapshot`, with `aws` when there are credentials to hand out.
+pub fn view(snapshot: &Snapshot, aws: Option<&AwsCredentials>) -> proto::Session {
+    let mut view = match snapshot.signed_in.as_deref() {
+        Some(signed_in) => proto::Session {
+            is_signed_in: true,
+            username: Some(signed_in.username.clone()),
+            user_sub: Some(signed_in.user_id.clone()),
+            tokens: Some(proto::Tokens {
+                id_token: signed_in.tokens.id_token.clone(),
+                access_token: signed_in.tokens.access_token.clone(),
+                expires_at: signed_in.expires_at(),
+            }),
+            identity_id: None,
+            credentials: None,
+            federated_provider: None,
+        },
+        None => proto::Session {
+            is_signed_in: snapshot.federated.is_some(),
+            federated_provider: snapshot.federated.as_ref().map(|f| f.provider.clone()),
+            username: None,
+            user_sub: None,
+            tokens: None,
+            identity_id: None,
+            credentials: None,
+        },
+    };
+    if let Some(aws) = aws {
+        view.identity_id = Some(aws.identity_id.clone());
+        view.credentials = Some(crate::session::credentials_view(aws));
+    }
+    view
+}
+
+fn lock(last: &Mutex<Option<Cached>>) -> std::sync::MutexGuard<'_, Option<Cached>> {
+    last.lock().unwrap_or_else(PoisonError::into_inner)
+}

@@ -45,11 +45,14 @@ const REFRESH_WAIT: Duration = Duration::from_secs(10);
 /// How long any request may take (a sign-in makes two or three calls to Cognito).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The router, ready to serve.
-/// What the handlers share: the session, and a flag that turns true at shutdown (it ends
-/// event streams, which would otherwise never finish).
+/// What the handlers share: the session, the hand-out audit, the session's answer, and a flag
+/// that turns true at shutdown (it ends event streams, which would otherwise never finish).
+/// Behind one `Arc`: axum clones the state for every request.
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+#[derive(Debug)]
+pub struct Shared {
     session: SessionHandle,
     audit: Audit,
     cache: SessionCache,
@@ -66,9 +69,11 @@ pub enum Ecs {
     Failed(String),
 }
 
-impl FromRef<AppState> for Audit {
-    fn from_ref(state: &AppState) -> Self {
-        state.audit.clone()
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
     }
 }
 
@@ -109,27 +114,20 @@ pub fn router(
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(proto::MAX_BODY_BYTES))
-        .layer(axum::middleware::from_fn(request_timeout))
-        .layer(axum::middleware::map_response(api_version_header))
-        .with_state(AppState {
+        .layer(axum::middleware::from_fn(timeout_and_version))
+        .with_state(AppState(Arc::new(Shared {
             cache: SessionCache::start(&session),
             session,
             audit,
             shutdown,
             ecs,
-        })
+        })))
 }
 
-async fn api_version_header(mut response: Response) -> Response {
-    response.headers_mut().insert(
-        proto::API_VERSION_HEADER,
-        HeaderValue::from(proto::API_VERSION),
-    );
-    response
-}
-
-async fn request_timeout(request: Request, next: axum::middleware::Next) -> Response {
-    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
+/// Every request ends within [`REQUEST_TIMEOUT`], and every answer carries the API version
+/// (one layer for both: each layer costs every request).
+async fn timeout_and_version(request: Request, next: axum::middleware::Next) -> Response {
+    let mut response = match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
         Ok(response) => response,
         Err(_) => HttpError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -137,7 +135,12 @@ async fn request_timeout(request: Request, next: axum::middleware::Next) -> Resp
             format!("no answer within {} s", REQUEST_TIMEOUT.as_secs()),
         )
         .into_response(),
-    }
+    };
+    response.headers_mut().insert(
+        proto::API_VERSION_HEADER,
+        HeaderValue::from(proto::API_VERSION),
+    );
+    response
 }
 
 async fn status(State(state): State<AppState>) -> Json<Status> {
@@ -233,14 +236,13 @@ async fn session_handler(
 
 /// `GET /v1/credentials`.
 async fn credentials_handler(
-    State(session): State<SessionHandle>,
-    State(audit): State<Audit>,
+    State(state): State<AppState>,
     Extension(peer): Extension<Peer>,
     query: Result<Query<SessionQuery>, QueryRejection>,
 ) -> Result<Json<proto::CredentialsResponse>, HttpError> {
     let Query(query) = query.map_err(|e| HttpError::invalid(e.body_text()))?;
-    let aws = fresh_credentials(&session, query.force_refresh).await?;
-    audit.record(handout(peer, &aws));
+    let aws = fresh_credentials(&state.session, query.force_refresh).await?;
+    state.audit.record(handout(peer, &aws));
     Ok(Json(proto::CredentialsResponse {
         access_key_id: aws.access_key_id.clone(),
         secret_access_key: aws.secret_access_key.clone(),
@@ -252,12 +254,11 @@ async fn credentials_handler(
 
 /// `GET /v1/credentials/process`: what `credential_process` prints, ready to print.
 async fn process_credentials(
-    state: State<SessionHandle>,
-    audit: State<Audit>,
+    state: State<AppState>,
     peer: Extension<Peer>,
     query: Result<Query<SessionQuery>, QueryRejection>,
 ) -> Result<Json<proto::ProcessCredentials>, HttpError> {
-    let Json(credentials) = credentials_handler(state, audit, peer, query).await?;
+    let Json(credentials) = credentials_handler(state, peer, query).await?;
     Ok(Json(credentials.into()))
 }
 
@@ -527,7 +528,7 @@ async fn events(
     );
     let receiver = state.session.subscribe();
     let stream = futures_util::stream::unfold(
-        (receiver, state.shutdown),
+        (receiver, state.shutdown.clone()),
         |(mut receiver, mut shutdown)| async move {
             if *shutdown.borrow() {
                 return None;

@@ -1,6 +1,7 @@
 //! Socket load: keep-alive clients against the daemon or the ceiling (a minimal axum server
 //! answering the same bytes), and what the daemon's process uses meanwhile.
 
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
@@ -139,8 +140,8 @@ pub fn rss_kib(pid: u32) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// CPU seconds used so far and context switches (voluntary + involuntary) of all threads.
-pub fn cpu_and_switches(pid: u32) -> (f64, u64) {
+/// CPU seconds `pid` used so far.
+pub fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let fields: Vec<&str> = stat
         .rsplit_once(')')
@@ -149,19 +150,36 @@ pub fn cpu_and_switches(pid: u32) -> (f64, u64) {
         .collect();
     let ticks: f64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
         + fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
-    let mut switches = 0;
+    ticks / 100.0
+}
+
+/// The context switches (voluntary and involuntary) each thread of `pid` made so far.
+pub fn switches(pid: u32) -> BTreeMap<String, u64> {
+    let mut threads = BTreeMap::new();
     if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
         for task in tasks.flatten() {
             let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
-            for line in status.lines() {
-                if let Some(v) = line
-                    .strip_prefix("voluntary_ctxt_switches:")
-                    .or_else(|| line.strip_prefix("nonvoluntary_ctxt_switches:"))
-                {
-                    switches += v.trim().parse::<u64>().unwrap_or(0);
-                }
-            }
+            let switches = status
+                .lines()
+                .filter_map(|line| {
+                    line.strip_prefix("voluntary_ctxt_switches:")
+                        .or_else(|| line.strip_prefix("nonvoluntary_ctxt_switches:"))
+                })
+                .map(|v| v.trim().parse::<u64>().unwrap_or(0))
+                .sum();
+            threads.insert(task.file_name().to_string_lossy().into_owned(), switches);
         }
     }
-    (ticks / 100.0, switches)
+    threads
+}
+
+/// How often the threads ran between two [`switches`]: the switches each made, and one for
+/// each thread that started or ended meanwhile (its count is not comparable).
+pub fn wakeups(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) -> u64 {
+    let ended = before.keys().filter(|t| !after.contains_key(*t)).count() as u64;
+    ended
+        + after
+            .iter()
+            .map(|(thread, n)| before.get(thread).map_or(1, |b| n.saturating_sub(*b)))
+            .sum::<u64>()
 }

@@ -135,8 +135,8 @@ fn run(settings: &Settings, hold: bool) -> Option<Table> {
     );
 
     // credential_process, against the floor, and where its time goes. The ceiling answers
-    // what the daemon answers.
-    // Credentials first: the session's answer then carries them, as under load.
+    // what the daemon answers (credentials first, so that the session's answer carries them,
+    // as under load).
     let credentials = raw_request(&daemon.socket, "GET", "/v1/credentials", b"");
     let session = raw_request(&daemon.socket, "GET", "/v1/session", b"");
     assert_eq!((session.status, credentials.status), (200, 200));
@@ -161,6 +161,7 @@ fn run(settings: &Settings, hold: bool) -> Option<Table> {
     // measured from after a warm-up at the most connections: what grows after that grows
     // with the requests.
     let warm_up = load(&daemon.socket, 64, 64 * 100);
+    // `session` above, and the warm-up's.
     let mut sessions_served = 1 + warm_up.ok;
     let rss_before = rss_kib(daemon.pid());
     for connections in [1, 16, 64] {

@@ -93,9 +93,9 @@ impl CredentialProcess {
         );
         let accounted = median(&self.noop) + median(&self.get);
         table.info(
-            "breakdown 2 + 3 / total, unaccounted",
+            "breakdown 2 + 3 of the total",
             format!(
-                "{accounted:.3} / {total:.3} ms; {:.3} ms",
+                "{accounted:.3} of {total:.3} ms, {:.3} ms unaccounted",
                 total - accounted
             ),
         );

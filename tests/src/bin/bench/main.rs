@@ -173,8 +173,8 @@ fn run(settings: &Settings, hold: bool) -> Option<Table> {
         let share = 2.0 * ours.per_second() / (a + b);
         table.check(
             format!(
-                "GET /v1/session, {connections} connection{}",
-                if connections == 1 { "" } else { "s" }
+                "GET /v1/session, {}",
+                counted(connections, "connection")
             ),
             format!(
                 "{:.0} req/s = {:.0}% of the ceiling ({a:.0} / {b:.0} req/s: noise {:.1}%), p50 {:.3} ms, p99 {:.3} ms",
@@ -263,7 +263,10 @@ fn run(settings: &Settings, hold: bool) -> Option<Table> {
     let refreshes = [1, 100, 1000].map(|clients| {
         let (refreshes, served) = economy(clients, settings.lifetimes);
         table.info(
-            format!("4 s tokens, {clients} clients polling for {window} s"),
+            format!(
+                "4 s tokens, {} polling for {window} s",
+                counted(clients, "client")
+            ),
             format!("{refreshes} refresh calls, {served} requests served"),
         );
         refreshes
@@ -301,6 +304,11 @@ fn run(settings: &Settings, hold: bool) -> Option<Table> {
         Holds::absolute(idle == 0),
     );
     Some(table)
+}
+
+/// `n` `thing`s, in words.
+fn counted(n: usize, thing: &str) -> String {
+    format!("{n} {thing}{}", if n == 1 { "" } else { "s" })
 }
 
 /// The hand-outs the daemon logged: (session tokens, AWS credentials). It writes what it

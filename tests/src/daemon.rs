@@ -252,16 +252,7 @@ impl TestDaemon {
     /// How many hand-outs the daemon's audit lines with `message` and `field` (`uid=65534`, or
     /// "" for any) count: each line's `count`.
     pub fn handouts(&self, message: &str, field: &str) -> u64 {
-        self.log()
-            .lines()
-            .filter(|line| line.contains(message) && line.contains(field))
-            .map(|line| {
-                line.split_whitespace()
-                    .find_map(|word| word.strip_prefix("count="))
-                    .and_then(|count| count.parse::<u64>().ok())
-                    .unwrap_or_else(|| panic!("an audit line without its count: {line}"))
-            })
-            .sum()
+        handouts_in(&self.log(), message, field)
     }
 
     /// Waits (at most 20 s) until the audit lines with `message` and `field` count at least
@@ -531,5 +522,37 @@ impl ProfileHome {
 impl Default for ProfileHome {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// How many hand-outs the audit lines of `log` (tracing's text format) with `message` and
+/// `field` ("" for any) count: each line's `count`.
+pub fn handouts_in(log: &str, message: &str, field: &str) -> u64 {
+    log.lines()
+        .filter(|line| line.contains(message) && line.contains(field))
+        .map(|line| {
+            line.split_whitespace()
+                .find_map(|word| word.strip_prefix("count="))
+                .and_then(|count| count.parse::<u64>().ok())
+                .unwrap_or_else(|| panic!("an audit line without its count: {line}"))
+        })
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::handouts_in;
+
+    #[test]
+    fn hand_outs_sum_the_counts_of_the_matching_audit_lines() {
+        let log = "\
+2025-01-01T00:00:01.000001Z  INFO cognitod::audit: session tokens handed out uid=0 pid=8 username=alice count=4711
+2025-01-01T00:00:01.000002Z  INFO cognitod::audit: session tokens handed out uid=1000 pid=9 username=alice count=1
+2025-01-01T00:00:01.000003Z  INFO cognitod::audit: AWS credentials handed out uid=0 pid=8 identity_id=x guest=false count=12
+2025-01-01T00:00:01.000004Z  INFO cognitod::audit: AWS credentials handed out on the container endpoint identity_id=x guest=false count=3
+";
+        assert_eq!(handouts_in(log, "session tokens handed out", ""), 4712);
+        assert_eq!(handouts_in(log, "session tokens handed out", "uid=1000"), 1);
+        assert_eq!(handouts_in(log, "AWS credentials handed out", ""), 15);
     }
 }

@@ -23,8 +23,8 @@ pub struct CredentialProcess {
     /// `cognitoctl credential-process` with `COGNITOD_PROFILE=/`: it exits with status 2
     /// before any work, so this is its exec, dynamic loading and start.
     pub noop: Vec<f64>,
-    /// In this process: `blocking::get` of `/v1/credentials` on the daemon (connect, the
-    /// socket checks, request, the daemon's handling, reading the answer).
+    /// In this process: `blocking::get_body` of `/v1/credentials/process` on the daemon
+    /// (connect, the socket checks, request, the daemon's handling, reading the answer).
     pub get: Vec<f64>,
     /// The same on the minimal axum server answering the same bytes.
     pub get_ceiling: Vec<f64>,
@@ -79,7 +79,7 @@ impl CredentialProcess {
             ms(&self.noop),
         );
         table.info(
-            "breakdown 3: blocking::get /v1/credentials, in process",
+            "breakdown 3: blocking::get_body /v1/credentials/process, in process",
             ms(&self.get),
         );
         table.info(
@@ -126,7 +126,7 @@ pub fn credential_process(
         command
     };
     let get = |socket: &Path| {
-        cognitod_client::blocking::get::<serde_json::Value>(socket, "/v1/credentials")
+        cognitod_client::blocking::get_body(socket, "/v1/credentials/process")
             .expect("the credentials");
     };
     let mut runs = CredentialProcess::default();

@@ -7,7 +7,7 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Instant;
 
-/// Serves `session` at `/v1/session` and `credentials` at `/v1/credentials` on `path`, with
+/// Serves `session` at `/v1/session` and `credentials` at `/v1/credentials/process` on `path`, with
 /// the daemon's API version header: the same bytes as the daemon's answers, without the daemon.
 pub fn start_ceiling(path: &Path, session: String, credentials: String) {
     let path = path.to_path_buf();
@@ -36,7 +36,7 @@ pub fn start_ceiling(path: &Path, session: String, credentials: String) {
             };
             let router = axum::Router::new()
                 .route("/v1/session", answer(session))
-                .route("/v1/credentials", answer(credentials));
+                .route("/v1/credentials/process", answer(credentials));
             axum::serve(listener, router).await.expect("ceiling serves");
         });
     });

@@ -40,7 +40,7 @@ mod load;
 use std::io::Read;
 use std::time::{Duration, Instant};
 
-use cognitod_tests::daemon::TestDaemon;
+use cognitod_tests::daemon::{TestDaemon, handouts_in};
 use cognitod_tests::fake::{FakeCognito, PoolOptions, UserSpec};
 use cognitod_tests::raw_request;
 
@@ -137,7 +137,7 @@ fn run(settings: &Settings, hold: bool) -> Option<Table> {
     // credential_process, against the floor, and where its time goes. The ceiling answers
     // what the daemon answers (credentials first, so that the session's answer carries them,
     // as under load).
-    let credentials = raw_request(&daemon.socket, "GET", "/v1/credentials", b"");
+    let credentials = raw_request(&daemon.socket, "GET", "/v1/credentials/process", b"");
     let session = raw_request(&daemon.socket, "GET", "/v1/session", b"");
     assert_eq!((session.status, credentials.status), (200, 200));
     let dir = tempfile::tempdir().expect("temporary folder");
@@ -320,8 +320,8 @@ fn logged_handouts(daemon: &TestDaemon) -> (u64, u64) {
     let count = || {
         let log = daemon.log();
         (
-            handouts(&log, "session tokens handed out"),
-            handouts(&log, "AWS credentials handed out"),
+            handouts_in(&log, "session tokens handed out", ""),
+            handouts_in(&log, "AWS credentials handed out", ""),
         )
     };
     let mut counts = count();
@@ -334,27 +334,6 @@ fn logged_handouts(daemon: &TestDaemon) -> (u64, u64) {
         counts = again;
     }
     counts
-}
-
-/// The hand-outs `log` (tracing's text format) counts under `message`: each line's `count=N`
-/// field, 1 for a line without one.
-fn handouts(log: &str, message: &str) -> u64 {
-    let needle = format!(": {message}");
-    log.lines()
-        .filter_map(|line| {
-            let (_, fields) = line.split_once(&needle)?;
-            // Fields follow the message; anything else is a longer message.
-            let mut fields = fields.split_whitespace().peekable();
-            if fields.peek().is_some_and(|field| !field.contains('=')) {
-                return None;
-            }
-            Some(
-                fields
-                    .find_map(|field| field.strip_prefix("count="))
-                    .map_or(1, |n| n.parse().expect("a count")),
-            )
-        })
-        .sum()
 }
 
 /// `clients` polling `/v1/session` every 200 ms for `lifetimes` lifetimes of 4 s tokens:
@@ -411,22 +390,4 @@ fn library_calls(socket: &std::path::Path, seconds: u64) -> f64 {
         }
         calls as f64 / started.elapsed().as_secs_f64()
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::handouts;
-
-    #[test]
-    fn handouts_sum_the_counts_of_aggregated_lines_and_count_others_once() {
-        let log = "\
-2025-01-01T00:00:00.000001Z  INFO cognitod::api: session tokens handed out uid=0 pid=7 username=alice
-2025-01-01T00:00:01.000001Z  INFO cognitod::audit: session tokens handed out uid=0 pid=8 username=alice count=4711
-2025-01-01T00:00:01.000002Z  INFO cognitod::audit: AWS credentials handed out uid=0 pid=8 identity_id=x guest=false count=12
-2025-01-01T00:00:01.000003Z  INFO cognitod::ecs: AWS credentials handed out on the container endpoint identity_id=x guest=false
-2025-01-01T00:00:01.000004Z  INFO cognitod::api: AWS credentials handed out
-";
-        assert_eq!(handouts(log, "session tokens handed out"), 4712);
-        assert_eq!(handouts(log, "AWS credentials handed out"), 13);
-    }
 }

@@ -1,8 +1,9 @@
 //! Who was handed which tokens and credentials. Every hand-out is counted on the request path
-//! (a lock and an increment, no write) and logged off it by one task: the first after a quiet
-//! spell at once, then at most once a second, one line per peer and what it got, with how many
-//! times (`count`). Nothing is left out: what is still counted at shutdown is logged then.
-//! Idle, the task waits without a timer (no wake-ups).
+//! (a lock and an increment, no write) and logged off it by one task, in batches: the first
+//! after a quiet spell at once, then at most one batch a second, with a line for each peer
+//! and what it got, and how many times (`count`). Nothing is left out: what is still counted
+//! when the last handle goes (at shutdown, after the last request) is logged then. Idle, the
+//! task waits without a timer (no wake-ups).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -53,7 +54,7 @@ impl Audit {
 
     /// Counts one hand-out; the line is written off the request path.
     pub fn record(&self, hand_out: HandOut) {
-        let mut counts = self.lock();
+        let mut counts = self.shared.lock();
         let first = counts.is_empty();
         *counts.entry(hand_out).or_insert(0) += 1;
         drop(counts);
@@ -64,10 +65,7 @@ impl Audit {
 
     /// Logs what is counted and not yet logged (at shutdown; the task does it while serving).
     pub fn flush(&self) {
-        let counts = std::mem::take(&mut *self.lock());
-        for (hand_out, count) in counts {
-            log(&hand_out, count);
-        }
+        self.shared.flush();
     }
 
     /// Waits for a hand-out, logs what is counted, then lets a second go by so that a busy peer
@@ -80,11 +78,30 @@ impl Audit {
         }
     }
 
+    #[cfg(test)]
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<HandOut, u64>> {
-        self.shared
-            .counts
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        self.shared.lock()
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<HandOut, u64>> {
+        self.counts.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn flush(&self) {
+        let counts = std::mem::take(&mut *self.lock());
+        for (hand_out, count) in counts {
+            log(&hand_out, count);
+        }
+    }
+}
+
+/// Requests still running after the shutdown's flush (past the grace period, or on the
+/// container endpoint) are counted too: the last handle writes them out.
+impl Drop for Shared {
+    fn drop(&mut self) {
+        self.flush();
     }
 }
 

@@ -335,3 +335,50 @@ fn install_user_puts_completions_and_pages_where_the_shells_and_man_look() {
         );
     }
 }
+
+/// Release builds link cognitoctl statically (`scripts/build-release.sh`), which glibc allows
+/// only without NSS lookups (users, groups, hosts): the dynamic build must import none of
+/// them. The daemon, which resolves Cognito's host name, shows the check can see one.
+#[test]
+fn cognitoctl_makes_no_nss_lookups_so_it_can_be_linked_statically() {
+    const NSS: [&str; 9] = [
+        "getpwnam",
+        "getpwuid",
+        "getgrnam",
+        "getgrgid",
+        "getaddrinfo",
+        "gethostbyname",
+        "getservbyname",
+        "getlogin",
+        "initgroups",
+    ];
+    let imports = |name: &str| -> Vec<String> {
+        let output = Command::new("readelf")
+            .args(["-W", "--dyn-syms"])
+            .arg(binary(name))
+            .output()
+            .expect("readelf runs (binutils)");
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter(|line| line.contains(" UND "))
+            .filter_map(|line| line.split_whitespace().nth(7))
+            .map(|symbol| symbol.split('@').next().unwrap_or(symbol).to_owned())
+            .collect()
+    };
+    let nss = |symbols: &[String]| -> Vec<String> {
+        symbols
+            .iter()
+            .filter(|s| NSS.iter().any(|n| s.starts_with(n)))
+            .cloned()
+            .collect()
+    };
+    let daemon = imports("cognitod");
+    assert!(
+        nss(&daemon).iter().any(|s| s == "getaddrinfo"),
+        "the check sees the daemon's lookups: {daemon:?}"
+    );
+    let ctl = imports("cognitoctl");
+    assert!(!ctl.is_empty(), "cognitoctl is linked dynamically in tests");
+    assert_eq!(nss(&ctl), Vec::<String>::new(), "cognitoctl's NSS imports");
+}

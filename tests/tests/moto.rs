@@ -277,6 +277,8 @@ fn identity_pool_credentials_load_in_the_aws_cli_through_credential_process() {
             .starts_with(&pool.region)
     );
 
+    daemon.wait_for_handouts("AWS credentials handed out", "", 1);
+    let before = daemon.handouts("AWS credentials handed out", "");
     let aws_config = daemon.aws_profile(&pool.region);
     let aws = cognitod_tests::venv().join("bin/aws");
     let output = std::process::Command::new(aws)
@@ -302,5 +304,5 @@ fn identity_pool_credentials_load_in_the_aws_cli_through_credential_process() {
     let identity = json(&String::from_utf8_lossy(&output.stdout));
     assert!(identity["Account"].is_string(), "{identity}");
     // The AWS CLI went through the daemon.
-    daemon.wait_for_handouts("AWS credentials handed out", "", 1);
+    daemon.wait_for_handouts("AWS credentials handed out", "", before + 1);
 }

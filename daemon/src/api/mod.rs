@@ -33,13 +33,12 @@ pub use error::HttpError;
 use error::STEP_STILL_OPEN;
 use view::SessionCache;
 
-/// The content type of JSON answers.
-const JSON: HeaderValue = HeaderValue::from_static("application/json");
-
 use crate::audit::{Audit, HandOut};
 use crate::server::Peer;
 use crate::session::{AwsCredentials, SessionError, SessionHandle, Snapshot};
 
+/// The content type of JSON answers.
+const JSON: HeaderValue = HeaderValue::from_static("application/json");
 /// How long a request waits for a refresh it needs before it gets 503.
 const REFRESH_WAIT: Duration = Duration::from_secs(10);
 /// How long any request may take (a sign-in makes two or three calls to Cognito).
@@ -49,10 +48,10 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// that turns true at shutdown (it ends event streams, which would otherwise never finish).
 /// Behind one `Arc`: axum clones the state for every request.
 #[derive(Debug, Clone)]
-pub struct AppState(Arc<Shared>);
+pub struct AppState(Arc<Inner>);
 
 #[derive(Debug)]
-pub struct Shared {
+pub struct Inner {
     session: SessionHandle,
     audit: Audit,
     cache: SessionCache,
@@ -70,9 +69,9 @@ pub enum Ecs {
 }
 
 impl std::ops::Deref for AppState {
-    type Target = Shared;
+    type Target = Inner;
 
-    fn deref(&self) -> &Shared {
+    fn deref(&self) -> &Inner {
         &self.0
     }
 }
@@ -115,7 +114,7 @@ pub fn router(
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(proto::MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(timeout_and_version))
-        .with_state(AppState(Arc::new(Shared {
+        .with_state(AppState(Arc::new(Inner {
             cache: SessionCache::start(&session),
             session,
             audit,
@@ -229,7 +228,7 @@ async fn session_handler(
         Some(signed_in) if !query.force_refresh => {
             state.cache.body(&snapshot, signed_in, aws.as_ref())
         }
-        _ => view::serialize(&view::view(&snapshot, aws.as_deref())),
+        _ => return Ok(secret_json(&view::view(&snapshot, aws.as_deref()))),
     };
     Ok(([(CONTENT_TYPE, JSON)], body).into_response())
 }
@@ -239,11 +238,9 @@ async fn credentials_handler(
     State(state): State<AppState>,
     Extension(peer): Extension<Peer>,
     query: Result<Query<SessionQuery>, QueryRejection>,
-) -> Result<Json<proto::CredentialsResponse>, HttpError> {
-    let Query(query) = query.map_err(|e| HttpError::invalid(e.body_text()))?;
-    let aws = fresh_credentials(&state.session, query.force_refresh).await?;
-    state.audit.record(handout(peer, &aws));
-    Ok(Json(proto::CredentialsResponse {
+) -> Result<Response, HttpError> {
+    let aws = hand_out_credentials(&state, peer, query).await?;
+    Ok(secret_json(&proto::CredentialsResponse {
         access_key_id: aws.access_key_id.clone(),
         secret_access_key: aws.secret_access_key.clone(),
         session_token: aws.session_token.clone(),
@@ -254,12 +251,36 @@ async fn credentials_handler(
 
 /// `GET /v1/credentials/process`: what `credential_process` prints, ready to print.
 async fn process_credentials(
-    state: State<AppState>,
-    peer: Extension<Peer>,
+    State(state): State<AppState>,
+    Extension(peer): Extension<Peer>,
     query: Result<Query<SessionQuery>, QueryRejection>,
-) -> Result<Json<proto::ProcessCredentials>, HttpError> {
-    let Json(credentials) = credentials_handler(state, peer, query).await?;
-    Ok(Json(credentials.into()))
+) -> Result<Response, HttpError> {
+    let aws = hand_out_credentials(&state, peer, query).await?;
+    Ok(secret_json(&proto::ProcessCredentials {
+        version: 1,
+        access_key_id: aws.access_key_id.clone(),
+        secret_access_key: aws.secret_access_key.clone(),
+        session_token: aws.session_token.clone(),
+        expiration: aws.expiration(),
+    }))
+}
+
+/// The AWS credentials for a request (fetched first when forced or due), counted as handed
+/// out to `peer`.
+async fn hand_out_credentials(
+    state: &AppState,
+    peer: Peer,
+    query: Result<Query<SessionQuery>, QueryRejection>,
+) -> Result<Arc<AwsCredentials>, HttpError> {
+    let Query(query) = query.map_err(|e| HttpError::invalid(e.body_text()))?;
+    let aws = fresh_credentials(&state.session, query.force_refresh).await?;
+    state.audit.record(handout(peer, &aws));
+    Ok(aws)
+}
+
+/// A JSON answer holding secrets: serialized into a buffer that is zeroed when dropped.
+fn secret_json(value: &impl serde::Serialize) -> Response {
+    ([(CONTENT_TYPE, JSON)], view::serialize(value)).into_response()
 }
 
 /// A hand-out of `aws` to `peer`, as the audit counts it (never the secret).

@@ -5,6 +5,8 @@
 
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
+use tokio::sync::watch;
+
 use axum::body::Bytes;
 use cognitod_proto as proto;
 use zeroize::Zeroizing;
@@ -12,9 +14,11 @@ use zeroize::Zeroizing;
 use crate::session::{AwsCredentials, SessionHandle, SignedIn, Snapshot};
 
 /// The last signed-in answer, and what it was made of.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug)]
 pub struct SessionCache {
     last: Arc<Mutex<Option<Cached>>>,
+    /// The session as it is now: an answer is kept only while it is still the session's.
+    current: watch::Receiver<Snapshot>,
 }
 
 #[derive(Debug)]
@@ -40,15 +44,18 @@ impl Cached {
 impl SessionCache {
     /// A cache emptied by a task on the current runtime each time `session` changes.
     pub fn start(session: &SessionHandle) -> SessionCache {
-        let cache = SessionCache::default();
+        let last = Arc::new(Mutex::new(None));
         let mut changes = session.changes();
-        let last = Arc::clone(&cache.last);
+        let emptied = Arc::clone(&last);
         tokio::spawn(async move {
             while changes.changed().await.is_ok() {
-                lock(&last).take();
+                lock(&emptied).take();
             }
         });
-        cache
+        SessionCache {
+            last,
+            current: session.changes(),
+        }
     }
 
     /// The answer for `signed_in` with `aws`: the cached bytes when they were made from these,
@@ -66,18 +73,32 @@ impl SessionCache {
             return cached.body.clone();
         }
         let body = serialize(&view(snapshot, aws.map(Arc::as_ref)));
-        *lock(&self.last) = Some(Cached {
+        // Kept only while the session still holds these tokens and credentials: the session
+        // cannot change while `current` is borrowed, and each change empties the cache after
+        // it, so an answer made from a session that has just ended is never kept.
+        let current = self.current.borrow();
+        let still = Cached {
             signed_in: Arc::downgrade(signed_in),
             aws: aws.map(Arc::downgrade),
             body: body.clone(),
-        });
+        };
+        let current_aws = current.aws.as_ref().filter(|_| aws.is_some());
+        if current
+            .signed_in
+            .as_ref()
+            .is_some_and(|now| still.is_for(now, current_aws))
+        {
+            *lock(&self.last) = Some(still);
+        }
         body
     }
 }
 
-/// `view` as JSON in bytes that are zeroed when the last copy goes.
-pub fn serialize(view: &proto::Session) -> Bytes {
-    let json = serde_json::to_vec(view).expect("a session view serializes");
+/// `value` as JSON in bytes that are zeroed when the last copy goes. The buffer is made big
+/// enough at once: growing it would leave copies of the secrets behind, unzeroed.
+pub fn serialize(value: &impl serde::Serialize) -> Bytes {
+    let mut json = Vec::with_capacity(16 * 1024);
+    serde_json::to_writer(&mut json, value).expect("an answer serializes");
     Bytes::from_owner(Zeroizing::new(json))
 }
 

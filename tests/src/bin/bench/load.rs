@@ -7,8 +7,9 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Instant;
 
-/// Serves `session` at `/v1/session` and `credentials` at `/v1/credentials/process` on `path`, with
-/// the daemon's API version header: the same bytes as the daemon's answers, without the daemon.
+/// Serves `session` at `/v1/session` and `credentials` at `/v1/credentials/process` on `path`,
+/// with the daemon's API version header: the same bytes as the daemon's answers, without the
+/// daemon.
 pub fn start_ceiling(path: &Path, session: String, credentials: String) {
     let path = path.to_path_buf();
     let (ready, wait) = std::sync::mpsc::channel();
@@ -21,13 +22,18 @@ pub fn start_ceiling(path: &Path, session: String, credentials: String) {
         runtime.block_on(async move {
             let listener = tokio::net::UnixListener::bind(&path).expect("ceiling socket");
             ready.send(()).expect("waiting");
+            // Shared bytes and ready headers: no more work per request than the daemon does.
             let answer = |body: String| {
+                let body = axum::body::Bytes::from(body);
                 axum::routing::get(move || {
                     let headers = [
-                        ("content-type", "application/json".to_owned()),
                         (
-                            cognitod_proto::API_VERSION_HEADER,
-                            cognitod_proto::API_VERSION.to_string(),
+                            axum::http::header::CONTENT_TYPE,
+                            axum::http::HeaderValue::from_static("application/json"),
+                        ),
+                        (
+                            axum::http::HeaderName::from_static(cognitod_proto::API_VERSION_HEADER),
+                            axum::http::HeaderValue::from(cognitod_proto::API_VERSION),
                         ),
                     ];
                     let body = body.clone();

@@ -16,15 +16,14 @@
 //! - Absolute goals fail the run on any miss: startup to first answer ≤ 20 ms; daemon RSS
 //!   signed in ≤ 10 MiB and growing ≤ 1 MiB over the load runs (10^6 requests per run, 10^5
 //!   with `--quick`; from after a warm-up at 64 connections); no context switch of the idle
-//!   daemon (a window starting a minute after its last request, see [`SETTLE`]); refresh calls
+//!   daemon (a window starting 70 s after its last request, see [`SETTLE`]); refresh calls
 //!   the same for 1, 100 and 1000 clients (±1, where the window falls) and no more than the
 //!   schedule allows (see the economy's comment: with 4 s tokens refreshes are at least 0.8 s
 //!   apart, not 2 s, since `iat` is in whole seconds); every `/v1/session` answered 200 logged
-//!   as a hand-out (the `count=N` of aggregated lines summed); and at least as many AWS
+//!   as a hand-out (the `count=N` of aggregated lines summed); and exactly as many AWS
 //!   credential hand-outs logged as answers that carried them.
-//! - Except p99 latency at 16 connections (< 1 ms): a latency on a shared 2-core machine where
-//!   the 16 client threads compete with the daemon; it shows `no` from 1 ms but fails the run
-//!   only from 2 ms (2x the goal).
+//! - p99 latency at 16 connections (< 1 ms) shows `no` from 1 ms, and fails the run beyond
+//!   1 ms × (1 + the noise of that connection count's ceiling runs).
 //!
 //! Figures without a goal (`—`) are there to compare by hand: the Python helper, the AWS CLI
 //! end to end, botocore's resolution, the client library's calls per second.
@@ -49,10 +48,11 @@ use crate::load::{cpu_seconds, load, rss_kib, start_ceiling, switches, wakeups};
 
 const PASSWORD: &str = "Correct-Horse-9";
 
-/// How long after its last request the daemon is left before its idle window: timers the
-/// requests armed (the longest is the 60 s request timeout) can still wake its runtime once
-/// they are cancelled (a few wake-ups within 40 s were seen), and that is not being idle.
-const SETTLE: Duration = Duration::from_secs(60);
+/// How long after its last request the daemon is left before its idle window: each request
+/// arms a 60 s timeout, and tokio's timer wakes the runtime once at the deadline of the last
+/// one armed even though it was cancelled (up to a wheel slot late: 4.1 s at that range). That
+/// is the last request's tail, not being idle.
+const SETTLE: Duration = Duration::from_secs(70);
 
 #[derive(Debug)]
 struct Settings {
@@ -196,7 +196,9 @@ fn run(settings: &Settings, hold: bool) -> Option<Table> {
                 if p99 < 1.0 {
                     Holds::Yes
                 } else {
-                    Holds::No { fails: p99 >= 2.0 }
+                    Holds::No {
+                        fails: p99 > 1.0 + noise(a, b),
+                    }
                 },
             );
         }
@@ -220,8 +222,8 @@ fn run(settings: &Settings, hold: bool) -> Option<Table> {
             mib(rss_after),
             mib(rss_after - rss_before)
         ),
-        "growth ≤ 1 MiB",
-        Holds::absolute(mib(rss_after - rss_before) <= 1.0),
+        "growth ≤ 1 MiB, ≤ 10 MiB",
+        Holds::absolute(mib(rss_after - rss_before) <= 1.0 && mib(rss_after) <= 10.0),
     );
 
     // Every hand-out logged, once the daemon wrote what it aggregates.
@@ -232,12 +234,13 @@ fn run(settings: &Settings, hold: bool) -> Option<Table> {
         "equal",
         Holds::absolute(sessions_logged == sessions_served as u64),
     );
-    let carried_credentials = sessions_served + credential_requests;
+    // And the `credentials` call after signing in.
+    let carried_credentials = sessions_served + credential_requests + 1;
     table.check(
         "AWS credential hand-outs logged / answers with them",
         format!("{credentials_logged} / {carried_credentials}"),
-        "at least equal",
-        Holds::absolute(credentials_logged >= carried_credentials as u64),
+        "equal",
+        Holds::absolute(credentials_logged == carried_credentials as u64),
     );
 
     // The AWS CLI end to end: moto answers STS, the daemon serves the fake's one-hour

@@ -30,6 +30,9 @@ pub struct CredentialProcess {
     pub get_ceiling: Vec<f64>,
     /// `UnixStream::connect` to the daemon alone.
     pub connect: Vec<f64>,
+    /// `bench-floor-static` (the floor linked statically, as cognitoctl's release build is),
+    /// when `scripts/bench.sh` made it.
+    pub floor_static: Vec<f64>,
 }
 
 impl CredentialProcess {
@@ -68,6 +71,16 @@ impl CredentialProcess {
             "≤ 1.2x",
             Holds::at_most(ratio, 1.2, noise(a, b)),
         );
+        if !self.floor_static.is_empty() {
+            table.info(
+                "exec of the floor linked statically",
+                stats(&self.floor_static, "ms"),
+            );
+            table.info(
+                "credential-process / the floor linked statically",
+                format!("{:.2}x", total / median(&self.floor_static)),
+            );
+        }
         table.info(
             "credential-process / Python",
             format!("{:.2}x", total / median(python)),
@@ -112,6 +125,7 @@ pub fn credential_process(
 ) -> CredentialProcess {
     let cognitoctl = binary("cognitoctl");
     let floor = binary("bench-floor");
+    let floor_static = Some(floor.with_file_name("bench-floor-static")).filter(|p| p.exists());
     let size = size.to_string();
     let ctl = |profile: Option<&str>| {
         let mut command = Command::new(&cognitoctl);
@@ -137,6 +151,10 @@ pub fn credential_process(
         runs.floor_b
             .push(exec_ms(Command::new(&floor).arg(&size), 0));
         runs.noop.push(exec_ms(&mut ctl(Some("/")), 2));
+        if let Some(floor_static) = &floor_static {
+            runs.floor_static
+                .push(exec_ms(Command::new(floor_static).arg(&size), 0));
+        }
         runs.get.push(elapsed_ms(|| get(socket)));
         runs.get_ceiling.push(elapsed_ms(|| get(ceiling)));
         runs.connect.push(elapsed_ms(|| {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The release binaries, in target/release. On a glibc host cognitoctl is linked statically:
 # the AWS CLI and SDKs exec it for every command, and a static binary skips the dynamic
-# loader, about a quarter of its cost (README, Performance). It makes no NSS lookups (users,
+# loader, about a fifth of its cost (README, Performance). It makes no NSS lookups (users,
 # hosts), the one thing static glibc cannot do alone; a test checks that it imports none.
 # Where static linking is not possible (no libc.a), it stays dynamic, with a warning.
 set -euo pipefail

@@ -7,14 +7,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --workspace --bins
-if rustc -vV | grep -q '^host: .*-linux-gnu$'; then
-    ctl=target/release/cognitoctl
+ctl=target/release/cognitoctl
+dynamic() { readelf -lW "$ctl" | grep INTERP >/dev/null; }
+case "$(rustc --print host-tuple)" in
+*-linux-gnu)
     # cargo may count a dynamic build as fresh for the static one: make it link again.
-    if readelf -lW "$ctl" | grep -q INTERP; then
+    if dynamic; then
         touch client/src/main.rs
     fi
     if ! cargo rustc --release -p cognitod-client --bin cognitoctl -- -C target-feature=+crt-static; then
-        echo "build-release: cognitoctl cannot be linked statically here (is glibc's libc.a installed?); it stays dynamic" >&2
         cargo build --release -p cognitod-client --bin cognitoctl
     fi
-fi
+    if dynamic; then
+        echo "build-release: cognitoctl could not be linked statically here (is glibc's libc.a installed?); it is dynamic, about a fifth slower to start" >&2
+    fi
+    ;;
+esac

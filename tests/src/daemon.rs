@@ -552,7 +552,7 @@ mod tests {
 2025-01-01T00:00:01.000002Z  INFO cognitod::audit: session tokens handed out uid=1000 pid=9 username=alice count=1
 2025-01-01T00:00:01.000003Z  INFO cognitod::audit: AWS credentials handed out uid=0 pid=8 identity_id=x guest=false count=12
 2025-01-01T00:00:01.000004Z  INFO cognitod::audit: AWS credentials handed out on the container endpoint identity_id=x guest=false count=3
-2025-01-01T00:00:01.000005Z  INFO cognitod::audit: session tokens handed ou";
+2025-01-01T00:00:01.000005Z  INFO cognitod::audit: session tokens handed out uid=1000 pid=9 username=alice co";
         assert_eq!(handouts_in(log, "session tokens handed out", ""), 4712);
         assert_eq!(handouts_in(log, "session tokens handed out", "uid=1000"), 1);
         assert_eq!(handouts_in(log, "AWS credentials handed out", ""), 15);

@@ -341,16 +341,26 @@ fn install_user_puts_completions_and_pages_where_the_shells_and_man_look() {
 /// them. The daemon, which resolves Cognito's host name, shows the check can see one.
 #[test]
 fn cognitoctl_makes_no_nss_lookups_so_it_can_be_linked_statically() {
-    const NSS: [&str; 9] = [
-        "getpwnam",
-        "getpwuid",
-        "getgrnam",
-        "getgrgid",
-        "getaddrinfo",
-        "gethostbyname",
-        "getservbyname",
-        "getlogin",
+    const NSS: [&str; 19] = [
+        "getpw",
+        "getgr",
+        "getgrouplist",
         "initgroups",
+        "getspnam",
+        "getlogin",
+        "getaddrinfo",
+        "getnameinfo",
+        "gethostby",
+        "gethostent",
+        "getservby",
+        "getprotoby",
+        "getnetby",
+        "getrpcby",
+        "dlopen",
+        "iconv_open",
+        "glob",
+        "wordexp",
+        "nss_",
     ];
     let imports = |name: &str| -> Vec<String> {
         let output = Command::new("readelf")

@@ -94,12 +94,28 @@ impl SessionCache {
     }
 }
 
-/// `value` as JSON in bytes that are zeroed when the last copy goes. The buffer is made big
-/// enough at once: growing it would leave copies of the secrets behind, unzeroed.
+/// `value` as JSON in bytes that are zeroed when the last copy goes. The buffer is measured
+/// first and made at its size: growing it would leave copies of the secrets behind, unzeroed.
 pub fn serialize(value: &impl serde::Serialize) -> Bytes {
-    let mut json = Vec::with_capacity(16 * 1024);
+    let mut size = Counter(0);
+    serde_json::to_writer(&mut size, value).expect("an answer serializes");
+    let mut json = Vec::with_capacity(size.0);
     serde_json::to_writer(&mut json, value).expect("an answer serializes");
     Bytes::from_owner(Zeroizing::new(json))
+}
+
+/// A writer that only counts what it is given.
+struct Counter(usize);
+
+impl std::io::Write for Counter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0 += bytes.len();
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// fetchAuthSession's answer for `snapshot`, with `aws` when there are credentials to hand out.

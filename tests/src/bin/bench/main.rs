@@ -14,16 +14,16 @@
 //!   daemon at each connection count, noise = |a/b − 1|, and "≥ 70%" fails only below
 //!   0.70 × (1 − noise). A miss within the noise shows as `within noise`.
 //! - Absolute goals fail the run on any miss: startup to first answer ≤ 20 ms; daemon RSS
-//!   signed in ≤ 10 MiB and growing ≤ 1 MiB over the load runs (10^6 requests per run, 10^5
-//!   with `--quick`; from after a warm-up at 64 connections); no context switch of the idle
+//!   signed in ≤ 10 MiB, growing ≤ 1 MiB over the load runs (10^6 requests per run, 10^5
+//!   with `--quick`; from after a warm-up at 64 connections) and still ≤ 10 MiB after them; no context switch of the idle
 //!   daemon (a window starting 70 s after its last request, see [`SETTLE`]); refresh calls
 //!   the same for 1, 100 and 1000 clients (±1, where the window falls) and no more than the
 //!   schedule allows (see the economy's comment: with 4 s tokens refreshes are at least 0.8 s
 //!   apart, not 2 s, since `iat` is in whole seconds); every `/v1/session` answered 200 logged
 //!   as a hand-out (the `count=N` of aggregated lines summed); and exactly as many AWS
 //!   credential hand-outs logged as answers that carried them.
-//! - p99 latency at 16 connections (< 1 ms) shows `no` from 1 ms, and fails the run beyond
-//!   1 ms × (1 + the noise of that connection count's ceiling runs).
+//! - p99 latency at 16 connections (< 1 ms) is a ratio goal too: it fails the run beyond
+//!   1 ms × (1 + noise), the noise being how far apart the two ceiling runs' p99 are.
 //!
 //! Figures without a goal (`—`) are there to compare by hand: the Python helper, the AWS CLI
 //! end to end, botocore's resolution, the client library's calls per second.
@@ -189,17 +189,15 @@ fn run(settings: &Settings, hold: bool) -> Option<Table> {
         );
         if connections == 16 {
             let p99 = ours.percentile(0.99);
+            let (p99_a, p99_b) = (ceiling_a.percentile(0.99), ceiling_b.percentile(0.99));
             table.check(
                 "p99 latency of GET /v1/session, 16 connections",
-                format!("{p99:.3} ms"),
+                format!(
+                    "{p99:.3} ms (the ceiling's {p99_a:.3} / {p99_b:.3} ms: noise {:.1}%)",
+                    100.0 * noise(p99_a, p99_b)
+                ),
                 "< 1 ms",
-                if p99 < 1.0 {
-                    Holds::Yes
-                } else {
-                    Holds::No {
-                        fails: p99 > 1.0 + noise(a, b),
-                    }
-                },
+                Holds::at_most(p99, 1.0, noise(p99_a, p99_b)),
             );
         }
     }

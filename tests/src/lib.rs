@@ -151,6 +151,34 @@ impl RawResponse {
     }
 }
 
+/// Reads one response with a Content-Length body off a keep-alive connection into `buffer`
+/// (big enough for it): its status.
+pub fn read_response(stream: &mut std::os::unix::net::UnixStream, buffer: &mut [u8]) -> u16 {
+    use std::io::Read;
+    let mut filled = 0;
+    loop {
+        let n = stream.read(&mut buffer[filled..]).expect("answer read");
+        assert!(n > 0, "the connection closed");
+        filled += n;
+        let text = &buffer[..filled];
+        if let Some(end) = text.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&text[..end]).to_ascii_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .expect("content-length");
+            if filled >= end + 4 + length {
+                return head
+                    .split_whitespace()
+                    .nth(1)
+                    .and_then(|code| code.parse().ok())
+                    .expect("a status");
+            }
+        }
+    }
+}
+
 /// Sends one HTTP/1.1 request with exactly these bytes of body over the Unix socket, without
 /// any client library in between, and reads the whole answer.
 pub fn raw_request(socket: &Path, method: &str, path: &str, body: &[u8]) -> RawResponse {

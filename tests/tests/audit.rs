@@ -2,12 +2,12 @@
 //! hand-outs on the request path and writes them off it, a line per peer and kind a second
 //! with their count.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::net::UnixStream;
 
 use cognitod_tests::daemon::TestDaemon;
 use cognitod_tests::fake::{FakeCognito, PoolOptions, UserSpec};
-use cognitod_tests::{PASSWORD, sign_in_alice};
+use cognitod_tests::{PASSWORD, read_response, sign_in_alice};
 
 const CONNECTIONS: usize = 8;
 const REQUESTS: usize = 250;
@@ -29,8 +29,9 @@ fn every_hand_out_under_load_is_logged_with_its_peer_and_count() {
             let socket = daemon.socket.clone();
             std::thread::spawn(move || {
                 let mut stream = UnixStream::connect(&socket).expect("connect");
+                let mut buffer = vec![0u8; 16 * 1024];
                 (0..REQUESTS)
-                    .filter(|_| get_session(&mut stream).starts_with("HTTP/1.1 200"))
+                    .filter(|_| get_session(&mut stream, &mut buffer) == 200)
                     .count()
             })
         })
@@ -81,31 +82,10 @@ fn every_hand_out_under_load_is_logged_with_its_peer_and_count() {
     );
 }
 
-/// `GET /v1/session` on a kept-alive connection: the answer's status line and headers.
-fn get_session(stream: &mut UnixStream) -> String {
+/// `GET /v1/session` on a kept-alive connection: the answer's status.
+fn get_session(stream: &mut UnixStream, buffer: &mut [u8]) -> u16 {
     stream
         .write_all(b"GET /v1/session HTTP/1.1\r\nHost: localhost\r\n\r\n")
         .expect("request sent");
-    let mut answer = Vec::new();
-    let mut buffer = [0u8; 16 * 1024];
-    loop {
-        let n = stream.read(&mut buffer).expect("answer read");
-        assert!(n > 0, "the daemon closed the connection");
-        answer.extend_from_slice(&buffer[..n]);
-        if let Some(end) = answer.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&answer[..end]).into_owned();
-            let length: usize = head
-                .lines()
-                .find_map(|l| {
-                    l.to_ascii_lowercase()
-                        .strip_prefix("content-length:")
-                        .map(|v| v.trim().to_owned())
-                })
-                .and_then(|v| v.parse().ok())
-                .expect("a content-length");
-            if answer.len() >= end + 4 + length {
-                return head;
-            }
-        }
-    }
+    read_response(stream, buffer)
 }

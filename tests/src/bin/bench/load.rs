@@ -2,10 +2,12 @@
 //! answering the same bytes), and what the daemon's process uses meanwhile.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Instant;
+
+use cognitod_tests::read_response;
 
 /// Serves `session` at `/v1/session` and `credentials` at `/v1/credentials/process` on `path`,
 /// with the daemon's API version header: the same bytes as the daemon's answers, without the
@@ -107,32 +109,6 @@ pub fn load(socket: &Path, connections: usize, requests: usize) -> Load {
         ok,
         seconds,
         latencies_ms,
-    }
-}
-
-/// Reads one response with a Content-Length body off a keep-alive connection: its status.
-fn read_response(stream: &mut UnixStream, buffer: &mut [u8]) -> u16 {
-    let mut filled = 0;
-    loop {
-        let n = stream.read(&mut buffer[filled..]).expect("answer read");
-        assert!(n > 0, "the connection closed");
-        filled += n;
-        let text = &buffer[..filled];
-        if let Some(end) = text.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&text[..end]).to_ascii_lowercase();
-            let length: usize = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .and_then(|v| v.trim().parse().ok())
-                .expect("content-length");
-            if filled >= end + 4 + length {
-                return head
-                    .split_whitespace()
-                    .nth(1)
-                    .and_then(|code| code.parse().ok())
-                    .expect("a status");
-            }
-        }
     }
 }
 
